@@ -1,0 +1,39 @@
+# evidenced — build, run, test, bench.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/evidenced
+SHARED ?= $(abspath ../shared)
+CORPUS := var/cache/corpus-256.img
+export PATH := /usr/local/go/bin:$(PATH)
+
+.PHONY: build run test test-deps corpus vet bench clean
+
+build:
+	$(GO) build -o $(BIN) ./daemon
+
+# The daemon on the simulated board with its demo drives; API on http://127.0.0.1:8080.
+run: build
+	./$(BIN) --data-dir ./var --board sim --listen 127.0.0.1:8080
+
+# System packages the tests need (independent readers, file system tools, Samba).
+test-deps:
+	@scripts/test-deps.sh
+
+$(CORPUS):
+	@mkdir -p $(dir $(CORPUS))
+	bash $(SHARED)/corpus/mkdisk.sh $(CORPUS).tmp 256 > var/cache/corpus-256.log
+	mv $(CORPUS).tmp $(CORPUS)
+
+corpus: test-deps $(CORPUS)
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above are not formatted"; exit 1; }
+	$(GO) vet ./...
+
+test: corpus vet
+	EVIDENCED_CORPUS=$(abspath $(CORPUS)) EVIDENCED_REQUIRE_TOOLS=1 EVIDENCED_AFF4_REF=$(SHARED)/aff4-reference \
+	EVIDENCED_MKDISK=$(SHARED)/corpus/mkdisk.sh \
+		$(GO) test -count=1 -timeout 40m ./...
+
+clean:
+	rm -rf bin var/cache

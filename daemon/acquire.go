@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/evidenced/evidenced/daemon/tasks"
+	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/imaging/pipeline"
+	"github.com/evidenced/evidenced/imaging/source"
+	"github.com/evidenced/evidenced/imaging/target"
+)
+
+// acquireSummary is the JSON printed when `evidenced acquire` ends.
+type acquireSummary struct {
+	Source            string            `json:"source"`
+	Format            string            `json:"format"`
+	Files             []string          `json:"files"`
+	Bytes             int64             `json:"bytes"`
+	Seconds           float64           `json:"seconds"`
+	MBps              float64           `json:"mbps"`
+	Hashes            map[string]string `json:"hashes"`
+	UnreadableSectors int64             `json:"unreadableSectors"`
+	Verified          *bool             `json:"verified,omitempty"`
+	Direct            bool              `json:"directIO"`
+}
+
+// acquireCmd images one device or file with the same engine as the daemon.
+func acquireCmd(args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("acquire", flag.ContinueOnError)
+	srcPath := fs.String("source", "", "device or image file to acquire (opened read-only)")
+	format := fs.String("format", "e01", "e01, aff4 or raw")
+	out := fs.String("out", "", "DIR/NAME of the image, without extension")
+	comp := fs.String("compression", "fast", "e01: none, empty-block, fast, best; aff4: lz4, snappy, none")
+	hashes := fs.String("hash", "md5,sha1", "hashes: md5, sha1, sha256, sha512 (comma separated)")
+	segGB := fs.Int("segment-gb", 0, "e01 segment size in GB (0 = one file)")
+	caseNo := fs.String("case", "", "case number")
+	evid := fs.String("evidence", "", "evidence number")
+	examiner := fs.String("examiner", "", "examiner")
+	desc := fs.String("description", "", "description")
+	verify := fs.Bool("verify", false, "re-read the image and compare hashes")
+	workers := fs.Int("workers", 0, "compression workers (0 = all CPUs)")
+	blockKiB := fs.Int("block-kib", 1024, "read size in KiB")
+	depth := fs.Int("depth", 4, "reads in flight")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *srcPath == "" || *out == "" {
+		return fmt.Errorf("usage: evidenced acquire --source PATH --format e01|aff4|raw --out DIR/NAME [flags]")
+	}
+	typ := strings.ToLower(*format)
+	if !tasks.FormatAvailable(typ) {
+		return fmt.Errorf("--format %q is not available (this build writes: %s)", *format, strings.Join(availableFormats(), ", "))
+	}
+	var hs []string
+	for _, h := range strings.Split(*hashes, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			if _, err := pipeline.NewHash(h); err != nil {
+				return err
+			}
+			hs = append(hs, strings.ToUpper(h))
+		}
+	}
+	src, err := source.OpenFile(*srcPath)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dir, base := filepath.Dir(*out), filepath.Base(*out)
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	tgt, err := target.OpenLocal(absDir, []string{absDir})
+	if err != nil {
+		return err
+	}
+	params := map[string]string{
+		"e01Case": *caseNo, "e01Evid": *evid, "e01Inv": *examiner, "e01Desc": *desc,
+		"aff4Case": *caseNo, "aff4Evid": *evid, "aff4Inv": *examiner, "aff4Desc": *desc,
+		"e01Compression": *comp, "aff4Comp": *comp, "e01Segment": strconv.Itoa(*segGB), "hashes": strings.Join(hs, ","),
+	}
+	if typ == "aff4" && *comp == "fast" {
+		params["aff4Comp"] = "lz4"
+	}
+	id := hal.Identity{Model: filepath.Base(*srcPath), Serial: "-", Size: src.Size(), SectorSize: 512, Bus: "file"}
+	img, err := tasks.OpenImage(tasks.ImageSpec{Type: typ, Base: base, Params: params, Identity: id, Software: "evidenced " + Version}, tgt, nil)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	rd := source.New(src, src.Size(), source.Config{BlockSize: *blockKiB << 10, Depth: *depth})
+	tty := isTerminal(os.Stderr)
+	start := time.Now()
+	res, err := pipeline.Run(ctx, rd, img.Writer, pipeline.Config{
+		Hashes: hs, Workers: *workers, ProgressEvery: 250 * time.Millisecond,
+		Progress: func(done int64) {
+			if tty {
+				progressBar(os.Stderr, done, src.Size(), time.Since(start))
+			}
+		},
+	})
+	if tty {
+		fmt.Fprintln(os.Stderr)
+	}
+	if err != nil {
+		img.Close()
+		return fmt.Errorf("acquire: %w", err)
+	}
+	for _, r := range res.BadRanges {
+		img.AddBad(r, 512)
+	}
+	for name, sum := range res.Hashes {
+		b, _ := hex.DecodeString(sum)
+		img.SetHash(name, b)
+	}
+	if err := img.Close(); err != nil {
+		return fmt.Errorf("finish image: %w", err)
+	}
+	el := time.Since(start).Seconds()
+	sum := acquireSummary{Source: *srcPath, Format: typ, Bytes: res.Bytes, Seconds: el, Hashes: res.Hashes, Direct: src.Direct}
+	for _, f := range img.Files() {
+		sum.Files = append(sum.Files, filepath.Join(absDir, f))
+	}
+	if el > 0 {
+		sum.MBps = float64(res.Bytes) / 1e6 / el
+	}
+	for _, r := range res.BadRanges {
+		sum.UnreadableSectors += r.Count
+	}
+	if *verify {
+		ok, err := verifyImage(img, hs, res.Hashes)
+		if err != nil {
+			return err
+		}
+		sum.Verified = &ok
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(sum); err != nil {
+		return err
+	}
+	if sum.Verified != nil && !*sum.Verified {
+		return fmt.Errorf("verification failed: the image's hashes differ from the acquisition's")
+	}
+	log.Debug("acquired", "bytes", res.Bytes)
+	return nil
+}
+
+func availableFormats() []string {
+	var out []string
+	for _, f := range []string{"e01", "aff4", "raw"} {
+		if tasks.FormatAvailable(f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func verifyImage(img *tasks.Image, names []string, want map[string]string) (bool, error) {
+	r, closeFn, err := img.ReadBack()
+	if err != nil {
+		return false, err
+	}
+	defer closeFn()
+	var ws []io.Writer
+	sums := map[string]func() []byte{}
+	for _, n := range names {
+		h, _ := pipeline.NewHash(n)
+		ws = append(ws, h)
+		sums[n] = func() []byte { return h.Sum(nil) }
+	}
+	if _, err := io.Copy(io.MultiWriter(ws...), r); err != nil {
+		return false, fmt.Errorf("verify: %w", err)
+	}
+	for n, s := range sums {
+		if hex.EncodeToString(s()) != want[n] {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func progressBar(w io.Writer, done, total int64, el time.Duration) {
+	const width = 40
+	frac := 1.0
+	if total > 0 {
+		frac = float64(done) / float64(total)
+	}
+	n := int(frac * width)
+	rate := float64(done) / 1e6 / max(el.Seconds(), 1e-3)
+	fmt.Fprintf(w, "\r[%s%s] %5.1f%%  %8.1f MB/s", strings.Repeat("#", n), strings.Repeat(".", width-n), frac*100, rate)
+}

@@ -1,0 +1,298 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/evidenced/evidenced/hal"
+)
+
+// canonicalPort finds a board port by name, case-insensitively.
+func (s *Server) canonicalPort(name string) (hal.Port, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return nil, bad("port name is empty")
+	}
+	for _, p := range s.board.Ports() {
+		if strings.EqualFold(p.Name(), name) || strings.EqualFold(strings.ReplaceAll(name, " ", ""), p.Name()) {
+			return p, nil
+		}
+	}
+	return nil, notFound("unknown port %q: this board has %s", name, strings.Join(s.portNames(), ", "))
+}
+
+func (s *Server) portNames() []string {
+	var out []string
+	for _, p := range s.board.Ports() {
+		out = append(out, p.Name())
+	}
+	return out
+}
+
+// identify powers a port on if needed and waits up to max for its drive.
+func identify(ctx context.Context, p hal.Port, max time.Duration) hal.Drive {
+	if !p.Powered() {
+		if err := p.PowerOn(ctx); err != nil {
+			return nil
+		}
+	}
+	deadline := time.Now().Add(max)
+	for {
+		switch p.State() {
+		case hal.StateReady:
+			return p.Drive()
+		case hal.StateNotDetected:
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// resolveDrive parses a drive identifier (`PORT` or `PORT MODEL SERIAL`) and finds the drive.
+func (s *Server) resolveDrive(ctx context.Context, param, id string) (hal.Port, hal.Drive, error) {
+	fields := strings.Fields(id)
+	if len(fields) == 0 {
+		return nil, nil, bad("%s is required: a port (SATA4) or port, model and serial (SATA4 SanDisk SDSSDA120G 171108456213)", param)
+	}
+	if len(fields) == 2 {
+		return nil, nil, bad("%s=%q: give the port alone, or the port, the model and the serial", param, id)
+	}
+	p, err := s.canonicalPort(fields[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	d := identify(ctx, p, 5*time.Second)
+	if d == nil {
+		return nil, nil, notFound("no drive detected on port %s", p.Name())
+	}
+	if len(fields) >= 3 {
+		model := strings.Join(fields[1:len(fields)-1], " ")
+		serial := fields[len(fields)-1]
+		got := d.Identity()
+		if got.Serial != serial || !modelMatches(got.Model, model) {
+			return nil, nil, conflict("the drive on port %s is %s %s, not %s %s", p.Name(), got.Model, got.Serial, model, serial)
+		}
+	}
+	return p, d, nil
+}
+
+// modelMatches accepts the full model or its trailing words (scripts often drop the vendor:
+// "SDSSDA120G" for "SanDisk SDSSDA120G"), compared case-insensitively.
+func modelMatches(full, given string) bool {
+	full, given = strings.ToLower(strings.Join(strings.Fields(full), " ")), strings.ToLower(strings.Join(strings.Fields(given), " "))
+	return given != "" && (full == given || strings.HasSuffix(full, " "+given))
+}
+
+func display(p hal.Port, d hal.Drive) string {
+	id := d.Identity()
+	return p.Name() + " " + id.Model + " " + id.Serial
+}
+
+func (s *Server) sourceDrives(w http.ResponseWriter, r *http.Request) error {
+	var srcPorts []hal.Port
+	for _, p := range s.board.Ports() {
+		if p.Mode() != hal.ModeSource {
+			continue
+		}
+		srcPorts = append(srcPorts, p)
+		if !p.Powered() {
+			if err := p.PowerOn(r.Context()); err != nil {
+				s.log.Warn("power on", "port", p.Name(), "err", err)
+			}
+		}
+	}
+	deadline := time.Now().Add(s.cfg.ScanWait)
+	for time.Now().Before(deadline) {
+		pending := false
+		for _, p := range srcPorts {
+			if p.State() == hal.StateIdentifying {
+				pending = true
+			}
+		}
+		if !pending || r.Context().Err() != nil {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	found := []string{}
+	scanned := 0
+	for _, p := range srcPorts {
+		switch p.State() {
+		case hal.StateReady:
+			scanned++
+			if d := p.Drive(); d != nil && s.tasks.BusyTask(p.Name()) == "" {
+				found = append(found, display(p, d))
+			}
+		case hal.StateNotDetected:
+			scanned++
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"scannedSourcePorts": scanned, "totalSourcePorts": len(srcPorts), "foundSourceDevices": found,
+	})
+	return nil
+}
+
+// portFromQuery reads the port of scan-port: the bare query key (`?sas8`) or `port=`.
+func portFromQuery(rawQuery string) (string, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", bad("cannot parse the query: %v", err)
+	}
+	if v := q.Get("port"); v != "" {
+		return v, nil
+	}
+	for k, vs := range q {
+		if k == "token" {
+			continue
+		}
+		if len(vs) == 1 && vs[0] == "" {
+			return k, nil
+		}
+	}
+	return "", bad("name the port: /api/scan-port?SATA4 or /api/scan-port?port=SATA4")
+}
+
+func (s *Server) scanPort(w http.ResponseWriter, r *http.Request) error {
+	name, err := portFromQuery(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	p, err := s.canonicalPort(name)
+	if err != nil {
+		return err
+	}
+	if !p.Powered() {
+		if err := p.PowerOn(r.Context()); err != nil {
+			return err
+		}
+	}
+	out := map[string]any{"isSource": p.Mode() == hal.ModeSource}
+	state := p.State()
+	switch state {
+	case hal.StateOff, hal.StateIdentifying:
+		out["state"] = "identifying"
+	case hal.StateNotDetected:
+		out["state"] = "not-detected"
+	case hal.StateReady:
+		out["state"] = "ready"
+	}
+	if d := p.Drive(); d != nil && state == hal.StateReady {
+		id := d.Identity()
+		out["model"], out["serial"] = id.Model, id.Serial
+		if s.tasks.BusyTask(p.Name()) != "" {
+			out["state"] = "task-progress"
+		}
+		if c, ev, err := s.st.CaseByDrive(id.Model, id.Serial); err == nil {
+			out["caseId"], out["evidenceId"] = c.CaseID, ev.EvidenceID
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+type portInfo struct {
+	Name    string     `json:"name"`
+	Bus     string     `json:"bus"`
+	Mode    string     `json:"mode"`
+	Powered bool       `json:"powered"`
+	State   string     `json:"state"`
+	Drive   *driveInfo `json:"drive,omitempty"`
+	Task    string     `json:"busyTask,omitempty"`
+}
+
+type driveInfo struct {
+	Model      string `json:"model"`
+	Serial     string `json:"serial"`
+	Size       int64  `json:"size"`
+	SectorSize int    `json:"sectorSize"`
+	Bus        string `json:"bus"`
+}
+
+func (s *Server) ports(w http.ResponseWriter, r *http.Request) error {
+	out := []portInfo{}
+	for _, p := range s.board.Ports() {
+		pi := portInfo{Name: p.Name(), Bus: p.Bus(), Mode: string(p.Mode()), Powered: p.Powered(), State: string(p.State()), Task: s.tasks.BusyTask(p.Name())}
+		if d := p.Drive(); d != nil && p.State() == hal.StateReady {
+			id := d.Identity()
+			pi.Drive = &driveInfo{Model: id.Model, Serial: id.Serial, Size: id.Size, SectorSize: id.SectorSize, Bus: id.Bus}
+		}
+		out = append(out, pi)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ports": out})
+	return nil
+}
+
+func (s *Server) setPortMode(w http.ResponseWriter, r *http.Request) error {
+	q := query(r)
+	name, err := required(q, "port")
+	if err != nil {
+		return err
+	}
+	ms, err := required(q, "mode")
+	if err != nil {
+		return err
+	}
+	mode, err := hal.ParseMode(ms)
+	if err != nil {
+		return bad("mode=%q: accepted values are source or target", ms)
+	}
+	p, err := s.canonicalPort(name)
+	if err != nil {
+		return err
+	}
+	if k := s.tasks.BusyTask(p.Name()); k != "" {
+		return conflict("port %s is busy with task %s; the mode changes only when it is idle", p.Name(), k)
+	}
+	if err := p.SetMode(mode); err != nil {
+		return err
+	}
+	if err := s.st.SetPortMode(p.Name(), string(mode)); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"port": p.Name(), "mode": string(mode)})
+	return nil
+}
+
+func (s *Server) simPlug(w http.ResponseWriter, r *http.Request) error {
+	q := query(r)
+	var vals [4]string
+	for i, n := range []string{"port", "path", "model", "serial"} {
+		v, err := required(q, n)
+		if err != nil {
+			return err
+		}
+		vals[i] = v
+	}
+	p, err := s.canonicalPort(vals[0])
+	if err != nil {
+		return err
+	}
+	if err := s.board.(Plugger).Plug(p.Name(), vals[1], vals[2], vals[3]); err != nil {
+		return bad("plug: %v", err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"port": p.Name(), "state": "plugged"})
+	return nil
+}
+
+func (s *Server) simUnplug(w http.ResponseWriter, r *http.Request) error {
+	name, err := required(query(r), "port")
+	if err != nil {
+		return err
+	}
+	p, err := s.canonicalPort(name)
+	if err != nil {
+		return err
+	}
+	if err := s.board.(Plugger).Unplug(p.Name()); err != nil {
+		return conflict("unplug: %v", err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"port": p.Name(), "state": "unplugged"})
+	return nil
+}

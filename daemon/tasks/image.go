@@ -1,0 +1,345 @@
+package tasks
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/imaging/pipeline"
+	"github.com/evidenced/evidenced/imaging/source"
+	"github.com/evidenced/evidenced/imaging/target"
+	"github.com/evidenced/evidenced/store"
+)
+
+// ImageRequest is a validated start-image request. Params holds every non-secret parameter; it is
+// stored with the task and is all a resume needs besides the credentials.
+type ImageRequest struct {
+	Port   hal.Port
+	Drive  hal.Drive
+	Spec   target.Spec
+	Params map[string]string
+	// Format settings, already validated by the API.
+	Type       string // e01, aff4, raw
+	TargetFile string // without extension; "" = default name
+	Hashes     []string
+	CaseID     string
+	EvidenceID string
+}
+
+// Extension of an image type, as in file names and report folders.
+func Extension(typ string) string {
+	switch typ {
+	case "e01":
+		return "E01"
+	case "aff4":
+		return "aff4"
+	}
+	return "raw"
+}
+
+func reportDirName(base, typ string) string {
+	return base + "_" + strings.ToUpper(Extension(typ)) + "_report"
+}
+
+// StartImage validates the target, creates the task and starts it.
+func (m *Manager) StartImage(ctx context.Context, req ImageRequest) (string, error) {
+	port := req.Port.Name()
+	// Claim first so two requests for one drive cannot both start.
+	placeholder := "starting-" + port
+	if err := m.claim(port, placeholder); err != nil {
+		return "", err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			m.release(port, placeholder)
+		}
+	}()
+	id := req.Drive.Identity()
+	tgt, err := m.cfg.OpenTarget(ctx, req.Spec)
+	if err != nil {
+		return "", fmt.Errorf("targetFolder: %v: %w", err, ErrBadRequest)
+	}
+	key, n, err := m.NewKey(KindImage, id)
+	if err != nil {
+		tgt.Close()
+		return "", err
+	}
+	base := req.TargetFile
+	if base == "" {
+		base = fmt.Sprintf("%s%s_%d", id.Model, id.Serial, n)
+	}
+	imgName := base + "." + Extension(req.Type)
+	if _, err := tgt.Stat(imgName); err == nil {
+		tgt.Close()
+		return "", fmt.Errorf("%s already exists; images are never overwritten: %w", tgt.Display(imgName), ErrConflict)
+	}
+	req.Params["targetBase"] = base
+	req.Params["targetType"] = req.Type
+	t := &store.Task{
+		Key: key, Kind: KindImage, N: n, Port: port, Model: id.Model, Serial: id.Serial, Size: id.Size,
+		State: StateInProgress, Step: "preparing", Created: time.Now(), Started: time.Now(),
+		BytesTotal: id.Size, Target: tgt.Display(imgName), Params: req.Params,
+		CaseID: req.CaseID, EvidenceID: req.EvidenceID,
+	}
+	if req.Params["saveReport"] != "false" {
+		t.ReportDir = reportDirName(base, req.Type)
+		t.Report = tgt.Display(t.ReportDir + "/Report.html")
+	}
+	m.logf(t, "imaging %s %s %s (%d bytes) to %s as %s", port, id.Model, id.Serial, id.Size, t.Target, strings.ToUpper(req.Type))
+	if err := m.st.PutTask(t); err != nil {
+		tgt.Close()
+		return "", fmt.Errorf("store task: %w", err)
+	}
+	m.mu.Lock()
+	m.busy[port] = key
+	m.mu.Unlock()
+	ok = true
+	m.launch(t, func(ctx context.Context, t *store.Task, l *live) error {
+		return m.runImage(ctx, t, l, req.Drive, tgt, false)
+	})
+	return key, nil
+}
+
+// Resume continues a paused imaging task from its last checkpoint. spec carries the credentials,
+// which are never stored.
+func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) error {
+	t, err := m.Task(key)
+	if err != nil {
+		return err
+	}
+	if t.State != StatePaused || t.Kind != KindImage {
+		return fmt.Errorf("task %s is %s, only paused imaging tasks resume: %w", t.Key, t.State, ErrConflict)
+	}
+	p, ok := m.board.Port(t.Port)
+	if !ok {
+		return fmt.Errorf("port %s no longer exists: %w", t.Port, ErrNotFound)
+	}
+	d := p.Drive()
+	if p.State() != hal.StateReady || d == nil {
+		_ = p.PowerOn(ctx)
+		d = waitDrive(ctx, p, 5*time.Second)
+	}
+	if d == nil || d.Identity().Model != t.Model || d.Identity().Serial != t.Serial {
+		return fmt.Errorf("the drive %s %s is not on port %s: %w", t.Model, t.Serial, t.Port, ErrConflict)
+	}
+	if err := m.claim(t.Port, t.Key); err != nil {
+		return err
+	}
+	spec.Folder = t.Params["targetFolder"]
+	tgt, err := m.cfg.OpenTarget(ctx, spec)
+	if err != nil {
+		m.release(t.Port, t.Key)
+		return fmt.Errorf("targetFolder: %v: %w", err, ErrBadRequest)
+	}
+	t.State, t.Message = StateInProgress, ""
+	m.logf(t, "resuming at byte %d", t.BytesDone)
+	m.save(t)
+	m.launch(t, func(ctx context.Context, t *store.Task, l *live) error {
+		return m.runImage(ctx, t, l, d, tgt, true)
+	})
+	return nil
+}
+
+// waitDrive waits for a port to identify its drive.
+func waitDrive(ctx context.Context, p hal.Port, max time.Duration) hal.Drive {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		switch p.State() {
+		case hal.StateReady:
+			return p.Drive()
+		case hal.StateNotDetected:
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+// Image is an opened output format.
+type Image struct {
+	Writer   pipeline.ChunkWriter
+	AddBad   func(r source.Range, sectorSize int)
+	SetHash  func(name string, sum []byte)
+	Close    func() error
+	Files    func() []string
+	ReadBack func() (io.Reader, func() error, error) // the image's data stream, for verification
+}
+
+func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Drive, tgt target.Target, resume bool) error {
+	l.tgt = tgt // closed after the report is written
+	typ := t.Params["targetType"]
+	base := t.Params["targetBase"]
+	hashes := strings.Split(t.Params["hashes"], ",")
+	id := d.Identity()
+
+	rd, err := d.Open()
+	if err != nil {
+		return fmt.Errorf("open source drive: %w", err)
+	}
+	defer rd.Close()
+
+	var cp *pipeline.Checkpoint
+	if resume {
+		cp = &pipeline.Checkpoint{}
+		if err := json.Unmarshal(t.Checkpoint, cp); err != nil {
+			return fmt.Errorf("checkpoint of the paused task is unreadable: %w", err)
+		}
+	}
+	f, err := OpenImage(ImageSpec{Type: typ, Base: base, Params: t.Params, Identity: id, Software: m.cfg.Software}, tgt, cp)
+	if err != nil {
+		return err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			f.Close()
+		}
+	}()
+
+	t.Step = "imaging"
+	m.save(t)
+	src := source.New(rd, id.Size, source.Config{
+		BlockSize: 1 << 20, Depth: 4, SectorSize: id.SectorSize,
+		Retries: atoiDefault(t.Params["retries"], 2),
+		Fatal:   func(err error) bool { return errors.Is(err, hal.ErrGone) },
+	})
+	res, err := pipeline.Run(ctx, src, f.Writer, pipeline.Config{
+		Hashes: hashes, Resume: cp,
+		Progress: l.set,
+		OnCheckpoint: func(c pipeline.Checkpoint) {
+			data, err := json.Marshal(c)
+			if err != nil {
+				return
+			}
+			// Store a copy of the record: this runs on the pipeline's goroutine.
+			l.mu.Lock()
+			tc := *t
+			l.mu.Unlock()
+			tc.Checkpoint, tc.BytesDone = data, c.Offset
+			m.save(&tc)
+		},
+		CheckpointEvery: m.cfg.CheckpointEvery,
+	})
+	l.mu.Lock()
+	t.BadSectors = t.BadSectors[:0]
+	for _, r := range res.BadRanges {
+		t.BadSectors = append(t.BadSectors, store.SectorRange{First: r.First, Count: r.Count})
+	}
+	t.BytesDone = res.Bytes
+	l.mu.Unlock()
+	if err != nil {
+		if res.Last != nil {
+			data, merr := json.Marshal(res.Last)
+			if merr == nil {
+				t.Checkpoint, t.BytesDone = data, res.Last.Offset
+			}
+		}
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		return fmt.Errorf("imaging failed at byte %d: %w", res.Bytes, err)
+	}
+	for _, r := range res.BadRanges {
+		f.AddBad(r, id.SectorSize)
+	}
+	for name, sum := range res.Hashes {
+		b, _ := hex.DecodeString(sum)
+		f.SetHash(name, b)
+	}
+	closed = true
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("finish image: %w", err)
+	}
+	t.Hashes = res.Hashes
+	t.Checkpoint = nil
+	if n := badCount(t.BadSectors); n > 0 {
+		m.logf(t, "%d unreadable sectors zero-filled", n)
+		t.Message = fmt.Sprintf("completed; %d unreadable sectors zero-filled", n)
+	}
+	for name, sum := range res.Hashes {
+		m.logf(t, "acquisition %s %s", name, sum)
+	}
+	m.save(t)
+
+	if t.Params["verify"] != "false" {
+		t.Step = "verifying"
+		m.save(t)
+		if err := m.verify(ctx, t, l, f, hashes, res.Hashes); err != nil {
+			return err
+		}
+	}
+	t.Step = "post-hash"
+	return nil
+}
+
+// verify re-reads the written image through our reader and compares its hashes.
+func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, f *Image, names []string, want map[string]string) error {
+	r, closeFn, err := f.ReadBack()
+	if err != nil {
+		return fmt.Errorf("verify: open image: %w", err)
+	}
+	defer closeFn()
+	hs := map[string]io.Writer{}
+	var ws []io.Writer
+	sums := map[string]func() []byte{}
+	for _, n := range names {
+		h, err := pipeline.NewHash(n)
+		if err != nil {
+			return err
+		}
+		u := strings.ToUpper(n)
+		hs[u] = h
+		ws = append(ws, h)
+		sums[u] = func() []byte { return h.Sum(nil) }
+	}
+	buf := make([]byte, 1<<20)
+	var done int64
+	mw := io.MultiWriter(ws...)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := r.Read(buf)
+		mw.Write(buf[:n])
+		done += int64(n)
+		l.set(done)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("verify: read image: %w", err)
+		}
+	}
+	var bad []string
+	for name, sum := range sums {
+		got := hex.EncodeToString(sum())
+		if got != want[name] {
+			bad = append(bad, fmt.Sprintf("%s %s != %s", name, got, want[name]))
+		} else {
+			m.logf(t, "verification %s %s matches", name, got)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("verification FAILED: image hashes differ from acquisition: %s", strings.Join(bad, "; "))
+	}
+	t.Message = strings.TrimPrefix(firstNonEmpty(t.Message, "completed")+"; verified", "completed; verified")
+	if t.Message == "" {
+		t.Message = "completed and verified"
+	}
+	return nil
+}
+
+func atoiDefault(s string, def int) int {
+	if n, err := strconv.Atoi(s); err == nil {
+		return n
+	}
+	return def
+}

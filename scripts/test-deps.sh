@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs, when missing, the Debian packages the tests use: libewf's and SleuthKit's readers (the
+# independent judges of our images), the file system tools mkdisk.sh needs, Samba for CIFS tests,
+# and the comparison imagers for benchmarks.
+set -euo pipefail
+need=()
+check() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
+check ewfverify ewf-tools
+check fls sleuthkit
+check mkfs.ext4 e2fsprogs
+check mkfs.vfat dosfstools
+check mcopy mtools
+check ntfs-3g ntfs-3g
+check sfdisk fdisk
+check openssl openssl
+check smbd samba
+check smbclient smbclient
+check unzip unzip
+check zipinfo unzip
+check dc3dd dc3dd
+check losetup mount
+check pkg-config pkg-config
+[ -f /usr/include/libudev.h ] || need+=(libudev-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

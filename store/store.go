@@ -1,0 +1,543 @@
+// Package store keeps everything the appliance must remember across restarts and power loss: tasks,
+// cases and their evidence, users, tokens (hashed), port modes, settings and filter presets, and an
+// audit log. It is a thin typed layer over one bbolt file; every change is one transaction, fsynced
+// on commit, so a kill -9 at any moment leaves either the old or the new state.
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout this code reads and writes. Older files are migrated on Open.
+const SchemaVersion = 1
+
+var (
+	bMeta     = []byte("meta")
+	bTasks    = []byte("tasks")
+	bCounters = []byte("counters")
+	bCases    = []byte("cases")
+	bUsers    = []byte("users")
+	bTokens   = []byte("tokens")
+	bPorts    = []byte("ports")
+	bSettings = []byte("settings")
+	bPresets  = []byte("presets")
+	bAudit    = []byte("audit")
+	allBkts   = [][]byte{bMeta, bTasks, bCounters, bCases, bUsers, bTokens, bPorts, bSettings, bPresets, bAudit}
+)
+
+// ErrNotFound is returned when a record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrExists is returned when a unique record already exists.
+var ErrExists = errors.New("already exists")
+
+// Store is an open state file.
+type Store struct {
+	db *bolt.DB
+}
+
+// Open opens or creates the state file at path.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBkts {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		v := meta.Get([]byte("schema"))
+		switch {
+		case v == nil:
+			return meta.Put([]byte("schema"), u64(SchemaVersion))
+		case binary.BigEndian.Uint64(v) > SchemaVersion:
+			return fmt.Errorf("store schema %d is newer than this daemon's %d", binary.BigEndian.Uint64(v), SchemaVersion)
+		}
+		return nil
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("init store: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+func u64(n uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, n)
+	return b
+}
+
+func put(tx *bolt.Tx, bucket []byte, key string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s/%s: %w", bucket, key, err)
+	}
+	return tx.Bucket(bucket).Put([]byte(key), data)
+}
+
+func get(tx *bolt.Tx, bucket []byte, key string, v any) error {
+	data := tx.Bucket(bucket).Get([]byte(key))
+	if data == nil {
+		return ErrNotFound
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode %s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// ---- tasks
+
+// SectorRange is a run of unreadable sectors.
+type SectorRange struct {
+	First int64 `json:"first"`
+	Count int64 `json:"count"`
+}
+
+// Task is the durable record of one task. Credentials are never part of it.
+type Task struct {
+	Key        string            `json:"key"`
+	Kind       string            `json:"kind"` // image, logical, diagnose
+	N          int               `json:"n"`
+	Port       string            `json:"port"`
+	Model      string            `json:"model"`
+	Serial     string            `json:"serial"`
+	Size       int64             `json:"size"`
+	State      string            `json:"state"`
+	Step       string            `json:"step"`
+	Message    string            `json:"message"`
+	BytesDone  int64             `json:"bytesDone"`
+	BytesTotal int64             `json:"bytesTotal"`
+	Created    time.Time         `json:"created"`
+	Started    time.Time         `json:"started"`
+	Completed  time.Time         `json:"completed"`
+	Target     string            `json:"target"` // display path of the image
+	Report     string            `json:"report"` // display path of Report.html
+	ReportDir  string            `json:"reportDir"`
+	Hashes     map[string]string `json:"hashes,omitempty"`
+	Params     map[string]string `json:"params,omitempty"` // request parameters, credentials removed
+	CaseID     string            `json:"caseId,omitempty"`
+	EvidenceID string            `json:"evidenceId,omitempty"`
+	BadSectors []SectorRange     `json:"badSectors,omitempty"`
+	// Checkpoint is the engine's resume state (opaque to the store).
+	Checkpoint json.RawMessage `json:"checkpoint,omitempty"`
+	// Log is the task's log, kept so /api/report works for any target, including shares that are gone.
+	Log []string `json:"log,omitempty"`
+	// ReportExtra is an HTML section the task adds to its report (diagnostics results).
+	ReportExtra string `json:"reportExtra,omitempty"`
+}
+
+// PutTask writes a task record.
+func (s *Store) PutTask(t *Task) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return put(tx, bTasks, t.Key, t) })
+}
+
+// Task reads a task record.
+func (s *Store) Task(key string) (*Task, error) {
+	var t Task
+	err := s.db.View(func(tx *bolt.Tx) error { return get(tx, bTasks, key, &t) })
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// Tasks lists all tasks, newest first.
+func (s *Store) Tasks() ([]*Task, error) {
+	var out []*Task
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bTasks).ForEach(func(k, v []byte) error {
+			var t Task
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decode task %s: %w", k, err)
+			}
+			out = append(out, &t)
+			return nil
+		})
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, err
+}
+
+// NextTaskN returns the next per-drive counter for kind (0, 1, 2, ...) and increments it.
+func (s *Store) NextTaskN(kind, model, serial string) (int, error) {
+	var n uint64
+	key := []byte(kind + "\x00" + model + "\x00" + serial)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bCounters)
+		if v := b.Get(key); v != nil {
+			n = binary.BigEndian.Uint64(v)
+		}
+		return b.Put(key, u64(n+1))
+	})
+	return int(n), err
+}
+
+// ---- cases
+
+// Evidence links a drive to a case.
+type Evidence struct {
+	EvidenceID       string `json:"evidenceId"`
+	EvidenceExaminer string `json:"evidenceExaminer"`
+	Model            string `json:"model"`
+	Serial           string `json:"serial"`
+}
+
+// Case is a forensic case.
+type Case struct {
+	ID               uint64     `json:"-"`
+	CaseID           string     `json:"caseId"`
+	CaseExaminer     string     `json:"caseExaminer"`
+	CaseDescription  string     `json:"caseDescription"`
+	CaseLocation     string     `json:"caseLocation"`
+	CaseOrganization string     `json:"caseOrganization"`
+	Evidence         []Evidence `json:"evidence"`
+	Created          time.Time  `json:"-"`
+}
+
+type caseRec struct {
+	Case
+	ID      uint64    `json:"id"`
+	Created time.Time `json:"created"`
+}
+
+func forCases(tx *bolt.Tx, fn func(*Case) (stop bool, err error)) error {
+	c := tx.Bucket(bCases).Cursor()
+	// Newest first: ids grow.
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		var r caseRec
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("decode case %x: %w", k, err)
+		}
+		cs := r.Case
+		cs.ID, cs.Created = r.ID, r.Created
+		stop, err := fn(&cs)
+		if err != nil || stop {
+			return err
+		}
+	}
+	return nil
+}
+
+func putCase(tx *bolt.Tx, c *Case) error {
+	data, err := json.Marshal(caseRec{Case: *c, ID: c.ID, Created: c.Created})
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bCases).Put(u64(c.ID), data)
+}
+
+// CreateCase stores a new case. With unique set, a case with the same CaseID is ErrExists.
+// A drive (model+serial) can be evidence in one case only: it is unlinked from any older case.
+func (s *Store) CreateCase(c *Case, unique bool) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if unique && c.CaseID != "" {
+			found := false
+			if err := forCases(tx, func(o *Case) (bool, error) {
+				found = o.CaseID == c.CaseID
+				return found, nil
+			}); err != nil {
+				return err
+			}
+			if found {
+				return fmt.Errorf("case %q: %w", c.CaseID, ErrExists)
+			}
+		}
+		for _, ev := range c.Evidence {
+			if err := unlinkDrive(tx, ev.Model, ev.Serial); err != nil {
+				return err
+			}
+		}
+		id, err := tx.Bucket(bCases).NextSequence()
+		if err != nil {
+			return err
+		}
+		c.ID = id
+		if c.Created.IsZero() {
+			c.Created = time.Now()
+		}
+		return putCase(tx, c)
+	})
+}
+
+func unlinkDrive(tx *bolt.Tx, model, serial string) error {
+	var changed []*Case
+	if err := forCases(tx, func(o *Case) (bool, error) {
+		kept := o.Evidence[:0]
+		for _, ev := range o.Evidence {
+			if ev.Model == model && ev.Serial == serial {
+				continue
+			}
+			kept = append(kept, ev)
+		}
+		if len(kept) != len(o.Evidence) {
+			o.Evidence = kept
+			changed = append(changed, o)
+		}
+		return false, nil
+	}); err != nil {
+		return err
+	}
+	for _, o := range changed {
+		if err := putCase(tx, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CaseByID returns the newest case with that CaseID.
+func (s *Store) CaseByID(caseID string) (*Case, error) {
+	var out *Case
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return forCases(tx, func(c *Case) (bool, error) {
+			if c.CaseID == caseID {
+				out = c
+				return true, nil
+			}
+			return false, nil
+		})
+	})
+	if err == nil && out == nil {
+		err = ErrNotFound
+	}
+	return out, err
+}
+
+// CaseByDrive returns the case a drive is evidence in, and that evidence entry.
+func (s *Store) CaseByDrive(model, serial string) (*Case, *Evidence, error) {
+	var out *Case
+	var ev *Evidence
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return forCases(tx, func(c *Case) (bool, error) {
+			for i := range c.Evidence {
+				if c.Evidence[i].Model == model && c.Evidence[i].Serial == serial {
+					out, ev = c, &c.Evidence[i]
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+	})
+	if err == nil && out == nil {
+		err = ErrNotFound
+	}
+	return out, ev, err
+}
+
+// UpdateCase applies fn to the newest case with caseID and stores the result.
+func (s *Store) UpdateCase(caseID string, fn func(*Case) error) (*Case, error) {
+	var out *Case
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := forCases(tx, func(c *Case) (bool, error) {
+			if c.CaseID == caseID {
+				out = c
+				return true, nil
+			}
+			return false, nil
+		}); err != nil {
+			return err
+		}
+		if out == nil {
+			return ErrNotFound
+		}
+		if err := fn(out); err != nil {
+			return err
+		}
+		return putCase(tx, out)
+	})
+	return out, err
+}
+
+// Cases lists all cases, newest first.
+func (s *Store) Cases() ([]*Case, error) {
+	var out []*Case
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return forCases(tx, func(c *Case) (bool, error) { out = append(out, c); return false, nil })
+	})
+	return out, err
+}
+
+// ---- users and tokens
+
+// User is an account. Only a password hash is stored.
+type User struct {
+	Name         string    `json:"name"`
+	PasswordHash []byte    `json:"passwordHash"`
+	Created      time.Time `json:"created"`
+}
+
+// PutUser creates or replaces a user.
+func (s *Store) PutUser(u *User) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return put(tx, bUsers, u.Name, u) })
+}
+
+// User reads a user.
+func (s *Store) User(name string) (*User, error) {
+	var u User
+	if err := s.db.View(func(tx *bolt.Tx) error { return get(tx, bUsers, name, &u) }); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// Token is a login session, keyed by the hash of the token (the token itself is never stored).
+type Token struct {
+	User     string    `json:"user"`
+	Created  time.Time `json:"created"`
+	LastUsed time.Time `json:"lastUsed"`
+}
+
+// PutToken stores a session under the token's hash.
+func (s *Store) PutToken(hash string, t *Token) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return put(tx, bTokens, hash, t) })
+}
+
+// TouchToken returns the session if it has been used within ttl, and marks it used now.
+// An expired session is deleted.
+func (s *Store) TouchToken(hash string, ttl time.Duration, now time.Time) (*Token, error) {
+	var t Token
+	expired := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := get(tx, bTokens, hash, &t); err != nil {
+			return err
+		}
+		if now.Sub(t.LastUsed) > ttl {
+			// Returning an error here would roll the delete back.
+			expired = true
+			return tx.Bucket(bTokens).Delete([]byte(hash))
+		}
+		t.LastUsed = now
+		return put(tx, bTokens, hash, &t)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if expired {
+		return nil, ErrNotFound
+	}
+	return &t, nil
+}
+
+// ---- ports, settings, presets
+
+// SetPortMode remembers a port's Source switch.
+func (s *Store) SetPortMode(port, mode string) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bPorts).Put([]byte(port), []byte(mode)) })
+}
+
+// PortModes returns the remembered port modes.
+func (s *Store) PortModes() (map[string]string, error) {
+	out := map[string]string{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bPorts).ForEach(func(k, v []byte) error { out[string(k)] = string(v); return nil })
+	})
+	return out, err
+}
+
+// Setting reads an appliance setting into v (ErrNotFound when unset).
+func (s *Store) Setting(name string, v any) error {
+	return s.db.View(func(tx *bolt.Tx) error { return get(tx, bSettings, name, v) })
+}
+
+// PutSetting writes an appliance setting.
+func (s *Store) PutSetting(name string, v any) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return put(tx, bSettings, name, v) })
+}
+
+// PutPreset stores a named preset (raw JSON of the caller's type).
+func (s *Store) PutPreset(name string, v any) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return put(tx, bPresets, name, v) })
+}
+
+// Preset reads a named preset into v.
+func (s *Store) Preset(name string, v any) error {
+	return s.db.View(func(tx *bolt.Tx) error { return get(tx, bPresets, name, v) })
+}
+
+// PresetNames lists the stored presets in name order.
+func (s *Store) PresetNames() ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bPresets).ForEach(func(k, _ []byte) error { out = append(out, string(k)); return nil })
+	})
+	return out, err
+}
+
+// ---- audit
+
+// AuditEntry is one line of the audit log.
+type AuditEntry struct {
+	Time   time.Time `json:"time"`
+	User   string    `json:"user,omitempty"`
+	Action string    `json:"action"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// Audit appends to the audit log.
+func (s *Store) Audit(e AuditEntry) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bAudit)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		data, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		return b.Put(u64(seq), data)
+	})
+}
+
+// AuditLog returns the newest n audit entries, newest first.
+func (s *Store) AuditLog(n int) ([]AuditEntry, error) {
+	var out []AuditEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bAudit).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
+			var e AuditEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RawDump returns every key/value of every bucket, for tests that prove secrets are not stored.
+func (s *Store) RawDump() ([]byte, error) {
+	var buf bytes.Buffer
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range allBkts {
+			if err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+				buf.Write(k)
+				buf.WriteByte('=')
+				buf.Write(v)
+				buf.WriteByte('\n')
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return buf.Bytes(), err
+}

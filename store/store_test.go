@@ -1,0 +1,135 @@
+package store
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func open(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestTasksSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := open(t, path)
+	now := time.Now()
+	for i, k := range []string{"a", "b", "c"} {
+		if err := s.PutTask(&Task{Key: k, Kind: "image", State: "completed", Created: now.Add(time.Duration(i) * time.Second),
+			Hashes: map[string]string{"MD5": "x" + k}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s = open(t, path)
+	defer s.Close()
+	got, err := s.Tasks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Key != "c" || got[2].Key != "a" {
+		t.Fatalf("tasks not newest first after reopen: %+v", got)
+	}
+	tk, err := s.Task("b")
+	if err != nil || tk.Hashes["MD5"] != "xb" {
+		t.Fatalf("task b: %+v %v", tk, err)
+	}
+	if _, err := s.Task("zz"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing task: %v", err)
+	}
+}
+
+func TestTaskCounterPerDriveAndKind(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "s.db"))
+	defer s.Close()
+	seq := func(kind, m, sn string) int {
+		n, err := s.NextTaskN(kind, m, sn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if a, b, c, d := seq("image", "M", "S1"), seq("image", "M", "S1"), seq("diagnose", "M", "S1"), seq("image", "M", "S2"); a != 0 || b != 1 || c != 0 || d != 0 {
+		t.Fatalf("counters %d %d %d %d, want 0 1 0 0", a, b, c, d)
+	}
+}
+
+func TestCases(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "s.db"))
+	defer s.Close()
+	c1 := &Case{CaseID: "C1", CaseExaminer: "ann", Evidence: []Evidence{{EvidenceID: "E1", Model: "M", Serial: "S"}}}
+	if err := s.CreateCase(c1, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateCase(&Case{CaseID: "C1"}, true); !errors.Is(err, ErrExists) {
+		t.Fatalf("duplicate unique case: %v", err)
+	}
+	if err := s.CreateCase(&Case{CaseID: "C1", CaseDescription: "second"}, false); err != nil {
+		t.Fatalf("non-unique case: %v", err)
+	}
+	c, err := s.CaseByID("C1")
+	if err != nil || c.CaseDescription != "second" {
+		t.Fatalf("newest C1: %+v %v", c, err)
+	}
+	lc, ev, err := s.CaseByDrive("M", "S")
+	if err != nil || lc.CaseExaminer != "ann" || ev.EvidenceID != "E1" {
+		t.Fatalf("case by drive: %+v %+v %v", lc, ev, err)
+	}
+	// Linking the drive to a new case unlinks it from the old one.
+	if err := s.CreateCase(&Case{CaseID: "C2", Evidence: []Evidence{{EvidenceID: "E9", Model: "M", Serial: "S"}}}, true); err != nil {
+		t.Fatal(err)
+	}
+	lc, _, _ = s.CaseByDrive("M", "S")
+	if lc.CaseID != "C2" {
+		t.Fatalf("drive still linked to %s", lc.CaseID)
+	}
+	up, err := s.UpdateCase("C2", func(c *Case) error { c.CaseLocation = "lab"; return nil })
+	if err != nil || up.CaseLocation != "lab" {
+		t.Fatalf("update: %+v %v", up, err)
+	}
+	if _, err := s.UpdateCase("nope", func(*Case) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("update missing: %v", err)
+	}
+}
+
+func TestTokenExpiry(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "s.db"))
+	defer s.Close()
+	now := time.Now()
+	if err := s.PutToken("h", &Token{User: "admin", Created: now, LastUsed: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TouchToken("h", time.Hour, now.Add(30*time.Minute)); err != nil {
+		t.Fatalf("fresh token: %v", err)
+	}
+	// Idle time counts from the last use.
+	if _, err := s.TouchToken("h", time.Hour, now.Add(80*time.Minute)); err != nil {
+		t.Fatalf("token used 50 min ago: %v", err)
+	}
+	if _, err := s.TouchToken("h", time.Hour, now.Add(200*time.Minute)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("expired token: %v", err)
+	}
+	if _, err := s.TouchToken("h", time.Hour, now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("expired token must be deleted: %v", err)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s := open(t, path)
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put([]byte("schema"), u64(SchemaVersion+1)) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(path); err == nil {
+		t.Fatal("a newer schema must be refused, not silently used")
+	}
+}
