@@ -14,7 +14,7 @@ import (
 // FormatAvailable says which image types this build writes.
 func FormatAvailable(typ string) bool {
 	switch typ {
-	case "raw":
+	case "raw", "e01", "aff4":
 		return true
 	}
 	return false
@@ -37,6 +37,10 @@ func OpenImage(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Ima
 	switch typ {
 	case "raw":
 		return openRaw(base+".raw", tgt, cp)
+	case "e01":
+		return openE01(spec, tgt, cp)
+	case "aff4":
+		return openAFF4(spec, tgt, cp)
 	}
 	return nil, fmt.Errorf("image type %q is not supported", typ)
 }

@@ -211,10 +211,15 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 		Retries: atoiDefault(t.Params["retries"], 2),
 		Fatal:   func(err error) bool { return errors.Is(err, hal.ErrGone) },
 	})
+	// Only formats that can reopen their files at a checkpoint are paused; others stop.
+	_, resumable := f.Writer.(pipeline.Checkpointer)
 	res, err := pipeline.Run(ctx, src, f.Writer, pipeline.Config{
 		Hashes: hashes, Resume: cp,
 		Progress: l.set,
 		OnCheckpoint: func(c pipeline.Checkpoint) {
+			if !resumable {
+				return
+			}
 			data, err := json.Marshal(c)
 			if err != nil {
 				return
@@ -236,7 +241,7 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	t.BytesDone = res.Bytes
 	l.mu.Unlock()
 	if err != nil {
-		if res.Last != nil {
+		if res.Last != nil && resumable {
 			data, merr := json.Marshal(res.Last)
 			if merr == nil {
 				t.Checkpoint, t.BytesDone = data, res.Last.Offset

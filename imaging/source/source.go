@@ -121,15 +121,19 @@ func (r *Reader) SetBadRanges(rs []Range) {
 func (r *Reader) addBad(lba int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := len(r.bad)
-	if n > 0 && r.bad[n-1].First+r.bad[n-1].Count == lba {
-		r.bad[n-1].Count++
-		return
-	}
+	// Blocks are read concurrently, so sectors arrive out of order: insert, then coalesce.
 	r.bad = append(r.bad, Range{First: lba, Count: 1})
-	if n > 0 && r.bad[n-1].First > lba {
-		sort.Slice(r.bad, func(i, j int) bool { return r.bad[i].First < r.bad[j].First })
+	sort.Slice(r.bad, func(i, j int) bool { return r.bad[i].First < r.bad[j].First })
+	out := r.bad[:1]
+	for _, x := range r.bad[1:] {
+		last := &out[len(out)-1]
+		if x.First <= last.First+last.Count {
+			last.Count = max(last.Count, x.First+x.Count-last.First)
+			continue
+		}
+		out = append(out, x)
 	}
+	r.bad = out
 }
 
 type result struct {

@@ -1,0 +1,85 @@
+package tasks
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/evidenced/evidenced/formats/aff4"
+	"github.com/evidenced/evidenced/imaging/pipeline"
+	"github.com/evidenced/evidenced/imaging/source"
+	"github.com/evidenced/evidenced/imaging/target"
+)
+
+func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {
+	if cp != nil {
+		return nil, fmt.Errorf("AFF4 images cannot be resumed")
+	}
+	p := spec.Params
+	comp := p["aff4Comp"]
+	if comp == "" {
+		comp = "lz4"
+	}
+	name := spec.Base + ".aff4"
+	f, err := tgt.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("create image: %w", err)
+	}
+	var hashes []string
+	for _, h := range strings.Split(p["hashes"], ",") {
+		if h != "" {
+			hashes = append(hashes, strings.ToLower(h))
+		}
+	}
+	w, err := aff4.NewWriter(f, aff4.Options{
+		Compression: comp, Hashes: hashes,
+		CaseNumber: p["aff4Case"], EvidenceNumber: p["aff4Evid"], Examiner: p["aff4Inv"], Description: p["aff4Desc"],
+		Model: spec.Identity.Model, Serial: spec.Identity.Serial, Size: spec.Identity.Size, SectorSize: spec.Identity.SectorSize,
+		Tool: spec.Software, AcquiredAt: time.Now(),
+	})
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Image{
+		Writer: w,
+		AddBad: func(r source.Range, ss int) {
+			w.AddReadError(r.First*int64(ss), r.Count*int64(ss))
+		},
+		SetHash: w.SetHash,
+		Close: func() error {
+			err := w.Close()
+			if serr := f.Sync(); err == nil {
+				err = serr
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		},
+		Files: func() []string { return []string{name} },
+		ReadBack: func() (io.Reader, func() error, error) {
+			rf, err := tgt.Open(name)
+			if err != nil {
+				return nil, nil, err
+			}
+			v, err := aff4.Open(rf, rf.Size())
+			if err != nil {
+				rf.Close()
+				return nil, nil, err
+			}
+			imgs := v.Images()
+			if len(imgs) != 1 {
+				rf.Close()
+				return nil, nil, fmt.Errorf("AFF4 volume holds %d images, want 1", len(imgs))
+			}
+			ra, err := imgs[0].Open()
+			if err != nil {
+				rf.Close()
+				return nil, nil, err
+			}
+			return io.NewSectionReader(ra, 0, imgs[0].Size), rf.Close, nil
+		},
+	}, nil
+}

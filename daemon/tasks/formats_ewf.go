@@ -1,0 +1,67 @@
+package tasks
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evidenced/evidenced/formats/ewf"
+	"github.com/evidenced/evidenced/imaging/pipeline"
+	"github.com/evidenced/evidenced/imaging/source"
+	"github.com/evidenced/evidenced/imaging/target"
+)
+
+// e01Compression reads the compression of an E01 task: e01Compression (none, empty-block, fast,
+// best) when given, else e01Comp (true = fast, the default; false = none).
+func e01Compression(p map[string]string) (ewf.Compression, error) {
+	if v := strings.TrimSpace(p["e01Compression"]); v != "" {
+		return ewf.ParseCompression(v)
+	}
+	if p["e01Comp"] == "false" {
+		return ewf.CompressNone, nil
+	}
+	return ewf.CompressFast, nil
+}
+
+func openE01(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {
+	if cp != nil {
+		return nil, fmt.Errorf("E01 images cannot be resumed")
+	}
+	p := spec.Params
+	comp, err := e01Compression(p)
+	if err != nil {
+		return nil, err
+	}
+	segGB, _ := strconv.Atoi(p["e01Segment"])
+	now := time.Now()
+	opt := ewf.Options{
+		Metadata: ewf.Metadata{
+			CaseNumber: p["e01Case"], EvidenceNumber: p["e01Evid"], Description: p["e01Desc"], Examiner: p["e01Inv"],
+			Notes: p["e01Notes"], Model: spec.Identity.Model, Serial: spec.Identity.Serial,
+			AcquisitionTime: now, SystemTime: now, OS: "Linux", Software: spec.Software,
+		},
+		Compression: comp, MediaSize: spec.Identity.Size, BytesPerSector: uint32(max(spec.Identity.SectorSize, 512)),
+		SegmentSize: int64(segGB) << 30,
+	}
+	create := func(name string) (ewf.File, error) { return tgt.Create(name) }
+	w, err := ewf.NewWriter(create, spec.Base, opt)
+	if err != nil {
+		return nil, err
+	}
+	return &Image{
+		Writer:  w,
+		AddBad:  func(r source.Range, _ int) { w.AddReadError(r.First, r.Count) },
+		SetHash: w.SetHash,
+		Close:   w.Close,
+		Files:   w.Files,
+		ReadBack: func() (io.Reader, func() error, error) {
+			r, err := ewf.Open(func(name string) (ewf.ReadFile, error) { return tgt.Open(name) }, spec.Base+".E01")
+			if err != nil {
+				return nil, nil, err
+			}
+			return io.NewSectionReader(r, 0, r.Size()), r.Close, nil
+		},
+	}, nil
+}

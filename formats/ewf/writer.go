@@ -1,0 +1,631 @@
+package ewf
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/adler32"
+	"io"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf16"
+
+	"github.com/klauspost/compress/zlib"
+)
+
+// File is one segment file being written; *os.File satisfies it.
+type File interface {
+	io.Writer
+	io.WriterAt
+	Close() error
+}
+
+// CreateFunc creates a segment file; the target decides where its bytes go.
+type CreateFunc func(name string) (File, error)
+
+// Options configure a Writer.
+type Options struct {
+	Metadata
+	Compression     Compression
+	MediaSize       int64
+	BytesPerSector  uint32
+	SectorsPerChunk uint32
+	SegmentSize     int64
+	Removable       bool
+}
+
+// fastLevel is the klauspost level used for "fast": its level 1 came out 1.3% larger than
+// libewf's zlib level 1 on the test corpus, level 2 0.4% larger for ~10% less throughput.
+const fastLevel = 2
+
+// Writer writes an E01 segment set.
+type Writer struct {
+	create    CreateFunc
+	base      string
+	opt       Options
+	chunkSize int
+	level     int
+	zeros     []byte
+	zeroEnc   []byte // encoded full all-zero chunk, precomputed so zero chunks cost a memcmp
+	zeroComp  bool
+	zpool     sync.Pool
+	volume    []byte
+
+	files   []string
+	f       File
+	bw      *bufio.Writer
+	aw      atWriter
+	off     int64
+	seg     int
+	inGroup bool
+	gStart  int64
+	entries []uint32
+	segHas  bool
+	chunks  int64
+	errs    []SectorRange
+	hashes  map[string][]byte
+	err     error
+	closed  bool
+
+	// Write path state
+	pend    []byte
+	encBufs [][]byte
+	encOut  []encResult
+}
+
+type encResult struct {
+	b    []byte
+	comp bool
+	n    int
+	err  error
+}
+
+type zenc struct {
+	z   *zlib.Writer
+	out sliceWriter
+}
+
+// sliceWriter collects compressed output and gives up once it is no smaller than the input, so
+// incompressible chunks never grow dst past MaxEncodedSize.
+type sliceWriter struct {
+	b     []byte
+	limit int
+	over  bool
+}
+
+var errNoGain = errors.New("ewf: compression does not pay")
+
+func (s *sliceWriter) Write(p []byte) (int, error) {
+	if len(s.b)+len(p) >= s.limit {
+		s.over = true
+		return 0, errNoGain
+	}
+	s.b = append(s.b, p...)
+	return len(p), nil
+}
+
+// NewWriter starts writing base+".E01" through create.
+func NewWriter(create CreateFunc, base string, opt Options) (*Writer, error) {
+	w, err := newWriter(create, base, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.openSegment(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func newWriter(create CreateFunc, base string, opt Options) (*Writer, error) {
+	if opt.BytesPerSector == 0 {
+		opt.BytesPerSector = 512
+	}
+	if opt.SectorsPerChunk == 0 {
+		opt.SectorsPerChunk = 64
+	}
+	if opt.MediaSize < 0 {
+		return nil, errors.New("ewf: negative media size")
+	}
+	if opt.SegmentSize != 0 && opt.SegmentSize < 1<<20 {
+		return nil, errors.New("ewf: segment size below 1 MiB")
+	}
+	w := &Writer{create: create, base: base, opt: opt, hashes: map[string][]byte{}}
+	w.chunkSize = int(opt.BytesPerSector * opt.SectorsPerChunk)
+	switch opt.Compression {
+	case CompressNone:
+		w.level = -1
+	case CompressEmptyBlock, CompressFast:
+		w.level = fastLevel
+	case CompressBest:
+		w.level = zlib.BestCompression
+	default:
+		return nil, fmt.Errorf("ewf: bad compression %d", opt.Compression)
+	}
+	w.zpool.New = func() any {
+		z, _ := zlib.NewWriterLevel(nil, max(w.level, 1))
+		return &zenc{z: z}
+	}
+	w.zeros = make([]byte, w.chunkSize)
+	w.zeroEnc, w.zeroComp, _ = w.encode(nil, w.zeros, true)
+	w.entries = make([]uint32, 0, maxTableEntry)
+	w.volume = w.volumeSection()
+	return w, nil
+}
+
+// ChunkSize is the number of media bytes in one chunk.
+func (w *Writer) ChunkSize() int { return w.chunkSize }
+
+// MaxEncodedSize is the dst capacity EncodeChunk needs to never allocate.
+func (w *Writer) MaxEncodedSize() int { return w.chunkSize + 4 }
+
+// Files returns the names of the segment files created so far.
+func (w *Writer) Files() []string { return append([]string(nil), w.files...) }
+
+// EncodeChunk prepares one chunk: a zlib stream if compressed, else the raw data followed by its
+// Adler-32 (as EWF stores uncompressed chunks). Safe for concurrent use. dst should have capacity
+// MaxEncodedSize() to avoid allocation.
+func (w *Writer) EncodeChunk(dst, src []byte) ([]byte, bool, error) {
+	if len(src) == 0 || len(src) > w.chunkSize {
+		return nil, false, fmt.Errorf("ewf: chunk of %d bytes", len(src))
+	}
+	zero := bytes.Equal(src, w.zeros[:len(src)])
+	if zero && len(src) == w.chunkSize {
+		return append(dst[:0], w.zeroEnc...), w.zeroComp, nil
+	}
+	return w.encode(dst, src, zero)
+}
+
+func (w *Writer) encode(dst, src []byte, zero bool) ([]byte, bool, error) {
+	if w.level >= 0 && (zero || w.opt.Compression != CompressEmptyBlock) {
+		ze := w.zpool.Get().(*zenc)
+		ze.out = sliceWriter{b: dst[:0], limit: len(src)}
+		ze.z.Reset(&ze.out)
+		_, err := ze.z.Write(src)
+		if err == nil {
+			err = ze.z.Close()
+		}
+		out, over := ze.out.b, ze.out.over
+		ze.out = sliceWriter{}
+		w.zpool.Put(ze)
+		if over {
+			err = nil // stored uncompressed when compression does not pay, as libewf does
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if !over && len(out) < len(src) {
+			return out, true, nil
+		}
+		dst = out
+	}
+	dst = append(dst[:0], src...)
+	return binary.LittleEndian.AppendUint32(dst, adler32.Checksum(src)), false, nil
+}
+
+func (w *Writer) write(p []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	_, err := w.bw.Write(p)
+	w.off += int64(len(p))
+	w.err = err
+	return err
+}
+
+func (w *Writer) writeAt(p []byte, off int64) error {
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.bw.Flush(); err != nil {
+		w.err = err
+		return err
+	}
+	_, err := w.f.WriteAt(p, off)
+	w.err = err
+	return err
+}
+
+func (w *Writer) section(typ string, payload []byte) error {
+	var d [descSize]byte
+	size := int64(descSize + len(payload))
+	putDescriptor(d[:], typ, w.off+size, size)
+	if err := w.write(d[:]); err != nil {
+		return err
+	}
+	return w.write(payload)
+}
+
+func (w *Writer) openSegment() error {
+	w.seg++
+	name := SegmentName(w.base, w.seg)
+	f, err := w.create(name)
+	if err != nil {
+		w.err = err
+		return err
+	}
+	w.files = append(w.files, name)
+	w.f = f
+	w.attach(f, 0)
+	w.segHas = false
+	w.write(fileHeader(w.seg))
+	if w.seg == 1 {
+		h2 := zlibBytes(utf16le(w.header2Text()))
+		w.section("header2", h2)
+		w.section("header2", h2)
+		w.section("header", zlibBytes([]byte(w.headerText())))
+		return w.section("volume", w.volume)
+	}
+	return w.section("data", w.volume)
+}
+
+// attach makes f the current segment. All writes go through WriteAt at our own offset, so a
+// segment reopened by Resume needs no seek or append mode.
+func (w *Writer) attach(f File, off int64) {
+	w.f = f
+	w.aw = atWriter{f: f, off: off}
+	if w.bw == nil {
+		w.bw = bufio.NewWriterSize(&w.aw, 1<<20)
+	} else {
+		w.bw.Reset(&w.aw)
+	}
+	w.off = off
+}
+
+type atWriter struct {
+	f   io.WriterAt
+	off int64
+}
+
+func (a *atWriter) Write(p []byte) (int, error) {
+	n, err := a.f.WriteAt(p, a.off)
+	a.off += int64(n)
+	return n, err
+}
+
+func (w *Writer) volumeSection() []byte {
+	b := make([]byte, volumeSize)
+	if !w.opt.Removable {
+		b[0] = 1
+	}
+	sectors := (w.opt.MediaSize + int64(w.opt.BytesPerSector) - 1) / int64(w.opt.BytesPerSector)
+	chunks := (w.opt.MediaSize + int64(w.chunkSize) - 1) / int64(w.chunkSize)
+	binary.LittleEndian.PutUint32(b[4:], uint32(chunks))
+	binary.LittleEndian.PutUint32(b[8:], w.opt.SectorsPerChunk)
+	binary.LittleEndian.PutUint32(b[12:], w.opt.BytesPerSector)
+	binary.LittleEndian.PutUint64(b[16:], uint64(sectors))
+	b[36] = 3 // image | physical
+	switch w.opt.Compression {
+	case CompressFast:
+		b[52] = 1
+	case CompressBest:
+		b[52] = 2
+	}
+	binary.LittleEndian.PutUint32(b[56:], w.opt.SectorsPerChunk) // error granularity
+	guid := b[64:80]
+	binary.LittleEndian.PutUint64(guid, uint64(time.Now().UnixNano()))
+	binary.LittleEndian.PutUint64(guid[8:], uint64(w.opt.MediaSize)^0x5a5a5a5a)
+	binary.LittleEndian.PutUint32(b[1048:], adler32.Checksum(b[:1048]))
+	return b
+}
+
+func clean(s string) string {
+	r := []rune(s)
+	for i, c := range r {
+		if c == '\t' || c == '\n' || c == '\r' {
+			r[i] = ' '
+		}
+	}
+	return string(r)
+}
+
+func (w *Writer) times() (time.Time, time.Time) {
+	a, s := w.opt.AcquisitionTime, w.opt.SystemTime
+	if a.IsZero() {
+		a = time.Now()
+	}
+	if s.IsZero() {
+		s = a
+	}
+	return a, s
+}
+
+func (w *Writer) notes() string {
+	// The ASCII header has no model/serial fields: keep them in the notes there.
+	m := w.opt.Metadata
+	n := m.Notes
+	if m.Model != "" || m.Serial != "" {
+		n = fmt.Sprintf("%s (model: %s, serial: %s)", n, m.Model, m.Serial)
+	}
+	return n
+}
+
+func (w *Writer) headerText() string {
+	m := w.opt.Metadata
+	a, s := w.times()
+	f := func(t time.Time) string {
+		return fmt.Sprintf("%d %d %d %d %d %d", t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second())
+	}
+	return "1\r\nmain\r\nc\tn\ta\te\tt\tav\tov\tm\tu\tp\r\n" +
+		clean(m.CaseNumber) + "\t" + clean(m.EvidenceNumber) + "\t" + clean(m.Description) + "\t" +
+		clean(m.Examiner) + "\t" + clean(w.notes()) + "\t" + clean(m.Software) + "\t" + clean(m.OS) + "\t" +
+		f(a) + "\t" + f(s) + "\t0\r\n\r\n"
+}
+
+func (w *Writer) header2Text() string {
+	m := w.opt.Metadata
+	a, s := w.times()
+	return "3\nmain\na\tc\tn\te\tt\tmd\tsn\tav\tov\tm\tu\tp\tdc\n" +
+		clean(m.Description) + "\t" + clean(m.CaseNumber) + "\t" + clean(m.EvidenceNumber) + "\t" +
+		clean(m.Examiner) + "\t" + clean(m.Notes) + "\t" + clean(m.Model) + "\t" + clean(m.Serial) + "\t" +
+		clean(m.Software) + "\t" + clean(m.OS) + "\t" + strconv.FormatInt(a.Unix(), 10) + "\t" +
+		strconv.FormatInt(s.Unix(), 10) + "\t0\t\n\n" +
+		"srce\n0\t1\np\tn\tid\tev\ttb\tlo\tpo\tah\tgu\taq\n0\t0\n\t\t\t\t\t-1\t-1\t\t\t\n\n" +
+		"sub\n0\t1\np\tn\tid\tnu\tco\tgu\n0\t0\n\t\t\t\t1\t\n\n"
+}
+
+func utf16le(s string) []byte {
+	u := utf16.Encode([]rune(s))
+	b := make([]byte, 2, 2+2*len(u))
+	b[0], b[1] = 0xff, 0xfe
+	for _, c := range u {
+		b = binary.LittleEndian.AppendUint16(b, c)
+	}
+	return b
+}
+
+func zlibBytes(p []byte) []byte {
+	var b bytes.Buffer
+	z, _ := zlib.NewWriterLevel(&b, zlib.BestCompression)
+	z.Write(p)
+	z.Close()
+	return b.Bytes()
+}
+
+// trailerReserve is what must still fit in a segment after the current group: its table and
+// table2, and the closing sections.
+func (w *Writer) trailerReserve(entries int) int64 {
+	t := int64(descSize + tableHdrSize + 4*entries + 4)
+	return 2*t + descSize + (descSize + error2HdrSize + 8*int64(len(w.errs)) + 4) +
+		descSize + digestSize + descSize + hashSize + descSize + volumeSize
+}
+
+// WriteChunk appends one chunk as returned by EncodeChunk, in stream order.
+func (w *Writer) WriteChunk(enc []byte, compressed bool, rawLen int) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return errors.New("ewf: write after close")
+	}
+	if w.opt.SegmentSize > 0 && w.segHas {
+		add := int64(len(enc))
+		if !w.inGroup {
+			add += descSize
+		}
+		if w.off+add+w.trailerReserve(len(w.entries)+1) > w.opt.SegmentSize {
+			if err := w.endGroup(); err != nil {
+				return err
+			}
+			if err := w.lastSection("next"); err != nil {
+				return err
+			}
+			if err := w.closeFile(); err != nil {
+				return err
+			}
+			if err := w.openSegment(); err != nil {
+				return err
+			}
+		}
+	}
+	if w.inGroup && (len(w.entries) == maxTableEntry || w.off+int64(len(enc))-w.gStart > 0x7fffffff) {
+		if err := w.endGroup(); err != nil {
+			return err
+		}
+	}
+	if !w.inGroup {
+		w.inGroup = true
+		w.gStart = w.off
+		w.entries = w.entries[:0]
+		var d [descSize]byte
+		if err := w.write(d[:]); err != nil { // patched in endGroup
+			return err
+		}
+	}
+	e := uint32(w.off - w.gStart)
+	if compressed {
+		e |= compressedBit
+	}
+	w.entries = append(w.entries, e)
+	w.segHas = true
+	w.chunks++
+	return w.write(enc)
+}
+
+func (w *Writer) endGroup() error {
+	if !w.inGroup {
+		return nil
+	}
+	w.inGroup = false
+	var d [descSize]byte
+	putDescriptor(d[:], "sectors", w.off, w.off-w.gStart)
+	if err := w.writeAt(d[:], w.gStart); err != nil {
+		return err
+	}
+	t := make([]byte, tableHdrSize, tableHdrSize+4*len(w.entries)+4)
+	binary.LittleEndian.PutUint32(t, uint32(len(w.entries)))
+	binary.LittleEndian.PutUint64(t[8:], uint64(w.gStart))
+	binary.LittleEndian.PutUint32(t[20:], adler32.Checksum(t[:20]))
+	for _, e := range w.entries {
+		t = binary.LittleEndian.AppendUint32(t, e)
+	}
+	t = binary.LittleEndian.AppendUint32(t, adler32.Checksum(t[tableHdrSize:]))
+	w.section("table", t)
+	return w.section("table2", t)
+}
+
+func (w *Writer) closeFile() error {
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.bw.Flush(); err != nil {
+		w.err = err
+		return err
+	}
+	err := w.f.Close()
+	w.f = nil
+	if err != nil {
+		w.err = err
+	}
+	return err
+}
+
+// AddReadError records sectors that could not be read (they are stored as zeros); they are
+// listed in the error2 section.
+func (w *Writer) AddReadError(firstSector, sectorCount int64) {
+	if sectorCount <= 0 {
+		return
+	}
+	if n := len(w.errs); n > 0 && w.errs[n-1].First+w.errs[n-1].Count == firstSector {
+		w.errs[n-1].Count += sectorCount
+		return
+	}
+	w.errs = append(w.errs, SectorRange{firstSector, sectorCount})
+}
+
+// SetHash records a digest of the media ("MD5", "SHA1") for the hash and digest sections.
+func (w *Writer) SetHash(name string, sum []byte) {
+	w.hashes[name] = append([]byte(nil), sum...)
+}
+
+// Write cuts p into chunks, encodes them on GOMAXPROCS workers and writes them in order.
+func (w *Writer) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(w.pend) > 0 {
+		k := min(w.chunkSize-len(w.pend), len(p))
+		w.pend = append(w.pend, p[:k]...)
+		p = p[k:]
+		if len(w.pend) == w.chunkSize {
+			if err := w.writeBatch([][]byte{w.pend}); err != nil {
+				return 0, err
+			}
+			w.pend = w.pend[:0]
+		}
+	}
+	batch := make([][]byte, 0, 64)
+	for len(p) >= w.chunkSize {
+		batch = append(batch, p[:w.chunkSize])
+		p = p[w.chunkSize:]
+		if len(batch) == cap(batch) {
+			if err := w.writeBatch(batch); err != nil {
+				return 0, err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := w.writeBatch(batch); err != nil {
+		return 0, err
+	}
+	if len(p) > 0 {
+		if w.pend == nil {
+			w.pend = make([]byte, 0, w.chunkSize)
+		}
+		w.pend = append(w.pend, p...)
+	}
+	return n, nil
+}
+
+func (w *Writer) writeBatch(batch [][]byte) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	for len(w.encBufs) < len(batch) {
+		w.encBufs = append(w.encBufs, make([]byte, 0, w.MaxEncodedSize()))
+		w.encOut = append(w.encOut, encResult{})
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(batch))
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			for i := k; i < len(batch); i += workers {
+				b, c, err := w.EncodeChunk(w.encBufs[i], batch[i])
+				w.encOut[i] = encResult{b, c, len(batch[i]), err}
+			}
+		}(k)
+	}
+	wg.Wait()
+	for i := range batch {
+		r := w.encOut[i]
+		if r.err != nil {
+			return r.err
+		}
+		if err := w.WriteChunk(r.b, r.comp, r.n); err != nil {
+			return err
+		}
+		if cap(r.b) > cap(w.encBufs[i]) {
+			w.encBufs[i] = r.b[:0]
+		}
+	}
+	return nil
+}
+
+// Close flushes a pending partial chunk, writes the closing sections and closes the last segment.
+func (w *Writer) Close() error {
+	if w.closed {
+		return w.err
+	}
+	if len(w.pend) > 0 {
+		p := w.pend
+		w.pend = nil
+		if err := w.writeBatch([][]byte{p}); err != nil {
+			return err
+		}
+	}
+	w.closed = true
+	if w.err != nil {
+		if w.f != nil {
+			w.f.Close()
+		}
+		return w.err
+	}
+	w.endGroup()
+	if len(w.errs) > 0 {
+		b := make([]byte, error2HdrSize, error2HdrSize+8*len(w.errs)+4)
+		binary.LittleEndian.PutUint32(b, uint32(len(w.errs)))
+		binary.LittleEndian.PutUint32(b[516:], adler32.Checksum(b[:516]))
+		for _, e := range w.errs {
+			b = binary.LittleEndian.AppendUint32(b, uint32(e.First))
+			b = binary.LittleEndian.AppendUint32(b, uint32(e.Count))
+		}
+		b = binary.LittleEndian.AppendUint32(b, adler32.Checksum(b[error2HdrSize:]))
+		w.section("error2", b)
+	}
+	md5, sha1 := w.hashes["MD5"], w.hashes["SHA1"]
+	if md5 != nil || sha1 != nil {
+		d := make([]byte, digestSize)
+		copy(d, md5)
+		copy(d[16:], sha1)
+		binary.LittleEndian.PutUint32(d[76:], adler32.Checksum(d[:76]))
+		w.section("digest", d)
+	}
+	if md5 != nil {
+		h := make([]byte, hashSize)
+		copy(h, md5)
+		binary.LittleEndian.PutUint32(h[32:], adler32.Checksum(h[:32]))
+		w.section("hash", h)
+	}
+	w.lastSection("done")
+	return w.closeFile()
+}
+
+// lastSection writes "next" or "done": like libewf, it points at itself with size 0.
+func (w *Writer) lastSection(typ string) error {
+	var d [descSize]byte
+	putDescriptor(d[:], typ, w.off, 0)
+	return w.write(d[:])
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# make bench: times evidenced acquire against ewfacquire, dc3dd and md5sum on the same 2 GiB corpus,
+# in one run, and prints MB/s and the ratios the engine issue sets as targets. Also images four sim
+# drives at once through the API and reports the aggregate rate. Peak RSS of each run is measured
+# with /usr/bin/time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-$(cd .. && pwd)/shared}
+CORPUS=${BENCH_CORPUS:-var/cache/corpus-2048.img}
+BIN=bin/evidenced
+OUT=$(mktemp -d /var/tmp/evidenced-bench.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+command -v /usr/bin/time >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }
+if [ ! -f "$CORPUS" ]; then
+  mkdir -p "$(dirname "$CORPUS")"
+  bash "$SHARED/corpus/mkdisk.sh" "$CORPUS.tmp" 2048 > "$CORPUS.log"
+  mv "$CORPUS.tmp" "$CORPUS"
+fi
+size=$(stat -c %s "$CORPUS")
+drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; cat "$CORPUS" > /dev/null; }  # same warm cache for all
+declare -A secs rss
+run() { # name cmd...
+  local name=$1; shift
+  drop
+  local t0 t1
+  t0=$(date +%s.%N)
+  /usr/bin/time -f '%M' -o "$OUT/$name.rss" "$@" > "$OUT/$name.out" 2> "$OUT/$name.err" || { echo "$name failed:"; cat "$OUT/$name.err"; exit 1; }
+  t1=$(date +%s.%N)
+  secs[$name]=$(echo "$t1 - $t0" | bc -l)
+  rss[$name]=$(( $(cat "$OUT/$name.rss") / 1024 ))
+  printf '%-28s %7.2f s  %8.1f MB/s  RSS %4d MiB\n' "$name" "${secs[$name]}" "$(echo "$size / 1000000 / ${secs[$name]}" | bc -l)" "${rss[$name]}"
+}
+echo "corpus $CORPUS ($size bytes), $(nproc) cores"
+run md5sum md5sum "$CORPUS"
+run evidenced-raw "$BIN" acquire --source "$CORPUS" --format raw --out "$OUT/raw/img" --hash md5,sha1
+rm -rf "$OUT/raw"
+if "$BIN" acquire --help 2>&1 | grep -q . && [ "$("$BIN" acquire --source /dev/null --format e01 --out "$OUT/probe" 2>&1 | grep -c 'not available')" = 0 ]; then
+  rm -f "$OUT"/probe*
+  run evidenced-e01-fast "$BIN" acquire --source "$CORPUS" --format e01 --compression fast --out "$OUT/e01/img" --hash md5,sha1
+  e01size=$(du -cb "$OUT"/e01/img.E* | tail -1 | cut -f1)
+  rm -rf "$OUT/e01"
+fi
+mkdir -p "$OUT/ewf"
+run ewfacquire-fast ewfacquire -u -q -t "$OUT/ewf/img" -c deflate:fast -d sha1 -C c -D d -E e -e x -N n "$CORPUS"
+ewfsize=$(du -cb "$OUT"/ewf/img.E* | tail -1 | cut -f1)
+rm -rf "$OUT/ewf"
+run dc3dd dc3dd if="$CORPUS" of="$OUT/dc3dd.raw" hash=md5 hash=sha1
+rm -f "$OUT/dc3dd.raw"
+ratio() { echo "$1 / $2" | bc -l; }
+echo
+printf 'raw wall time / md5sum:              %5.2f  (target <= 1.10)\n' "$(ratio "${secs[evidenced-raw]}" "${secs[md5sum]}")"
+printf 'raw throughput / dc3dd:              %5.2f\n' "$(ratio "${secs[dc3dd]}" "${secs[evidenced-raw]}")"
+if [ -n "${secs[evidenced-e01-fast]:-}" ]; then
+  printf 'E01 fast wall time / md5sum:         %5.2f  (target <= 1.25)\n' "$(ratio "${secs[evidenced-e01-fast]}" "${secs[md5sum]}")"
+  printf 'E01 fast throughput / ewfacquire:    %5.2f  (target >= 8)\n' "$(ratio "${secs[ewfacquire-fast]}" "${secs[evidenced-e01-fast]}")"
+  printf 'E01 fast size / ewfacquire fast:     %5.4f  (target <= 1.02)\n' "$(ratio "$e01size" "$ewfsize")"
+fi
