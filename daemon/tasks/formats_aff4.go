@@ -44,9 +44,10 @@ func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Imag
 	}
 	return &Image{
 		Writer: w,
-		AddBad: func(r source.Range, ss int) {
-			w.AddReadError(r.First*int64(ss), r.Count*int64(ss))
-		},
+		// Unreadable ranges stay zero-filled in the stream (as in E01 and raw), so the image's
+		// hashes equal the acquisition's; they are listed in the report. Mapping them to
+		// aff4:UnreadableData would make readers return a pattern instead of the hashed zeros.
+		AddBad: func(source.Range, int) {},
 		SetHash: w.SetHash,
 		Close: func() error {
 			err := w.Close()

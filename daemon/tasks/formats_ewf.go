@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -25,17 +26,29 @@ func e01Compression(p map[string]string) (ewf.Compression, error) {
 	return ewf.CompressFast, nil
 }
 
-func openE01(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {
-	if cp != nil {
-		return nil, fmt.Errorf("E01 images cannot be resumed")
+// e01Writer gives the pipeline the writer's checkpoints in its JSON form.
+type e01Writer struct{ *ewf.Writer }
+
+func (w e01Writer) Checkpoint() (json.RawMessage, error) {
+	st, err := w.Writer.Checkpoint()
+	if err != nil {
+		return nil, err
 	}
+	return json.Marshal(st)
+}
+
+func openE01(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {
 	p := spec.Params
 	comp, err := e01Compression(p)
 	if err != nil {
 		return nil, err
 	}
 	segGB, _ := strconv.Atoi(p["e01Segment"])
-	now := time.Now()
+	// The acquisition time is fixed at the start so segments written after a resume carry the same headers.
+	now, err := time.Parse(time.RFC3339Nano, p["acquiredAt"])
+	if err != nil {
+		now = time.Now()
+	}
 	opt := ewf.Options{
 		Metadata: ewf.Metadata{
 			CaseNumber: p["e01Case"], EvidenceNumber: p["e01Evid"], Description: p["e01Desc"], Examiner: p["e01Inv"],
@@ -46,12 +59,32 @@ func openE01(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image
 		SegmentSize: int64(segGB) << 30,
 	}
 	create := func(name string) (ewf.File, error) { return tgt.Create(name) }
-	w, err := ewf.NewWriter(create, spec.Base, opt)
+	var w *ewf.Writer
+	if cp != nil {
+		var st ewf.State
+		if err := json.Unmarshal(cp.Format, &st); err != nil {
+			return nil, fmt.Errorf("E01 checkpoint: %w", err)
+		}
+		// Segments the interrupted run started after the checkpoint are written again.
+		for n := st.Segment + 1; ; n++ {
+			name := ewf.SegmentName(spec.Base, n)
+			if _, err := tgt.Stat(name); err != nil {
+				break
+			}
+			if err := tgt.Remove(name); err != nil {
+				return nil, fmt.Errorf("remove stale segment %s: %w", name, err)
+			}
+		}
+		open := func(name string) (ewf.File, error) { return tgt.OpenFile(name) }
+		w, err = ewf.Resume(create, open, tgt.Truncate, spec.Base, opt, st)
+	} else {
+		w, err = ewf.NewWriter(create, spec.Base, opt)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return &Image{
-		Writer:  w,
+		Writer:  e01Writer{w},
 		AddBad:  func(r source.Range, _ int) { w.AddReadError(r.First, r.Count) },
 		SetHash: w.SetHash,
 		Close:   w.Close,

@@ -83,6 +83,7 @@ func (m *Manager) StartImage(ctx context.Context, req ImageRequest) (string, err
 	}
 	req.Params["targetBase"] = base
 	req.Params["targetType"] = req.Type
+	req.Params["acquiredAt"] = time.Now().Format(time.RFC3339Nano)
 	t := &store.Task{
 		Key: key, Kind: KindImage, N: n, Port: port, Model: id.Model, Serial: id.Serial, Size: id.Size,
 		State: StateInProgress, Step: "preparing", Created: time.Now(), Started: time.Now(),

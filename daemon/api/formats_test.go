@@ -1,0 +1,78 @@
+package api
+
+import (
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evidenced/evidenced/formats/aff4"
+)
+
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("EVIDENCED_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("%s is not installed", name)
+		}
+		t.Skipf("%s is not installed", name)
+	}
+}
+
+// E01 is the default type; case metadata comes from the linked case; ewfverify accepts the image.
+func TestE01ImageWithCaseAndPauseResume(t *testing.T) {
+	needTool(t, "ewfverify")
+	e := newEnv(t)
+	before := fileMD5(t, e.disks["SATA1"])
+	e.json("/api/create-case?source=SATA4&caseId=CASE-7&caseExaminer=Ann&caseDescription=seized+laptop&evidenceId=EV-7")
+	code, key := e.get("/api/start-image?source=SATA4&targetFolder=" + url.QueryEscape(e.targets) + "&e01Desc=override")
+	if code != 200 {
+		t.Fatalf("start-image: %d %s", code, key)
+	}
+	time.Sleep(700 * time.Millisecond)
+	if st := e.json("/api/stop-task?taskKey=" + url.QueryEscape(key)); st["state"] != "paused" {
+		t.Fatalf("E01 pause: %v", st)
+	}
+	if r := e.json("/api/resume-task?taskKey=" + url.QueryEscape(key)); r["state"] != "in-progress" {
+		t.Fatalf("resume: %v", r)
+	}
+	m := e.wait(key)
+	img := filepath.Join(e.targets, "Slow DiskSLOW1_0.E01")
+	if m["state"] != "completed" || m["target"] != img || m["hashes"].(map[string]any)["MD5"] != before {
+		t.Fatalf("E01 task: %v (want MD5 %s)", m, before)
+	}
+	out, err := exec.Command("ewfverify", "-q", img).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "SUCCESS") || !strings.Contains(string(out), before) {
+		t.Fatalf("ewfverify: %v\n%s", err, out)
+	}
+	info, _ := exec.Command("ewfinfo", img).CombinedOutput()
+	for _, want := range []string{"CASE-7", "EV-7", "Ann", "override"} {
+		if !strings.Contains(string(info), want) {
+			t.Fatalf("ewfinfo lacks %q:\n%s", want, info)
+		}
+	}
+}
+
+func TestAFF4Image(t *testing.T) {
+	e := newEnv(t)
+	code, key := e.get("/api/start-image?source=SATA1&targetFolder=" + url.QueryEscape(e.targets) + "&targetType=aff4&aff4Hash=sha256&aff4Case=C9")
+	if code != 200 {
+		t.Fatalf("start-image: %d %s", code, key)
+	}
+	m := e.wait(key)
+	if m["state"] != "completed" || !strings.Contains(m["message"].(string), "verified") {
+		t.Fatalf("AFF4 task: %v", m)
+	}
+	want := m["hashes"].(map[string]any)["SHA256"]
+	v, err := aff4.OpenFile(filepath.Join(e.targets, "SanDisk SDSSDA120G171108456213_0.aff4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs := v.Images()
+	if len(imgs) != 1 || strings.ToLower(imgs[0].Hashes()["SHA256"]) != want || want == nil {
+		t.Fatalf("stored hashes %v, task %v", imgs[0].Hashes(), want)
+	}
+}
