@@ -47,7 +47,7 @@ func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Imag
 		// Unreadable ranges stay zero-filled in the stream (as in E01 and raw), so the image's
 		// hashes equal the acquisition's; they are listed in the report. Mapping them to
 		// aff4:UnreadableData would make readers return a pattern instead of the hashed zeros.
-		AddBad: func(source.Range, int) {},
+		AddBad:  func(source.Range, int) {},
 		SetHash: w.SetHash,
 		Close: func() error {
 			err := w.Close()
