@@ -178,18 +178,12 @@ func verifyImage(img *tasks.Image, names []string, want map[string]string) (bool
 		return false, err
 	}
 	defer closeFn()
-	var ws []io.Writer
-	sums := map[string]func() []byte{}
-	for _, n := range names {
-		h, _ := pipeline.NewHash(n)
-		ws = append(ws, h)
-		sums[n] = func() []byte { return h.Sum(nil) }
-	}
-	if _, err := io.Copy(io.MultiWriter(ws...), r); err != nil {
+	got, err := pipeline.HashStream(context.Background(), r, names, nil)
+	if err != nil {
 		return false, fmt.Errorf("verify: %w", err)
 	}
-	for n, s := range sums {
-		if hex.EncodeToString(s()) != want[n] {
+	for n, s := range got {
+		if s != want[n] {
 			return false, nil
 		}
 	}

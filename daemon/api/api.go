@@ -3,7 +3,6 @@
 package api
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -340,9 +339,4 @@ func required(q url.Values, name string) (string, error) {
 		return "", bad("%s is required", name)
 	}
 	return v, nil
-}
-
-// ctxTimeout bounds work done inside a request.
-func ctxTimeout(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), d)
 }

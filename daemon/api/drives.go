@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal"
 )
 
@@ -32,28 +33,6 @@ func (s *Server) portNames() []string {
 	return out
 }
 
-// identify powers a port on if needed and waits up to max for its drive.
-func identify(ctx context.Context, p hal.Port, max time.Duration) hal.Drive {
-	if !p.Powered() {
-		if err := p.PowerOn(ctx); err != nil {
-			return nil
-		}
-	}
-	deadline := time.Now().Add(max)
-	for {
-		switch p.State() {
-		case hal.StateReady:
-			return p.Drive()
-		case hal.StateNotDetected:
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // resolveDrive parses a drive identifier (`PORT` or `PORT MODEL SERIAL`) and finds the drive.
 func (s *Server) resolveDrive(ctx context.Context, param, id string) (hal.Port, hal.Drive, error) {
 	fields := strings.Fields(id)
@@ -67,7 +46,7 @@ func (s *Server) resolveDrive(ctx context.Context, param, id string) (hal.Port, 
 	if err != nil {
 		return nil, nil, err
 	}
-	d := identify(ctx, p, 5*time.Second)
+	d := tasks.WaitDrive(ctx, p, 5*time.Second)
 	if d == nil {
 		return nil, nil, notFound("no drive detected on port %s", p.Name())
 	}

@@ -293,9 +293,6 @@ func (s *Server) checkTask(w http.ResponseWriter, r *http.Request) error {
 		"completionDate": "", "target": t.Target, "report": t.Report,
 		"taskKey": t.Key, "bytesDone": done, "bytesTotal": total,
 	}
-	if t.Step == "verifying" && t.State == tasks.StateInProgress {
-		out["progress"] = tasks.Progress(t, done, total)
-	}
 	if !t.Completed.IsZero() {
 		out["completionDate"] = t.Completed.Local().Format("2006-01-02 15:04")
 	}

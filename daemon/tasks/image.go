@@ -123,11 +123,7 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 	if !ok {
 		return fmt.Errorf("port %s no longer exists: %w", t.Port, ErrNotFound)
 	}
-	d := p.Drive()
-	if p.State() != hal.StateReady || d == nil {
-		_ = p.PowerOn(ctx)
-		d = waitDrive(ctx, p, 5*time.Second)
-	}
+	d := WaitDrive(ctx, p, 5*time.Second)
 	if d == nil || d.Identity().Model != t.Model || d.Identity().Serial != t.Serial {
 		return fmt.Errorf("the drive %s %s is not on port %s: %w", t.Model, t.Serial, t.Port, ErrConflict)
 	}
@@ -149,19 +145,27 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 	return nil
 }
 
-// waitDrive waits for a port to identify its drive.
-func waitDrive(ctx context.Context, p hal.Port, max time.Duration) hal.Drive {
+// WaitDrive powers a port on if needed and waits up to max for it to identify its drive; nil when
+// nothing is detected in time.
+func WaitDrive(ctx context.Context, p hal.Port, max time.Duration) hal.Drive {
+	if !p.Powered() {
+		if err := p.PowerOn(ctx); err != nil {
+			return nil
+		}
+	}
 	deadline := time.Now().Add(max)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	for {
 		switch p.State() {
 		case hal.StateReady:
 			return p.Drive()
 		case hal.StateNotDetected:
 			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
-	return nil
 }
 
 // Image is an opened output format.
@@ -293,52 +297,25 @@ func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, f *Image, 
 		return fmt.Errorf("verify: open image: %w", err)
 	}
 	defer closeFn()
-	hs := map[string]io.Writer{}
-	var ws []io.Writer
-	sums := map[string]func() []byte{}
-	for _, n := range names {
-		h, err := pipeline.NewHash(n)
-		if err != nil {
-			return err
-		}
-		u := strings.ToUpper(n)
-		hs[u] = h
-		ws = append(ws, h)
-		sums[u] = func() []byte { return h.Sum(nil) }
-	}
-	buf := make([]byte, 1<<20)
-	var done int64
-	mw := io.MultiWriter(ws...)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, err := r.Read(buf)
-		mw.Write(buf[:n])
-		done += int64(n)
-		l.set(done)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("verify: read image: %w", err)
-		}
+	got, err := pipeline.HashStream(ctx, r, names, l.set)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
 	}
 	var bad []string
-	for name, sum := range sums {
-		got := hex.EncodeToString(sum())
-		if got != want[name] {
-			bad = append(bad, fmt.Sprintf("%s %s != %s", name, got, want[name]))
+	for name, sum := range got {
+		if sum != want[name] {
+			bad = append(bad, fmt.Sprintf("%s %s != %s", name, sum, want[name]))
 		} else {
-			m.logf(t, "verification %s %s matches", name, got)
+			m.logf(t, "verification %s %s matches", name, sum)
 		}
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("verification FAILED: image hashes differ from acquisition: %s", strings.Join(bad, "; "))
 	}
-	t.Message = strings.TrimPrefix(firstNonEmpty(t.Message, "completed")+"; verified", "completed; verified")
 	if t.Message == "" {
 		t.Message = "completed and verified"
+	} else {
+		t.Message += "; verified"
 	}
 	return nil
 }

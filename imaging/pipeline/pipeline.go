@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"runtime"
 	"strings"
 	"sync"
@@ -387,4 +388,44 @@ feed:
 		cfg.Progress(res.Bytes)
 	}
 	return res, nil
+}
+
+// HashStream hashes everything r yields with each named hash (verification of a written image).
+// progress, if set, gets the bytes read so far.
+func HashStream(ctx context.Context, r io.Reader, names []string, progress func(int64)) (map[string]string, error) {
+	hs := map[string]hash.Hash{}
+	ws := make([]io.Writer, 0, len(names))
+	for _, n := range names {
+		h, err := NewHash(n)
+		if err != nil {
+			return nil, err
+		}
+		hs[strings.ToUpper(n)] = h
+		ws = append(ws, h)
+	}
+	mw := io.MultiWriter(ws...)
+	buf := make([]byte, 1<<20)
+	var done int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n, err := r.Read(buf)
+		mw.Write(buf[:n])
+		done += int64(n)
+		if progress != nil {
+			progress(done)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read at byte %d: %w", done, err)
+		}
+	}
+	out := map[string]string{}
+	for n, h := range hs {
+		out[n] = hex.EncodeToString(h.Sum(nil))
+	}
+	return out, nil
 }
