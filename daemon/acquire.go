@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,8 +57,20 @@ func acquireCmd(args []string, log *slog.Logger) error {
 	workers := fs.Int("workers", 0, "compression workers (0 = all CPUs)")
 	blockKiB := fs.Int("block-kib", 1024, "read size in KiB")
 	depth := fs.Int("depth", 4, "reads in flight")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the acquisition to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if *srcPath == "" || *out == "" {
 		return fmt.Errorf("usage: evidenced acquire --source PATH --format e01|aff4|raw --out DIR/NAME [flags]")

@@ -45,6 +45,47 @@ ewfsize=$(du -cb "$OUT"/ewf/img.E* | tail -1 | cut -f1)
 rm -rf "$OUT/ewf"
 run dc3dd dc3dd if="$CORPUS" of="$OUT/dc3dd.raw" hash=md5 hash=sha1
 rm -f "$OUT/dc3dd.raw"
+
+# Four sim drives at once through the API (the daemon on a board file whose four source ports all
+# hold the corpus): one drive alone, then four together; E01 fast, MD5+SHA1, no verify pass.
+port=$(( 20000 + RANDOM % 20000 ))
+mkdir -p "$OUT/api/targets"
+ports=""
+for i in 1 2 3 4; do
+  ports+="${ports:+,}{\"name\": \"SATA$i\", \"mode\": \"source\", \"drive\": {\"path\": \"$(realpath "$CORPUS")\", \"model\": \"Bench Disk\", \"serial\": \"BENCH$i\"}}"
+done
+echo "{\"kind\": \"sim\", \"applianceId\": \"BENCH\", \"ports\": [$ports]}" > "$OUT/api/board.json"
+"$BIN" --board "$OUT/api/board.json" --data-dir "$OUT/api/data" \
+  --target-root "$OUT/api/targets" --listen "127.0.0.1:$port" > "$OUT/daemon.log" 2>&1 &
+dpid=$!
+trap 'kill $dpid 2>/dev/null; rm -rf "$OUT"' EXIT
+api() { curl -sf "http://127.0.0.1:$port$1"; }
+for _ in $(seq 100); do api /healthz >/dev/null 2>&1 && break; sleep 0.1; done
+images() { # drives...: start one image per drive, wait for all, print seconds
+  local keys=() t0 t1 k st
+  drop
+  t0=$(date +%s.%N)
+  for d in "$@"; do
+    keys+=("$(api "/api/start-image?source=$d&targetFolder=$OUT/api/targets/$d&verify=false")") || { echo "start-image $d failed"; exit 1; }
+  done
+  for k in "${keys[@]}"; do
+    while :; do
+      st=$(api "/api/check-task?taskKey=$k" | sed -n 's/.*"state": *"\([a-z-]*\)".*/\1/p')
+      case $st in completed) break ;; failed|stopped) echo "task $k $st"; api "/api/check-task?taskKey=$k"; exit 1 ;; esac
+      sleep 0.2
+    done
+  done
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc -l
+  rm -rf "$OUT"/api/targets/*
+}
+one=$(images SATA1)
+four=$(images SATA1 SATA2 SATA3 SATA4)
+drss=$(( $(awk '/^VmHWM/ {print $2}' /proc/$dpid/status) / 1024 ))  # the daemon's peak RSS
+kill -TERM $dpid; wait $dpid 2>/dev/null || true
+printf '%-28s %7.2f s  %8.1f MB/s\n' "api-e01-one-drive" "$one" "$(echo "$size / 1000000 / $one" | bc -l)"
+printf '%-28s %7.2f s  %8.1f MB/s aggregate  (daemon RSS %d MiB)\n' "api-e01-four-drives" "$four" "$(echo "4 * $size / 1000000 / $four" | bc -l)" "$drss"
+
 ratio() { echo "$1 / $2" | bc -l; }
 echo
 printf 'raw wall time / md5sum:              %5.2f  (target <= 1.10)\n' "$(ratio "${secs[evidenced-raw]}" "${secs[md5sum]}")"
@@ -52,4 +93,7 @@ printf 'raw throughput / dc3dd:              %5.2f\n' "$(ratio "${secs[dc3dd]}" 
 printf 'E01 fast wall time / md5sum:         %5.2f  (target <= 1.25)\n' "$(ratio "${secs[evidenced-e01-fast]}" "${secs[md5sum]}")"
 printf 'E01 fast throughput / ewfacquire:    %5.2f  (target >= 8)\n' "$(ratio "${secs[ewfacquire-fast]}" "${secs[evidenced-e01-fast]}")"
 printf 'E01 fast size / ewfacquire fast:     %5.4f  (target <= 1.02)\n' "$(ratio "$e01size" "$ewfsize")"
-printf 'AFF4 lz4 throughput / E01 fast:      %5.2f  (target >= 1)\n' "$(ratio "${secs[evidenced-e01-fast]}" "${secs[evidenced-aff4-lz4]}")"
+printf 'AFF4 lz4 throughput / E01 fast:      %5.2f\n' "$(ratio "${secs[evidenced-e01-fast]}" "${secs[evidenced-aff4-lz4]}")"
+printf 'four drives aggregate / one drive:   %5.2f  (target >= 1)\n' "$(ratio "$(echo "4 * $one" | bc -l)" "$four")"
+maxrss=$drss; for n in "${!rss[@]}"; do case $n in evidenced-*) (( rss[$n] > maxrss )) && maxrss=${rss[$n]} ;; esac; done
+printf 'peak RSS of evidenced:               %5d MiB (target <= 256)\n' "$maxrss"

@@ -16,6 +16,9 @@ check openssl openssl
 check smbd samba
 check smbclient smbclient
 check unzip unzip
+check curl curl
+check bc bc
+[ -x /usr/bin/time ] || need+=(time)
 check zipinfo unzip
 check dc3dd dc3dd
 check losetup mount

@@ -76,6 +76,9 @@ const (
 
 var evfSignature = []byte{'E', 'V', 'F', 0x09, 0x0d, 0x0a, 0xff, 0x00}
 
+// lvfSignature starts the segments of a logical evidence file (L01).
+var lvfSignature = []byte{'L', 'V', 'F', 0x09, 0x0d, 0x0a, 0xff, 0x00}
+
 func fileHeader(seg int) []byte {
 	b := make([]byte, fileHdrSize)
 	copy(b, evfSignature)
@@ -95,10 +98,15 @@ func putDescriptor(b []byte, typ string, next, size int64) {
 
 // SegmentName returns the file name of segment n (1-based) following libewf's naming:
 // E01..E99, then EAA..EZZ, FAA.. and so on.
-func SegmentName(base string, n int) string {
+func SegmentName(base string, n int) string { return segmentName(base, 'E', n) }
+
+// LogicalSegmentName is SegmentName for L01 sets: L01..L99, then LAA..LZZ, MAA...
+func LogicalSegmentName(base string, n int) string { return segmentName(base, 'L', n) }
+
+func segmentName(base string, first byte, n int) string {
 	if n < 100 {
-		return fmt.Sprintf("%s.E%02d", base, n)
+		return fmt.Sprintf("%s.%c%02d", base, first, n)
 	}
 	i := n - 100
-	return fmt.Sprintf("%s.%c%c%c", base, 'E'+i/(26*26), 'A'+(i/26)%26, 'A'+i%26)
+	return fmt.Sprintf("%s.%c%c%c", base, int(first)+i/(26*26), 'A'+(i/26)%26, 'A'+i%26)
 }

@@ -44,6 +44,7 @@ type Reader struct {
 	meta      Metadata
 	hashes    map[string]string
 	errs      []SectorRange
+	ltree     []byte // body of the ltree section of an L01 set
 
 	mu    sync.Mutex
 	cache [4]struct {
@@ -78,7 +79,15 @@ func OpenFile(path string) (*Reader, error) {
 
 // Open opens the segment set whose first segment is first ("name.E01"); the following
 // segments are found by libewf naming.
-func Open(open OpenFunc, first string) (*Reader, error) {
+func Open(open OpenFunc, first string) (*Reader, error) { return openSet(open, first, false) }
+
+// openSet reads an E01 set, or with logical an L01 set, whose media is the logical data stream
+// (its size is the ltree's "tb": L01 volume sections carry no sector count).
+func openSet(open OpenFunc, first string, logical bool) (*Reader, error) {
+	sig, segName := evfSignature, SegmentName
+	if logical {
+		sig, segName = lvfSignature, LogicalSegmentName
+	}
 	if len(first) < 4 || first[len(first)-4] != '.' {
 		return nil, fmt.Errorf("ewf: %q is not a segment file name", first)
 	}
@@ -91,8 +100,8 @@ func Open(open OpenFunc, first string) (*Reader, error) {
 	for seg := 1; ; seg++ {
 		name := first
 		if seg > 1 {
-			name = SegmentName(base, seg)
-			if ext := first[len(first)-3:]; ext[0] == 'e' { // keep lower-case sets lower-case
+			name = segName(base, seg)
+			if ext := first[len(first)-3:]; ext[0] == 'e' || ext[0] == 'l' { // keep lower-case sets lower-case
 				name = base + "." + strings.ToLower(name[len(base)+1:])
 			}
 		}
@@ -105,7 +114,7 @@ func Open(open OpenFunc, first string) (*Reader, error) {
 		}
 		r.files = append(r.files, f)
 		var fh [fileHdrSize]byte
-		if _, err := f.ReadAt(fh[:], 0); err != nil || !bytes.Equal(fh[:8], evfSignature) {
+		if _, err := f.ReadAt(fh[:], 0); err != nil || !bytes.Equal(fh[:8], sig) {
 			r.Close()
 			return nil, fmt.Errorf("ewf: %s: not an EWF segment", name)
 		}
@@ -171,6 +180,15 @@ func Open(open OpenFunc, first string) (*Reader, error) {
 				}
 			case "sectors":
 				sectorsEnd = off + size
+			case "ltree":
+				if logical {
+					b, err := readBody()
+					if err != nil {
+						r.Close()
+						return nil, err
+					}
+					r.ltree = b
+				}
 			case "table":
 				b, err := readBody()
 				if err != nil {
@@ -221,6 +239,14 @@ func Open(open OpenFunc, first string) (*Reader, error) {
 	}
 	r.chunkSize = int64(spc) * int64(bps)
 	r.size = int64(sectors) * int64(bps)
+	if logical {
+		tb, err := ltreeTotalBytes(r.ltree)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		r.size = tb
+	}
 	if volChunks != 0 && int(volChunks) < len(r.chunks) {
 		r.chunks = r.chunks[:volChunks]
 	}

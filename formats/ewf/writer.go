@@ -75,6 +75,17 @@ type Writer struct {
 	pend    []byte
 	encBufs [][]byte
 	encOut  []encResult
+
+	// L01 mode (LogicalWriter): LVF signature, L01 names, logical volume, and extra sections
+	// (the ltree) written in the last segment before the hashes; they are only known at Close,
+	// so when they do not fit, Close moves on to a new segment rather than reserving room in all.
+	logical bool
+	extra   []namedSection
+}
+
+type namedSection struct {
+	typ     string
+	payload []byte
 }
 
 type encResult struct {
@@ -242,6 +253,9 @@ func (w *Writer) section(typ string, payload []byte) error {
 func (w *Writer) openSegment() error {
 	w.seg++
 	name := SegmentName(w.base, w.seg)
+	if w.logical {
+		name = LogicalSegmentName(w.base, w.seg)
+	}
 	f, err := w.create(name)
 	if err != nil {
 		w.err = err
@@ -251,7 +265,11 @@ func (w *Writer) openSegment() error {
 	w.f = f
 	w.attach(f, 0)
 	w.segHas = false
-	w.write(fileHeader(w.seg))
+	fh := fileHeader(w.seg)
+	if w.logical {
+		copy(fh, lvfSignature)
+	}
+	w.write(fh)
 	if w.seg == 1 {
 		h2 := zlibBytes(utf16le(w.header2Text()))
 		w.section("header2", h2)
@@ -298,6 +316,12 @@ func (w *Writer) volumeSection() []byte {
 	binary.LittleEndian.PutUint32(b[12:], w.opt.BytesPerSector)
 	binary.LittleEndian.PutUint64(b[16:], uint64(sectors))
 	b[36] = 3 // image | physical
+	if w.logical {
+		// As EnCase writes L01: media type "logical evidence", image but not physical. MediaSize
+		// is 0, so chunk and sector counts stay 0 like EnCase's: the stream size is the ltree's
+		// "tb", unknown until the end.
+		b[0], b[36] = 0x0e, 1
+	}
 	switch w.opt.Compression {
 	case CompressFast:
 		b[52] = 1
@@ -594,6 +618,17 @@ func (w *Writer) Close() error {
 		return w.err
 	}
 	w.endGroup()
+	if len(w.extra) > 0 && w.opt.SegmentSize > 0 && w.segHas {
+		need := w.trailerReserve(0)
+		for _, x := range w.extra {
+			need += descSize + int64(len(x.payload))
+		}
+		if w.off+need > w.opt.SegmentSize && w.lastSection("next") == nil && w.closeFile() == nil {
+			if err := w.openSegment(); err != nil {
+				return err
+			}
+		}
+	}
 	if len(w.errs) > 0 {
 		b := make([]byte, error2HdrSize, error2HdrSize+8*len(w.errs)+4)
 		binary.LittleEndian.PutUint32(b, uint32(len(w.errs)))
@@ -604,6 +639,9 @@ func (w *Writer) Close() error {
 		}
 		b = binary.LittleEndian.AppendUint32(b, adler32.Checksum(b[error2HdrSize:]))
 		w.section("error2", b)
+	}
+	for _, x := range w.extra {
+		w.section(x.typ, x.payload)
 	}
 	md5, sha1 := w.hashes["MD5"], w.hashes["SHA1"]
 	if md5 != nil || sha1 != nil {

@@ -1,0 +1,436 @@
+package ewf
+
+import (
+	"crypto/md5"
+	"crypto/sha1"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/adler32"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf16"
+)
+
+// An L01 (EnCase 6 logical evidence file) is an E01 whose media is the concatenation of the
+// acquired files' contents (the "logical data stream"), plus an "ltree" section: a UTF-16 text
+// tree naming every file and directory with its size, times, hashes and its extent in the stream.
+// The chunk, table, header and hash machinery is the E01 Writer's, in its logical mode.
+//
+// What libewf 20140813 (Debian ewf-tools) needs, from its libewf_single_files.c and
+// libewf_file_entry.c, and why the output looks as it does:
+//   - the first ltree line is a single digit (the number of categories);
+//   - "rec" holds "tb", the stream size: libewf takes the media size from it, not from the
+//     volume section, whose chunk and sector counts are 0 as in EnCase's L01s;
+//   - an entry's "be" must have exactly 1 or 3 space-separated values ("1 <offset> <size>", hex),
+//     so each file is one contiguous extent of the stream;
+//   - a file's extent size must equal its size, except that an empty file must have an extent of
+//     1 byte (libewf refuses to read it otherwise): we store one zero byte for it;
+//   - "be" at column 21 makes libewf report the EnCase 6 format; "sha" is appended after it;
+//   - times are parsed as unsigned 32-bit decimals: times before 1970 or after 2106 are left empty;
+//   - the line that gives an entry's child count must read "0\t<n>";
+//   - the entries must be followed by an empty line.
+//
+// Readers' limits seen in the same version: ewfmount -f files shows an entry without children as a
+// regular file, so an empty directory appears as an empty file there (ewfexport -f files and the
+// library's file entry type get it right); ewfmount swaps '/' and '\' in paths, so a name holding
+// '\' cannot be opened through it. Names with control characters are stored with '_' instead, as
+// tab and newline delimit the tree.
+
+// LogicalOptions configure a LogicalWriter.
+type LogicalOptions struct {
+	Metadata
+	Compression Compression
+	SegmentSize int64 // 0 = one segment
+	MD5, SHA1   bool  // per-file hashes to store in the tree
+}
+
+// LogicalEntry describes one file or directory to store.
+type LogicalEntry struct {
+	Path                                 string // slash-separated; parents are created implicitly
+	Dir                                  bool
+	Size                                 int64
+	Created, Modified, Accessed, Changed time.Time
+	Deleted                              bool
+}
+
+// FileHashes are a file's digests, lower-case hex, empty when not requested.
+type FileHashes struct{ MD5, SHA1 string }
+
+// File entry flags ("opr"), as EnCase sets them.
+const (
+	lefDeleted = 0x00000080
+	lefFolder  = 0x02000000
+)
+
+// lnode is one entry of the tree being built.
+type lnode struct {
+	name     string
+	e        LogicalEntry
+	explicit bool // added by AddDir/AddFile rather than implied by a child's path
+	off      int64
+	dataSize int64 // bytes in the stream: Size, or 1 for an empty file
+	acquired int64
+	hashes   FileHashes
+	children []*lnode
+}
+
+// LogicalWriter writes an L01 segment set. It is not safe for concurrent use.
+type LogicalWriter struct {
+	w      *Writer
+	opt    LogicalOptions
+	root   *lnode
+	nodes  map[string]*lnode // by cleaned path, so adding is O(depth) whatever the tree size
+	count  int
+	stream int64 // bytes of the logical data stream written so far
+	buf    []byte
+	md5    hash.Hash // per file
+	sha1   hash.Hash
+	smd5   hash.Hash // whole stream, for the hash and digest sections
+	ssha1  hash.Hash
+	closed bool
+}
+
+// NewLogicalWriter starts writing base+".L01" (then .L02, ...) through create.
+func NewLogicalWriter(create CreateFunc, base string, opt LogicalOptions) (*LogicalWriter, error) {
+	w, err := newWriter(create, base, Options{Metadata: opt.Metadata, Compression: opt.Compression,
+		SegmentSize: opt.SegmentSize, BytesPerSector: 512, SectorsPerChunk: 64})
+	if err != nil {
+		return nil, err
+	}
+	w.logical = true
+	w.volume = w.volumeSection()
+	if err := w.openSegment(); err != nil {
+		return nil, fmt.Errorf("ewf: create %s: %w", LogicalSegmentName(base, 1), err)
+	}
+	lw := &LogicalWriter{w: w, opt: opt, root: &lnode{e: LogicalEntry{Dir: true}, explicit: true},
+		nodes: map[string]*lnode{}, buf: make([]byte, 32*w.chunkSize), smd5: md5.New()}
+	if opt.MD5 {
+		lw.md5 = md5.New()
+	}
+	if opt.SHA1 {
+		lw.sha1 = sha1.New()
+		lw.ssha1 = sha1.New()
+	}
+	return lw, nil
+}
+
+// Files returns the names of the segment files created so far.
+func (lw *LogicalWriter) Files() []string { return lw.w.Files() }
+
+// cleanPath checks a slash-separated path and makes its names storable: the ltree is
+// tab- and newline-separated, so control characters in names become '_'.
+func cleanPath(p string) (string, error) {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return "", errors.New("empty path")
+	}
+	parts := strings.Split(p, "/")
+	for i, c := range parts {
+		if c == "" || c == "." || c == ".." {
+			return "", fmt.Errorf("bad path %q", p)
+		}
+		if strings.ContainsFunc(c, isCtl) {
+			parts[i] = strings.Map(func(r rune) rune {
+				if isCtl(r) {
+					return '_'
+				}
+				return r
+			}, c)
+		}
+	}
+	return strings.Join(parts, "/"), nil
+}
+
+func isCtl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// dir returns the directory node at path p, creating it and its parents implicitly.
+func (lw *LogicalWriter) dir(p string) (*lnode, error) {
+	if p == "" {
+		return lw.root, nil
+	}
+	if n := lw.nodes[p]; n != nil {
+		if !n.e.Dir {
+			return nil, fmt.Errorf("%s is a file", p)
+		}
+		return n, nil
+	}
+	parent, name := "", p
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		parent, name = p[:i], p[i+1:]
+	}
+	pn, err := lw.dir(parent)
+	if err != nil {
+		return nil, err
+	}
+	n := &lnode{name: name, e: LogicalEntry{Path: p, Dir: true}}
+	pn.children = append(pn.children, n)
+	lw.nodes[p] = n
+	lw.count++
+	return n, nil
+}
+
+// add places e in the tree: a new node, or an implicit directory that e now describes.
+func (lw *LogicalWriter) add(e LogicalEntry) (*lnode, error) {
+	if lw.closed {
+		return nil, errors.New("ewf: add after close")
+	}
+	if lw.w.err != nil {
+		return nil, lw.w.err
+	}
+	p, err := cleanPath(e.Path)
+	if err != nil {
+		return nil, fmt.Errorf("ewf: %w", err)
+	}
+	e.Path = p
+	if n := lw.nodes[p]; n != nil {
+		if n.explicit || !e.Dir {
+			return nil, fmt.Errorf("ewf: %s added twice", p)
+		}
+		n.e, n.explicit, n.acquired = e, true, time.Now().Unix()
+		return n, nil
+	}
+	parent, name := "", p
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		parent, name = p[:i], p[i+1:]
+	}
+	pn, err := lw.dir(parent)
+	if err != nil {
+		return nil, fmt.Errorf("ewf: %s: %w", e.Path, err)
+	}
+	n := &lnode{name: name, e: e, explicit: true, acquired: time.Now().Unix()}
+	pn.children = append(pn.children, n)
+	lw.nodes[p] = n
+	lw.count++
+	return n, nil
+}
+
+// AddDir records a directory (with its times); a directory implied by a path needs no AddDir.
+func (lw *LogicalWriter) AddDir(e LogicalEntry) error {
+	e.Dir, e.Size = true, 0
+	_, err := lw.add(e)
+	return err
+}
+
+// AddFile stores e.Size bytes read from r as the file e. A short read or read error is returned,
+// but the entry is kept with the bytes that were read (its size and hashes are theirs), so the
+// set stays consistent and writing can go on. Bytes past e.Size are not read.
+func (lw *LogicalWriter) AddFile(e LogicalEntry, r io.Reader) (FileHashes, error) {
+	if e.Dir {
+		return FileHashes{}, errors.New("ewf: AddFile with a directory entry")
+	}
+	if e.Size < 0 {
+		return FileHashes{}, fmt.Errorf("ewf: %s: negative size", e.Path)
+	}
+	n, err := lw.add(e)
+	if err != nil {
+		return FileHashes{}, err
+	}
+	if lw.md5 != nil {
+		lw.md5.Reset()
+	}
+	if lw.sha1 != nil {
+		lw.sha1.Reset()
+	}
+	n.off = lw.stream
+	var got int64
+	var rerr error
+	for got < e.Size && rerr == nil {
+		k := int(min(int64(len(lw.buf)), e.Size-got))
+		var m int
+		m, rerr = io.ReadFull(r, lw.buf[:k])
+		if m > 0 {
+			if err := lw.write(lw.buf[:m], true); err != nil {
+				n.e.Size, n.dataSize = got, got
+				return FileHashes{}, fmt.Errorf("ewf: %s: %w", n.e.Path, err)
+			}
+			got += int64(m)
+		}
+	}
+	n.e.Size, n.dataSize = got, got
+	if got == 0 {
+		// libewf reads an empty file only with a 1-byte extent.
+		lw.buf[0] = 0
+		if err := lw.write(lw.buf[:1], false); err != nil {
+			return FileHashes{}, fmt.Errorf("ewf: %s: %w", n.e.Path, err)
+		}
+		n.dataSize = 1
+	}
+	if lw.md5 != nil {
+		n.hashes.MD5 = hex.EncodeToString(lw.md5.Sum(nil))
+	}
+	if lw.sha1 != nil {
+		n.hashes.SHA1 = hex.EncodeToString(lw.sha1.Sum(nil))
+	}
+	if rerr != nil {
+		if rerr == io.ErrUnexpectedEOF || rerr == io.EOF {
+			rerr = io.ErrUnexpectedEOF
+		}
+		return n.hashes, fmt.Errorf("ewf: %s: read %d of %d bytes: %w", n.e.Path, got, e.Size, rerr)
+	}
+	return n.hashes, nil
+}
+
+// write appends p to the stream, hashing it for the file (when file) and the stream.
+// The digests run beside the compression (which has its own workers): done one after the other
+// they made L01 writing 4 times slower than E01 writing. Small writes are hashed inline.
+func (lw *LogicalWriter) write(p []byte, file bool) error {
+	hs := [4]hash.Hash{lw.smd5, lw.ssha1}
+	if file {
+		hs[2], hs[3] = lw.md5, lw.sha1
+	}
+	var wg sync.WaitGroup
+	for _, h := range hs {
+		switch {
+		case h == nil:
+		case len(p) < 4*lw.w.chunkSize:
+			h.Write(p)
+		default:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				h.Write(p)
+			}()
+		}
+	}
+	_, err := lw.w.Write(p)
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	lw.stream += int64(len(p))
+	return nil
+}
+
+// Close writes the last chunk, the ltree, the stream's hashes and closes the last segment.
+func (lw *LogicalWriter) Close() error {
+	if lw.closed {
+		return lw.w.err
+	}
+	lw.closed = true
+	if lw.w.err == nil {
+		lw.w.extra = []namedSection{{"ltree", ltreeSection(lw.ltreeText())}}
+		lw.w.SetHash("MD5", lw.smd5.Sum(nil))
+		if lw.ssha1 != nil {
+			lw.w.SetHash("SHA1", lw.ssha1.Sum(nil))
+		}
+	}
+	if err := lw.w.Close(); err != nil {
+		return fmt.Errorf("ewf: close L01: %w", err)
+	}
+	return nil
+}
+
+// ltreeTypes are the EnCase 6 entry columns ("be" at index 21 is what makes libewf detect
+// EnCase 6) plus EnCase 7's "sha" for the SHA1.
+const ltreeTypes = "p\tn\tid\topr\tsrc\tsub\tcid\tjq\tcr\tac\twr\tmo\tdl\taq\tha\tls\tdu\tlo\tpo\tmid\tcfi\tbe\tpm\tlpt\tsha"
+
+func ltreeTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	s := t.Unix()
+	if s <= 0 || s > math.MaxUint32 {
+		return ""
+	}
+	return strconv.FormatInt(s, 10)
+}
+
+// ltreeText renders the tree, depth first, in insertion order.
+func (lw *LogicalWriter) ltreeText() string {
+	var b strings.Builder
+	b.Grow(300 * (lw.count + 1))
+	m := lw.opt.Metadata
+	aq := m.AcquisitionTime
+	if aq.IsZero() {
+		aq = time.Now()
+	}
+	tb := strconv.FormatInt(lw.stream, 10)
+	b.WriteString("5\nrec\ntb\n" + tb + "\n\n")
+	// No permission groups or subjects; one source: the evidence the files were copied from.
+	b.WriteString("perm\n0\t1\np\tn\ts\tpr\tnta\tnti\n0\t0\n1\t\t\t\t\t\n\n")
+	b.WriteString("srce\n1\t1\np\tn\tid\tev\ttb\tlo\tpo\tah\tgu\taq\n0\t1\n\t\t\t\t\t-1\t-1\t\t\t\n0\t0\n\t" +
+		clean(m.Description) + "\t1\t" + clean(m.EvidenceNumber) + "\t" + tb + "\t-1\t-1\t\t0\t" + ltreeTime(aq) + "\n\n")
+	b.WriteString("sub\n0\t1\np\tn\tid\tnu\tco\tgu\n0\t0\n\t\t\t\t1\t\n\n")
+	b.WriteString("entry\n" + strconv.Itoa(max(lw.count, 1)) + "\t1\n" + ltreeTypes + "\n")
+	id := 0
+	var walk func(n *lnode)
+	walk = func(n *lnode) {
+		b.WriteString("0\t")
+		b.WriteString(strconv.Itoa(len(n.children)))
+		b.WriteByte('\n')
+		lw.entryLine(&b, n, id)
+		id++
+		for _, c := range n.children {
+			walk(c)
+		}
+	}
+	walk(lw.root)
+	b.WriteString("\n")
+	return b.String()
+}
+
+func (lw *LogicalWriter) entryLine(b *strings.Builder, n *lnode, id int) {
+	if n == lw.root {
+		b.WriteString("1" + strings.Repeat("\t", strings.Count(ltreeTypes, "\t")) + "\n")
+		return
+	}
+	e := n.e
+	var flags uint32
+	if e.Dir {
+		flags |= lefFolder
+	}
+	if e.Deleted {
+		flags |= lefDeleted
+	}
+	p, ha, sha, ls, be := "", "", "", "", ""
+	if e.Dir {
+		p = "1"
+	} else {
+		ha, sha = n.hashes.MD5, n.hashes.SHA1
+		if ha == "" {
+			ha = strings.Repeat("0", 32) // EnCase's "not hashed"
+		}
+		if sha == "" {
+			sha = strings.Repeat("0", 40)
+		}
+		ls = strconv.FormatInt(e.Size, 10)
+		be = "1 " + strconv.FormatInt(n.off, 16) + " " + strconv.FormatInt(n.dataSize, 16)
+	}
+	aq := ""
+	if n.explicit {
+		aq = strconv.FormatInt(n.acquired, 10)
+	}
+	for i, v := range [...]string{p, n.name, strconv.Itoa(id), strconv.FormatUint(uint64(flags), 10), "1", "", "", "",
+		ltreeTime(e.Created), ltreeTime(e.Accessed), ltreeTime(e.Modified), ltreeTime(e.Changed), "", aq,
+		ha, ls, "", "-1", "-1", "", "", be, "-1", "", sha} {
+		if i > 0 {
+			b.WriteByte('\t')
+		}
+		b.WriteString(v)
+	}
+	b.WriteByte('\n')
+}
+
+const ltreeHdrSize = 48
+
+// ltreeSection is the ltree section body: a header with the MD5 and size of the text, then the
+// text as UTF-16 little-endian without byte order mark.
+func ltreeSection(text string) []byte {
+	u := utf16.Encode([]rune(text))
+	b := make([]byte, ltreeHdrSize, ltreeHdrSize+2*len(u))
+	for _, c := range u {
+		b = binary.LittleEndian.AppendUint16(b, c)
+	}
+	sum := md5.Sum(b[ltreeHdrSize:])
+	copy(b, sum[:])
+	binary.LittleEndian.PutUint32(b[16:], uint32(len(b)-ltreeHdrSize))
+	binary.LittleEndian.PutUint32(b[24:], adler32.Checksum(b[:ltreeHdrSize]))
+	return b
+}

@@ -1,0 +1,118 @@
+// Package logical reads the partition table and the file systems of an evidence disk without
+// mounting it, for logical imaging (copying a seized drive's files into an L01 or a zip).
+//
+// Everything reads through an io.ReaderAt: the source is never opened for writing, nothing is
+// mounted, and no kernel driver interprets hostile evidence. Volumes finds the file systems (MBR
+// with logical partitions, GPT, or a bare file system); OpenFS opens one read-only and walks its
+// files in a deterministic order.
+//
+// NTFS is parsed by Velocidex's go-ntfs; FAT12/16/32, exFAT and ext2/3/4 by this package (see
+// fat.go, exfat.go and ext.go for why). All of it is checked against SleuthKit in the tests.
+// Parsing code is wrapped so that a panic on a corrupt file system comes back as an error
+// instead of taking down the daemon.
+package logical
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"runtime/debug"
+	"time"
+)
+
+// Volume is one file system location on a source.
+type Volume struct {
+	Index    int    // 1-based partition number in the table; 0 for a bare file system (no table)
+	Offset   int64  // bytes from the start of the source
+	Size     int64  // bytes
+	Scheme   string // "mbr", "gpt" or "none"
+	PartType string // MBR type as "0x83", or the GPT type GUID
+	PartName string // GPT partition name; empty for MBR
+	FS       string // "ntfs", "fat12", "fat16", "fat32", "exfat", "ext2", "ext3", "ext4", "" when unknown
+	Label    string // volume label when known
+}
+
+// Entry is one file or directory of a file system.
+type Entry struct {
+	Path                                 string // slash-separated, no leading slash: "usr/bin/ls"
+	Dir                                  bool
+	Size                                 int64
+	Created, Modified, Accessed, Changed time.Time // zero when the FS has no such time (Changed = metadata modified)
+	Attributes                           uint32    // FS-native: FAT/NTFS attribute bits, ext mode (type and permissions)
+	Deleted                              bool      // found deleted: FAT, exFAT and NTFS (see their files); never on ext
+	ID                                   uint64    // FS-native id: MFT entry number, inode number, FAT first cluster
+	// Mode carries the type bits in Go's terms (fs.ModeDir, fs.ModeSymlink, devices, ...) and, on
+	// ext, the permissions; FAT and NTFS have only files and directories.
+	Mode fs.FileMode
+
+	// exFAT only, carried from Walk to Open: the data is one contiguous run without a FAT
+	// chain (NoFatChain), and a directory's length.
+	contiguous bool
+	dirSize    int64
+}
+
+// Regular reports whether e is a regular file, not a directory, symbolic link, device etc.
+func (e Entry) Regular() bool { return !e.Dir && e.Mode.IsRegular() }
+
+// FS is a read-only open file system. It is not safe for concurrent use.
+type FS interface {
+	// Walk visits every entry in pre-order (a directory before its contents), sorted by name
+	// within a directory. An error on one entry (unreadable directory etc.) goes to onErr and the
+	// walk continues; only fn's error stops it, and Walk returns it.
+	Walk(fn func(Entry) error, onErr func(path string, err error)) error
+	// Open returns the file's content (exactly Entry.Size bytes) for a non-directory entry from Walk.
+	Open(e Entry) (io.ReadCloser, error)
+}
+
+// ErrUnsupported is wrapped by OpenFS for file systems it can detect but not read.
+var ErrUnsupported = errors.New("file system not supported")
+
+// ErrNoVolumes is returned by Volumes when the source has neither a partition table nor a
+// file system it recognises (blank, encrypted or garbage).
+var ErrNoVolumes = errors.New("no partition table or known file system")
+
+// OpenFS opens the volume's file system read-only. It returns an error, never panics, for an
+// unsupported or corrupt file system. It re-detects the file system when v.FS is empty.
+func OpenFS(src io.ReaderAt, v Volume) (fsys FS, err error) {
+	if v.Size <= 0 {
+		return nil, fmt.Errorf("open volume at %d: empty volume", v.Offset)
+	}
+	sec := io.NewSectionReader(src, v.Offset, v.Size)
+	kind := v.FS
+	if kind == "" {
+		kind, _ = detectFS(sec)
+	}
+	defer recoverTo(&err, "open "+kind)
+	switch kind {
+	case "ntfs":
+		return nonNil(openNTFS(sec))
+	case "fat12", "fat16", "fat32":
+		return nonNil(openFAT(sec))
+	case "ext2", "ext3", "ext4":
+		return nonNil(openExt(sec))
+	case "exfat":
+		return nonNil(openExFAT(sec))
+	case "":
+		return nil, fmt.Errorf("volume at %d: unknown file system: %w", v.Offset, ErrUnsupported)
+	default:
+		return nil, fmt.Errorf("%s: %w", kind, ErrUnsupported)
+	}
+}
+
+// nonNil keeps a typed nil pointer from becoming a non-nil FS interface next to an error.
+func nonNil[T FS](f T, err error) (FS, error) {
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// recoverTo turns a panic in third-party parsing code into an error: parsers of hostile
+// evidence index out of range or dereference nil on corrupt structures, and one bad file
+// system must not stop the imaging of the others.
+func recoverTo(err *error, what string) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%s: parser panic (corrupt file system?): %v\n%s", what, r, debug.Stack())
+	}
+}

@@ -1,0 +1,40 @@
+// Package testenv gives tests the shared things they need from the machine: the mkdisk corpus and
+// the independent tools (libewf, SleuthKit, Samba) that judge our output. Under `make test`
+// (EVIDENCED_REQUIRE_TOOLS=1) a missing one fails the test instead of skipping it, so CI cannot
+// pass by skipping the checks that matter.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Required reports whether missing tools and corpus must fail tests rather than skip them.
+func Required() bool { return os.Getenv("EVIDENCED_REQUIRE_TOOLS") == "1" }
+
+// Tool returns the path of an external program, skipping (or failing under make test) without it.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if Required() {
+			t.Fatalf("%s is not installed (EVIDENCED_REQUIRE_TOOLS=1; scripts/test-deps.sh installs it)", name)
+		}
+		t.Skipf("%s is not installed", name)
+	}
+	return p
+}
+
+// Corpus returns the path of the 256 MiB mkdisk evidence disk (MBR: ext4, FAT32, NTFS).
+func Corpus(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("EVIDENCED_CORPUS")
+	if p == "" {
+		if Required() {
+			t.Fatal("EVIDENCED_CORPUS is not set")
+		}
+		t.Skip("EVIDENCED_CORPUS is not set: run through `make test`, which builds it with mkdisk.sh")
+	}
+	return p
+}
