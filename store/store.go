@@ -470,6 +470,17 @@ func (s *Store) Preset(name string, v any) error {
 	return s.db.View(func(tx *bolt.Tx) error { return get(tx, bPresets, name, v) })
 }
 
+// DeletePreset removes a named preset; ErrNotFound when there is none.
+func (s *Store) DeletePreset(name string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bPresets)
+		if b.Get([]byte(name)) == nil {
+			return ErrNotFound
+		}
+		return b.Delete([]byte(name))
+	})
+}
+
 // PresetNames lists the stored presets in name order.
 func (s *Store) PresetNames() ([]string, error) {
 	var out []string

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -129,9 +130,10 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	route := func(method, path string, h handler, auth bool) {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
-				w.Header().Set("Allow", method)
-				writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": path + " answers " + method + " only"})
+			allowed := strings.Fields(method)
+			if !slices.Contains(allowed, r.Method) && !(slices.Contains(allowed, http.MethodGet) && r.Method == http.MethodHead) {
+				w.Header().Set("Allow", strings.Join(allowed, ", "))
+				writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": path + " answers " + strings.Join(allowed, ", ") + " only"})
 				return
 			}
 			if auth {
@@ -161,6 +163,7 @@ func (s *Server) Handler() http.Handler {
 	route("GET", "/api/ports", s.ports, true)
 	route("GET", "/api/set-port-mode", s.setPortMode, true)
 	route("GET", "/api/tasks", s.listTasks, true)
+	route("GET POST DELETE", "/api/settings", s.settings, true)
 	if _, ok := s.board.(Plugger); ok {
 		route("GET", "/api/sim/plug", s.simPlug, true)
 		route("GET", "/api/sim/unplug", s.simUnplug, true)

@@ -43,7 +43,8 @@ func randomDisk(t *testing.T, dir, name string, size int) string {
 	return p
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the API on a sim board with the standard ports plus extra ones.
+func newEnv(t *testing.T, extra ...board.PortDesc) *env {
 	t.Helper()
 	dir := t.TempDir()
 	e := &env{t: t, targets: filepath.Join(dir, "targets"), disks: map[string]string{}}
@@ -57,6 +58,7 @@ func newEnv(t *testing.T) *env {
 		{Name: "SATA4", Mode: "source", Drive: &board.DriveDesc{Path: e.disks["SATA1"], Model: "Slow Disk", Serial: "SLOW1", ReadMBps: 2}},
 		{Name: "USB1", Mode: "target", Drive: &board.DriveDesc{Path: e.disks["USB1"], Model: "WDC WD10JMVW-11AJGS4", Serial: "WD-WXA1AA6PTY1K"}},
 	}}
+	desc.Ports = append(desc.Ports, extra...)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b, err := sim.New(desc, sim.Options{SpinUp: 30 * time.Millisecond, Logger: log})
 	if err != nil {
@@ -102,7 +104,7 @@ func (e *env) json(path string) map[string]any {
 
 func (e *env) wait(key string) map[string]any {
 	e.t.Helper()
-	for i := 0; i < 600; i++ {
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); {
 		m := e.json("/api/check-task?taskKey=" + url.QueryEscape(key))
 		if m["state"] != "in-progress" && m["state"] != "pending" {
 			return m

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/imaging/filter"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
@@ -146,20 +148,7 @@ func (s *Server) startImage(w http.ResponseWriter, r *http.Request) error {
 	if port.Mode() != hal.ModeSource {
 		return conflict("port %s is in target mode; switch it to source (set-port-mode) to image its drive", port.Name())
 	}
-	id := drive.Identity()
-	var caseID, evID string
-	if c, ev, err := s.st.CaseByDrive(id.Model, id.Serial); err == nil {
-		caseID, evID = c.CaseID, ev.EvidenceID
-		fill := func(k, v string) {
-			if strings.TrimSpace(p[k]) == "" && v != "" {
-				p[k] = v
-			}
-		}
-		fill(typ+"Case", c.CaseID)
-		fill(typ+"Evid", ev.EvidenceID)
-		fill(typ+"Inv", firstNonEmpty(ev.EvidenceExaminer, c.CaseExaminer))
-		fill(typ+"Desc", c.CaseDescription)
-	}
+	caseID, evID := s.caseFill(drive.Identity(), p, typ)
 	key, err := s.tasks.StartImage(r.Context(), tasks.ImageRequest{
 		Port: port, Drive: drive, Spec: targetSpec(q, "target"), Params: p, Type: typ, TargetFile: tf,
 		Hashes: hashes, CaseID: caseID, EvidenceID: evID,
@@ -170,6 +159,25 @@ func (s *Server) startImage(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, err = w.Write([]byte(key))
 	return err
+}
+
+// caseFill links a task to the drive's case, filling the image's case metadata (<prefix>Case,
+// <prefix>Evid, <prefix>Inv, <prefix>Desc) from it where the request left them empty.
+func (s *Server) caseFill(id hal.Identity, p map[string]string, prefix string) (caseID, evID string) {
+	c, ev, err := s.st.CaseByDrive(id.Model, id.Serial)
+	if err != nil {
+		return "", ""
+	}
+	fill := func(k, v string) {
+		if strings.TrimSpace(p[k]) == "" && v != "" {
+			p[k] = v
+		}
+	}
+	fill(prefix+"Case", c.CaseID)
+	fill(prefix+"Evid", ev.EvidenceID)
+	fill(prefix+"Inv", firstNonEmpty(ev.EvidenceExaminer, c.CaseExaminer))
+	fill(prefix+"Desc", c.CaseDescription)
+	return c.CaseID, ev.EvidenceID
 }
 
 func firstNonEmpty(s ...string) string {
@@ -186,13 +194,79 @@ func (s *Server) formatAvailable(typ string) bool { return tasks.FormatAvailable
 
 func (s *Server) startLogical(w http.ResponseWriter, r *http.Request) error {
 	q := query(r)
-	if _, err := required(q, "source"); err != nil {
+	srcID, err := required(q, "source")
+	if err != nil {
 		return err
 	}
 	if _, err := required(q, "targetFolder"); err != nil {
 		return err
 	}
-	return bad("logical imaging (L01, zip) is not available on this appliance yet; use start-image")
+	p := params(q)
+	typ := strings.ToLower(strings.TrimSpace(q.Get("targetType")))
+	switch typ {
+	case "":
+		typ = "l01"
+	case "l01", "zip":
+	default:
+		return bad("targetType=%q: accepted values for logical imaging are L01, zip", q.Get("targetType"))
+	}
+	tf := strings.TrimSpace(q.Get("targetFile"))
+	if tf != "" {
+		if err := validFileName(tf); err != nil {
+			return err
+		}
+	}
+	for _, b := range []struct {
+		name string
+		def  bool
+	}{{"saveReport", true}, {"compression", true}, {"verify", true}} {
+		v, err := boolParam(q, b.name, b.def)
+		if err != nil {
+			return err
+		}
+		p[b.name] = strconv.FormatBool(v)
+	}
+	var hashes []string
+	switch h := strings.ToLower(strings.TrimSpace(q.Get("hash"))); h {
+	case "", "md5+sha1", "md5 sha1", "md5,sha1":
+		hashes = []string{"MD5", "SHA1"}
+	case "md5":
+		hashes = []string{"MD5"}
+	case "sha1":
+		hashes = []string{"SHA1"}
+	case "none":
+	default:
+		return bad("hash=%q: accepted values are md5, sha1, md5+sha1, none", q.Get("hash"))
+	}
+	p["hashes"] = strings.Join(hashes, ",")
+	var flt *filter.Filter
+	if name := strings.TrimSpace(q.Get("settings")); name != "" {
+		var f filter.Filter
+		if err := s.st.Preset(name, &f); errors.Is(err, store.ErrNotFound) {
+			return bad("settings=%q: no such filter preset (GET /api/settings lists them)", name)
+		} else if err != nil {
+			return fmt.Errorf("read preset %q: %w", name, err)
+		}
+		flt = &f
+	}
+	port, drive, err := s.resolveDrive(r.Context(), "source", srcID)
+	if err != nil {
+		return err
+	}
+	if port.Mode() != hal.ModeSource {
+		return conflict("port %s is in target mode; switch it to source (set-port-mode) to image its drive", port.Name())
+	}
+	caseID, evID := s.caseFill(drive.Identity(), p, "l01")
+	key, err := s.tasks.StartLogical(r.Context(), tasks.LogicalRequest{
+		Port: port, Drive: drive, Spec: targetSpec(q, "target"), Params: p, Type: typ, TargetFile: tf,
+		Filter: flt, Hashes: hashes, CaseID: caseID, EvidenceID: evID,
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, err = w.Write([]byte(key))
+	return err
 }
 
 func (s *Server) diagnose(w http.ResponseWriter, r *http.Request) error {

@@ -44,69 +44,15 @@ func Extension(typ string) string {
 	return "raw"
 }
 
-func reportDirName(base, typ string) string {
-	return base + "_" + strings.ToUpper(Extension(typ)) + "_report"
-}
-
 // StartImage validates the target, creates the task and starts it.
 func (m *Manager) StartImage(ctx context.Context, req ImageRequest) (string, error) {
-	port := req.Port.Name()
-	// Claim first so two requests for one drive cannot both start.
-	placeholder := "starting-" + port
-	if err := m.claim(port, placeholder); err != nil {
-		return "", err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			m.release(port, placeholder)
-		}
-	}()
-	id := req.Drive.Identity()
-	tgt, err := m.cfg.OpenTarget(ctx, req.Spec)
-	if err != nil {
-		return "", fmt.Errorf("targetFolder: %v: %w", err, ErrBadRequest)
-	}
-	key, n, err := m.NewKey(KindImage, id)
-	if err != nil {
-		tgt.Close()
-		return "", err
-	}
-	base := req.TargetFile
-	if base == "" {
-		base = fmt.Sprintf("%s%s_%d", id.Model, id.Serial, n)
-	}
-	imgName := base + "." + Extension(req.Type)
-	if _, err := tgt.Stat(imgName); err == nil {
-		tgt.Close()
-		return "", fmt.Errorf("%s already exists; images are never overwritten: %w", tgt.Display(imgName), ErrConflict)
-	}
-	req.Params["targetBase"] = base
-	req.Params["targetType"] = req.Type
-	req.Params["acquiredAt"] = time.Now().Format(time.RFC3339Nano)
-	t := &store.Task{
-		Key: key, Kind: KindImage, N: n, Port: port, Model: id.Model, Serial: id.Serial, Size: id.Size,
-		State: StateInProgress, Step: "preparing", Created: time.Now(), Started: time.Now(),
-		BytesTotal: id.Size, Target: tgt.Display(imgName), Params: req.Params,
-		CaseID: req.CaseID, EvidenceID: req.EvidenceID,
-	}
-	if req.Params["saveReport"] != "false" {
-		t.ReportDir = reportDirName(base, req.Type)
-		t.Report = tgt.Display(t.ReportDir + "/Report.html")
-	}
-	m.logf(t, "imaging %s %s %s (%d bytes) to %s as %s", port, id.Model, id.Serial, id.Size, t.Target, strings.ToUpper(req.Type))
-	if err := m.st.PutTask(t); err != nil {
-		tgt.Close()
-		return "", fmt.Errorf("store task: %w", err)
-	}
-	m.mu.Lock()
-	m.busy[port] = key
-	m.mu.Unlock()
-	ok = true
-	m.launch(t, func(ctx context.Context, t *store.Task, l *live) error {
-		return m.runImage(ctx, t, l, req.Drive, tgt, false)
+	return m.start(ctx, startSpec{
+		kind: KindImage, verb: "imaging", port: req.Port, drive: req.Drive, spec: req.Spec, params: req.Params,
+		typ: req.Type, ext: Extension(req.Type), targetFile: req.TargetFile, caseID: req.CaseID, evidenceID: req.EvidenceID,
+		run: func(ctx context.Context, t *store.Task, l *live, tgt target.Target) error {
+			return m.runImage(ctx, t, l, req.Drive, tgt, false)
+		},
 	})
-	return key, nil
 }
 
 // Resume continues a paused imaging task from its last checkpoint. spec carries the credentials,

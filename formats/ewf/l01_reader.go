@@ -35,13 +35,18 @@ type LogicalReader struct {
 
 // OpenLogical opens a local L01 set by the path of its first segment.
 func OpenLogical(path string) (*LogicalReader, error) {
-	r, err := openSet(func(name string) (ReadFile, error) {
+	return OpenLogicalSet(func(name string) (ReadFile, error) {
 		f, err := os.Open(name)
 		if err != nil {
 			return nil, err
 		}
 		return osReadFile{f}, nil
-	}, path, true)
+	}, path)
+}
+
+// OpenLogicalSet opens an L01 set through open (a network share, say) by its first segment's name.
+func OpenLogicalSet(open OpenFunc, path string) (*LogicalReader, error) {
+	r, err := openSet(open, path, true)
 	if err != nil {
 		return nil, err
 	}

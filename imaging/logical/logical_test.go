@@ -1,7 +1,6 @@
 package logical
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/md5"
@@ -125,78 +124,12 @@ func checkAgainstSfdisk(t *testing.T, sfdisk, img string, vols []Volume) {
 	}
 }
 
-type tskFile struct {
-	inode string
-	size  int64
-	times [4]string // mtime, atime, ctime, crtime as fls prints them
-}
-
 // tskTime formats a time the way `fls -l` does, for comparison.
 func tskTime(t time.Time) string {
 	if t.IsZero() {
 		return "0000-00-00 00:00:00 (UTC)"
 	}
 	return t.UTC().Format("2006-01-02 15:04:05") + " (UTC)"
-}
-
-// tskFiles lists the allocated regular files of a volume with `fls -r -p -l`. Left out, and why:
-// deleted entries (we compare allocated ones; FAT deletions have their own test); TSK's virtual
-// files ($MBR, $FAT1/2, $OrphanFiles, the FAT "(Volume Label Entry)"); NTFS metafiles ($MFT ...
-// and everything under $Extend), which Walk skips on purpose; and NTFS alternate data streams
-// ("file:stream" with the same MFT entry as "file"), since Open exports the default stream only.
-func tskFiles(t *testing.T, fls, img string, v Volume) map[string]tskFile {
-	t.Helper()
-	out, err := exec.Command(fls, "-r", "-p", "-l", "-o", strconv.FormatInt(v.Offset/512, 10), img).Output()
-	if err != nil {
-		t.Fatalf("fls: %v", err)
-	}
-	files := map[string]tskFile{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		typ, rest, ok := strings.Cut(sc.Text(), " ")
-		if !ok || typ != "r/r" || strings.HasPrefix(rest, "* ") {
-			continue
-		}
-		inode, rest, _ := strings.Cut(rest, ":\t")
-		fields := strings.Split(rest, "\t")
-		if len(fields) < 6 {
-			t.Fatalf("fls: unexpected line %q", sc.Text())
-		}
-		p := fields[0]
-		size, err := strconv.ParseInt(fields[5], 10, 64)
-		if err != nil {
-			t.Fatalf("fls: size in %q: %v", sc.Text(), err)
-		}
-		switch {
-		case strings.HasPrefix(p, "$") && !strings.Contains(p, "/") && (v.FS != "ntfs" || ntfsMeta(inode)):
-			continue // TSK virtual files, NTFS metafiles
-		case v.FS == "ntfs" && strings.HasPrefix(p, "$Extend/"):
-			continue
-		case strings.HasSuffix(p, " (Volume Label Entry)"):
-			continue
-		}
-		files[p] = tskFile{inode: inode, size: size, times: [4]string(fields[1:5])}
-	}
-	if v.FS == "ntfs" {
-		for p, f := range files {
-			i := strings.LastIndex(p, ":")
-			if i < 0 {
-				continue
-			}
-			if base, ok := files[p[:i]]; ok && mftOf(base.inode) == mftOf(f.inode) {
-				delete(files, p)
-			}
-		}
-	}
-	return files
-}
-
-func mftOf(inode string) string { return strings.SplitN(inode, "-", 2)[0] }
-
-func ntfsMeta(inode string) bool {
-	n, err := strconv.Atoi(mftOf(inode))
-	return err == nil && n < ntfsFirstUser
 }
 
 // compareWithTSK checks that Walk finds exactly the allocated regular files fls lists, with the
@@ -206,7 +139,7 @@ func compareWithTSK(t *testing.T, src io.ReaderAt, img, fls, icat string, v Volu
 	if err != nil {
 		t.Fatalf("OpenFS: %v", err)
 	}
-	want := tskFiles(t, fls, img, v)
+	want := testenv.SleuthKitFiles(t, img, v.Offset/512, v.FS)
 	got := map[string]Entry{}
 	var order []string
 	err = fsys.Walk(func(e Entry) error {
@@ -229,8 +162,8 @@ func compareWithTSK(t *testing.T, src io.ReaderAt, img, fls, icat string, v Volu
 		switch {
 		case !ok:
 			missing = append(missing, p)
-		case g.Size != w.size:
-			sizes = append(sizes, fmt.Sprintf("%s: %d, fls %d", p, g.Size, w.size))
+		case g.Size != w.Size:
+			sizes = append(sizes, fmt.Sprintf("%s: %d, fls %d", p, g.Size, w.Size))
 		}
 		if ok {
 			gt := [4]string{tskTime(g.Modified), tskTime(g.Accessed), tskTime(g.Changed), tskTime(g.Created)}
@@ -239,13 +172,13 @@ func compareWithTSK(t *testing.T, src io.ReaderAt, img, fls, icat string, v Volu
 				// all there is); exFAT stores the full time, which we return.
 				gt[1] = g.Accessed.Format("2006-01-02") + " 00:00:00 (UTC)"
 			}
-			if (v.FS == "ext2" || v.FS == "ext3") && w.times[3] == tskTime(time.Time{}) {
+			if (v.FS == "ext2" || v.FS == "ext3") && w.Times[3] == tskTime(time.Time{}) {
 				// TSK reads the creation time of ext4 only; mke2fs' 256-byte inodes have one
 				// on ext2/3 too, and it is returned.
-				gt[3] = w.times[3]
+				gt[3] = w.Times[3]
 			}
-			if gt != w.times {
-				times = append(times, fmt.Sprintf("%s: m/a/c/cr %v, fls %v", p, gt, w.times))
+			if gt != w.Times {
+				times = append(times, fmt.Sprintf("%s: m/a/c/cr %v, fls %v", p, gt, w.Times))
 			}
 		}
 	}
@@ -296,9 +229,9 @@ func compareWithTSK(t *testing.T, src io.ReaderAt, img, fls, icat string, v Volu
 		if !sample[p] || !ok {
 			continue
 		}
-		out, err := exec.Command(icat, "-o", off, img, w.inode).Output()
+		out, err := exec.Command(icat, "-o", off, img, w.Inode).Output()
 		if err != nil {
-			t.Errorf("icat %s (%s): %v", p, w.inode, err)
+			t.Errorf("icat %s (%s): %v", p, w.Inode, err)
 			continue
 		}
 		if ws := md5.Sum(out); hex.EncodeToString(ws[:]) != sum {

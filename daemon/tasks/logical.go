@@ -1,0 +1,342 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/imaging/filter"
+	"github.com/evidenced/evidenced/imaging/logical"
+	"github.com/evidenced/evidenced/imaging/target"
+	"github.com/evidenced/evidenced/store"
+)
+
+// LogicalRequest is a validated start-logical request.
+type LogicalRequest struct {
+	Port       hal.Port
+	Drive      hal.Drive
+	Spec       target.Spec
+	Params     map[string]string
+	Type       string         // l01, zip
+	TargetFile string         // without extension; "" = default name
+	Filter     *filter.Filter // nil: every file and folder
+	Hashes     []string       // per-file hashes: MD5, SHA1 (none: empty)
+	CaseID     string
+	EvidenceID string
+}
+
+// LogicalExtension is the file extension of a logical image type.
+func LogicalExtension(typ string) string {
+	if typ == "zip" {
+		return "zip"
+	}
+	return "L01"
+}
+
+// StartLogical validates the target, creates the logical imaging task and starts it.
+func (m *Manager) StartLogical(ctx context.Context, req LogicalRequest) (string, error) {
+	return m.start(ctx, startSpec{
+		kind: KindLogical, verb: "logical imaging", port: req.Port, drive: req.Drive, spec: req.Spec, params: req.Params,
+		typ: req.Type, ext: LogicalExtension(req.Type), targetFile: req.TargetFile, caseID: req.CaseID, evidenceID: req.EvidenceID,
+		run: func(ctx context.Context, t *store.Task, l *live, tgt target.Target) error {
+			return m.runLogical(ctx, t, l, req, tgt)
+		},
+	})
+}
+
+// logicalItem is one entry chosen for copying.
+type logicalItem struct {
+	fs   logical.FS
+	e    logical.Entry
+	path string // in the container: volume folder + path in the volume
+}
+
+// logicalResult is one line of the report's file list.
+type logicalResult struct {
+	Path     string
+	Dir      bool
+	Size     int64
+	Modified time.Time
+	Deleted  bool
+	MD5      string
+	SHA1     string
+	Err      string
+}
+
+// volumeName is the folder a volume's files go under: p1-ext4, p3-ntfs, or fs-fat32 for a bare
+// file system.
+func volumeName(v logical.Volume) string {
+	fsName := v.FS
+	if fsName == "" {
+		fsName = "unknown"
+	}
+	if v.Index == 0 {
+		return "fs-" + fsName
+	}
+	return fmt.Sprintf("p%d-%s", v.Index, fsName)
+}
+
+// copyable reports whether an entry has content worth copying: regular files and symbolic links
+// (their content is the link's target, as SleuthKit's icat gives it). Devices, FIFOs and sockets
+// have none.
+func copyable(e logical.Entry) bool {
+	return !e.Dir && (e.Mode.IsRegular() || e.Mode&fs.ModeSymlink != 0)
+}
+
+func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req LogicalRequest, tgt target.Target) (err error) {
+	l.tgt = tgt
+	d := req.Drive
+	id := d.Identity()
+	rd, err := d.Open()
+	if err != nil {
+		return fmt.Errorf("open source drive: %w", err)
+	}
+	defer rd.Close()
+
+	var (
+		results  []logicalResult
+		problems []string
+		vols     []logical.Volume
+		volState = map[int]string{}
+	)
+	defer func() {
+		// The report lists every volume, file and error, however the task ended.
+		t.ReportExtra = logicalReportHTML(vols, volState, results, problems)
+	}()
+
+	t.Step = "scanning"
+	m.save(t)
+	vols, err = logical.Volumes(rd, id.Size)
+	if err != nil {
+		return fmt.Errorf("no readable partition table or file system on the drive: %w", err)
+	}
+	var items []logicalItem
+	var total int64
+	for i, v := range vols {
+		name := volumeName(v)
+		fsys, err := logical.OpenFS(rd, v)
+		if err != nil {
+			volState[i] = "not read: " + err.Error()
+			m.logf(t, "volume %s (%s at byte %d): not read: %v", name, firstNonEmpty(v.FS, "unknown file system"), v.Offset, err)
+			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+			continue
+		}
+		var found []logical.Entry
+		werr := fsys.Walk(func(e logical.Entry) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			found = append(found, e)
+			return nil
+		}, func(p string, err error) {
+			problems = append(problems, fmt.Sprintf("%s/%s: %v", name, p, err))
+		})
+		if werr != nil {
+			if ctx.Err() != nil {
+				return werr
+			}
+			problems = append(problems, fmt.Sprintf("%s: walk: %v", name, werr))
+		}
+		sel := selectEntries(found, name, req.Filter)
+		files := 0
+		for _, e := range sel {
+			items = append(items, logicalItem{fs: fsys, e: e, path: name + "/" + e.Path})
+			if !e.Dir {
+				total += e.Size
+				files++
+			}
+		}
+		volState[i] = fmt.Sprintf("read: %d entries, %d selected files", len(found), files)
+		m.logf(t, "volume %s: %d entries, %d files selected", name, len(found), files)
+	}
+	if len(items) == 0 && len(problems) > 0 && len(volState) == len(problems) {
+		return fmt.Errorf("no file system on the drive could be read: %s", strings.Join(problems, "; "))
+	}
+	renameDeletedCollisions(items)
+	l.mu.Lock()
+	l.total = total
+	l.mu.Unlock()
+	t.BytesTotal = total
+
+	t.Step = "copying"
+	m.save(t)
+	sink, err := openLogicalSink(req, t, tgt, m.cfg.Software)
+	if err != nil {
+		return err
+	}
+	var done int64
+	copied := 0
+	var copyErr error
+	for _, it := range items {
+		if err := ctx.Err(); err != nil {
+			copyErr = err
+			break
+		}
+		res := logicalResult{Path: it.path, Dir: it.e.Dir, Size: it.e.Size, Modified: it.e.Modified, Deleted: it.e.Deleted}
+		if it.e.Dir {
+			if err := sink.AddDir(it.e, it.path); err != nil {
+				copyErr = fmt.Errorf("add folder %s: %w", it.path, err)
+				break
+			}
+			results = append(results, res)
+			continue
+		}
+		var h map[string]string
+		rc, oerr := it.fs.Open(it.e)
+		if oerr != nil {
+			res.Err = oerr.Error()
+			sink.AddError(it.e, it.path, oerr)
+		} else {
+			cr := &countingReader{r: rc, ctx: ctx, add: func(n int) { done += int64(n); l.set(done) }}
+			var aerr error
+			h, aerr = sink.AddFile(it.e, it.path, cr)
+			rc.Close()
+			if cr.ctxErr != nil {
+				copyErr = cr.ctxErr
+				break
+			}
+			if aerr != nil {
+				if sink.Broken() != nil {
+					copyErr = fmt.Errorf("writing %s: %w", t.Target, sink.Broken())
+					break
+				}
+				res.Err = aerr.Error()
+			}
+		}
+		res.MD5, res.SHA1 = h["MD5"], h["SHA1"]
+		if res.Err != "" {
+			problems = append(problems, fmt.Sprintf("%s: %s", it.path, res.Err))
+			m.logf(t, "file %s: %s", it.path, res.Err)
+		}
+		results = append(results, res)
+		copied++
+	}
+	// Close even after a failure or a stop: what was copied stays a valid, readable container.
+	cerr := sink.Close()
+	m.logf(t, "%d of %d entries written, %d bytes of %d", copied+countDirs(results), len(items), done, total)
+	if copyErr != nil {
+		if errors.Is(copyErr, context.Canceled) {
+			return copyErr
+		}
+		return fmt.Errorf("%w (the partial %s holds the %d entries copied so far)", copyErr, strings.ToUpper(LogicalExtension(req.Type)), len(results))
+	}
+	if cerr != nil {
+		return fmt.Errorf("finish %s: %w", t.Target, cerr)
+	}
+	t.Hashes = sink.Hashes()
+	for name, sum := range t.Hashes {
+		m.logf(t, "container %s %s", name, sum)
+	}
+	if n := len(problems); n > 0 {
+		t.Message = fmt.Sprintf("completed; %d errors (listed in the report)", n)
+	}
+	if t.Params["verify"] != "false" {
+		t.Step = "post-hash"
+		m.save(t)
+		if err := sink.Verify(ctx); err != nil {
+			return fmt.Errorf("verification FAILED: %w", err)
+		}
+		m.logf(t, "verification: every file's hash and the container re-read match")
+		if t.Message == "" {
+			t.Message = "completed and verified"
+		} else {
+			t.Message += "; verified"
+		}
+	}
+	t.Step = "post-hash"
+	return nil
+}
+
+func countDirs(rs []logicalResult) int {
+	n := 0
+	for _, r := range rs {
+		if r.Dir {
+			n++
+		}
+	}
+	return n
+}
+
+// selectEntries keeps the copyable files the filter selects (all of them without a filter) and
+// the folders on their way; without a filter every folder is kept, empty ones too.
+func selectEntries(all []logical.Entry, volume string, f *filter.Filter) []logical.Entry {
+	if f == nil {
+		out := all[:0:0]
+		for _, e := range all {
+			if e.Dir || copyable(e) {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	type key struct {
+		path    string
+		id      uint64
+		deleted bool
+	}
+	keepDir := map[string]bool{}
+	keepFile := map[key]bool{}
+	for _, e := range all {
+		if e.Dir || !copyable(e) {
+			continue
+		}
+		if f.Match(filter.File{Path: volume + "/" + e.Path, Size: e.Size, Modified: e.Modified, Deleted: e.Deleted}) {
+			keepFile[key{e.Path, e.ID, e.Deleted}] = true
+			for d := path.Dir(e.Path); d != "." && d != "/" && !keepDir[d]; d = path.Dir(d) {
+				keepDir[d] = true
+			}
+		}
+	}
+	out := make([]logical.Entry, 0, len(keepFile)+len(keepDir))
+	for _, e := range all { // keep the walk's order: folders before their contents
+		if (e.Dir && keepDir[e.Path]) || (!e.Dir && keepFile[key{e.Path, e.ID, e.Deleted}]) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// renameDeletedCollisions gives a deleted entry whose path a live entry (or another deleted one)
+// already has a distinct name, so both survive in the container: "name (deleted 1234)".
+func renameDeletedCollisions(items []logicalItem) {
+	used := make(map[string]bool, len(items))
+	for _, it := range items {
+		if !it.e.Deleted {
+			used[it.path] = true
+		}
+	}
+	for i := range items {
+		it := &items[i]
+		if !it.e.Deleted {
+			continue
+		}
+		if used[it.path] {
+			it.path = fmt.Sprintf("%s (deleted %d)", it.path, it.e.ID)
+		}
+		used[it.path] = true
+	}
+}
+
+// countingReader reports progress and stops a copy promptly when the task is stopped.
+type countingReader struct {
+	r      io.Reader
+	ctx    context.Context
+	add    func(int)
+	ctxErr error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		c.ctxErr = err
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	c.add(n)
+	return n, err
+}
