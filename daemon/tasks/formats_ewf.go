@@ -65,15 +65,8 @@ func openE01(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image
 		if err := json.Unmarshal(cp.Format, &st); err != nil {
 			return nil, fmt.Errorf("E01 checkpoint: %w", err)
 		}
-		// Segments the interrupted run started after the checkpoint are written again.
-		for n := st.Segment + 1; ; n++ {
-			name := ewf.SegmentName(spec.Base, n)
-			if _, err := tgt.Stat(name); err != nil {
-				break
-			}
-			if err := tgt.Remove(name); err != nil {
-				return nil, fmt.Errorf("remove stale segment %s: %w", name, err)
-			}
+		if err := removeSegmentsAfter(tgt, st.Segment, func(n int) string { return ewf.SegmentName(spec.Base, n) }); err != nil {
+			return nil, err
 		}
 		open := func(name string) (ewf.File, error) { return tgt.OpenFile(name) }
 		w, err = ewf.Resume(create, open, tgt.Truncate, spec.Base, opt, st)
@@ -97,4 +90,17 @@ func openE01(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image
 			return io.NewSectionReader(r, 0, r.Size()), r.Close, nil
 		},
 	}, nil
+}
+
+// removeSegmentsAfter deletes the segments an interrupted run started after its checkpoint's
+// segment: the resumed run writes them again, and targets never overwrite.
+func removeSegmentsAfter(tgt target.Target, seg int, name func(int) string) error {
+	for n := seg + 1; ; n++ {
+		if _, err := tgt.Stat(name(n)); err != nil {
+			return nil
+		}
+		if err := tgt.Remove(name(n)); err != nil {
+			return fmt.Errorf("remove stale segment %s: %w", name(n), err)
+		}
+	}
 }

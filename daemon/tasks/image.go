@@ -62,7 +62,7 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 	if err != nil {
 		return err
 	}
-	if t.State != StatePaused || t.Kind != KindImage {
+	if t.State != StatePaused || !pausable(t) {
 		return fmt.Errorf("task %s is %s, only paused imaging tasks resume: %w", t.Key, t.State, ErrConflict)
 	}
 	p, ok := m.board.Port(t.Port)
@@ -82,12 +82,18 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 		m.release(t.Port, t.Key)
 		return fmt.Errorf("targetFolder: %v: %w", err, ErrBadRequest)
 	}
+	run := func(ctx context.Context, t *store.Task, l *live) error { return m.runImage(ctx, t, l, d, tgt, true) }
+	if t.Kind == KindLogical {
+		if run, err = m.resumeLogical(t, d, tgt); err != nil {
+			tgt.Close()
+			m.release(t.Port, t.Key)
+			return err
+		}
+	}
 	t.State, t.Message = StateInProgress, ""
 	m.logf(t, "resuming at byte %d", t.BytesDone)
 	m.save(t)
-	m.launch(t, func(ctx context.Context, t *store.Task, l *live) error {
-		return m.runImage(ctx, t, l, d, tgt, true)
-	})
+	m.launch(t, run)
 	return nil
 }
 
@@ -184,6 +190,8 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 		},
 		CheckpointEvery: m.cfg.CheckpointEvery,
 	})
+	// The last progress report can lag the end by up to a second; finish records the live count.
+	l.set(res.Bytes)
 	l.mu.Lock()
 	t.BadSectors = t.BadSectors[:0]
 	for _, r := range res.BadRanges {
@@ -201,6 +209,9 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 		if errors.Is(err, context.Canceled) {
 			return err
 		}
+		// What was written stays on the target (it may be all there is of a failing drive); the
+		// log and the report say it is incomplete.
+		m.logf(t, "image incomplete: %d of %d bytes written; the partial image is kept at %s", res.Bytes, id.Size, t.Target)
 		return fmt.Errorf("imaging failed at byte %d: %w", res.Bytes, err)
 	}
 	for _, r := range res.BadRanges {

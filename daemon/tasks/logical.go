@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/imaging/filter"
 	"github.com/evidenced/evidenced/imaging/logical"
@@ -41,11 +43,19 @@ func LogicalExtension(typ string) string {
 
 // StartLogical validates the target, creates the logical imaging task and starts it.
 func (m *Manager) StartLogical(ctx context.Context, req LogicalRequest) (string, error) {
+	if req.Filter != nil {
+		// Kept with the task: a resume selects the same files even if the preset was edited since.
+		b, err := json.Marshal(req.Filter)
+		if err != nil {
+			return "", fmt.Errorf("filter: %w", err)
+		}
+		req.Params["filter"] = string(b)
+	}
 	return m.start(ctx, startSpec{
 		kind: KindLogical, verb: "logical imaging", port: req.Port, drive: req.Drive, spec: req.Spec, params: req.Params,
 		typ: req.Type, ext: LogicalExtension(req.Type), targetFile: req.TargetFile, caseID: req.CaseID, evidenceID: req.EvidenceID,
 		run: func(ctx context.Context, t *store.Task, l *live, tgt target.Target) error {
-			return m.runLogical(ctx, t, l, req, tgt)
+			return m.runLogical(ctx, t, l, req, tgt, false)
 		},
 	})
 }
@@ -89,7 +99,16 @@ func copyable(e logical.Entry) bool {
 	return !e.Dir && (e.Mode.IsRegular() || e.Mode&fs.ModeSymlink != 0)
 }
 
-func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req LogicalRequest, tgt target.Target) (err error) {
+// logicalCheckpoint is where a paused logical task stands: the first Items entries of the
+// (deterministic) selection are in the container, whose state is L01.
+type logicalCheckpoint struct {
+	Items    int              `json:"items"`
+	Bytes    int64            `json:"bytes"`
+	Problems []string         `json:"problems,omitempty"`
+	L01      ewf.LogicalState `json:"l01"`
+}
+
+func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req LogicalRequest, tgt target.Target, resume bool) (err error) {
 	l.tgt = tgt
 	d := req.Drive
 	id := d.Identity()
@@ -104,7 +123,14 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 		problems []string
 		vols     []logical.Volume
 		volState = map[int]string{}
+		cp       *logicalCheckpoint
 	)
+	if resume {
+		cp = &logicalCheckpoint{}
+		if err := json.Unmarshal(t.Checkpoint, cp); err != nil {
+			return fmt.Errorf("checkpoint of the paused task is unreadable: %w", err)
+		}
+	}
 	defer func() {
 		// The report lists every volume, file and error, however the task ended.
 		t.ReportExtra = logicalReportHTML(vols, volState, results, problems)
@@ -166,17 +192,65 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 
 	t.Step = "copying"
 	m.save(t)
-	sink, err := openLogicalSink(req, t, tgt, m.cfg.Software)
+	var st *ewf.LogicalState
+	start := 0
+	var done int64
+	if cp != nil {
+		if cp.Items > len(items) {
+			return fmt.Errorf("the drive now shows %d entries to copy, the paused task had done %d: not the same evidence", len(items), cp.Items)
+		}
+		st, start, done, problems = &cp.L01, cp.Items, cp.Bytes, cp.Problems
+		stored := map[string]ewf.LogicalEntryState{}
+		for _, e := range cp.L01.Entries {
+			stored[e.Entry.Path] = e
+		}
+		for _, it := range items[:start] {
+			e, ok := stored[it.path]
+			if !ok {
+				return fmt.Errorf("%s was copied before the pause but is not in the selection now: not the same evidence", it.path)
+			}
+			results = append(results, logicalResult{Path: it.path, Dir: it.e.Dir, Size: e.Entry.Size, Modified: it.e.Modified,
+				Deleted: it.e.Deleted, MD5: e.Hashes.MD5, SHA1: e.Hashes.SHA1})
+		}
+		l.set(done)
+		m.logf(t, "resuming after %d of %d entries", start, len(items))
+	}
+	sink, err := openLogicalSink(req, t, tgt, m.cfg.Software, st)
 	if err != nil {
 		return err
 	}
-	var done int64
-	copied := 0
+	rs, resumable := sink.(resumableSink)
+	checkpoint := func(next int) {
+		if !resumable {
+			return
+		}
+		ls, err := rs.Checkpoint()
+		if err != nil {
+			m.log.Warn("logical checkpoint", "task", t.Key, "err", err)
+			return
+		}
+		data, err := json.Marshal(logicalCheckpoint{Items: next, Bytes: done, Problems: problems, L01: ls})
+		if err != nil {
+			return
+		}
+		t.Checkpoint, t.BytesDone = data, done
+		m.save(t)
+	}
+	lastCP := time.Now()
 	var copyErr error
-	for _, it := range items {
+	checkpoint(start) // so that a pause during the first file can resume too
+	for i := start; i < len(items); i++ {
+		it := items[i]
 		if err := ctx.Err(); err != nil {
 			copyErr = err
+			if resumable {
+				checkpoint(i)
+			}
 			break
+		}
+		if time.Since(lastCP) >= m.cfg.CheckpointEvery {
+			checkpoint(i)
+			lastCP = time.Now()
 		}
 		res := logicalResult{Path: it.path, Dir: it.e.Dir, Size: it.e.Size, Modified: it.e.Modified, Deleted: it.e.Deleted}
 		if it.e.Dir {
@@ -198,7 +272,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 			h, aerr = sink.AddFile(it.e, it.path, cr)
 			rc.Close()
 			if cr.ctxErr != nil {
-				copyErr = cr.ctxErr
+				copyErr = cr.ctxErr // paused mid-file: the last checkpoint is the resume point
 				break
 			}
 			if aerr != nil {
@@ -215,17 +289,19 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 			m.logf(t, "file %s: %s", it.path, res.Err)
 		}
 		results = append(results, res)
-		copied++
 	}
-	// Close even after a failure or a stop: what was copied stays a valid, readable container.
+	// Close even after a failure or a pause: what was copied stays a valid, readable container
+	// (a resume truncates it back to its checkpoint).
 	cerr := sink.Close()
-	m.logf(t, "%d of %d entries written, %d bytes of %d", copied+countDirs(results), len(items), done, total)
+	m.logf(t, "%d of %d entries written, %d bytes of %d", len(results), len(items), done, total)
 	if copyErr != nil {
 		if errors.Is(copyErr, context.Canceled) {
 			return copyErr
 		}
-		return fmt.Errorf("%w (the partial %s holds the %d entries copied so far)", copyErr, strings.ToUpper(LogicalExtension(req.Type)), len(results))
+		t.Checkpoint = nil
+		return fmt.Errorf("%w (the partial %s is kept and holds the %d entries copied before)", copyErr, strings.ToUpper(LogicalExtension(req.Type)), len(results))
 	}
+	t.Checkpoint = nil
 	if cerr != nil {
 		return fmt.Errorf("finish %s: %w", t.Target, cerr)
 	}
@@ -339,4 +415,28 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.add(n)
 	return n, err
+}
+
+// resumeLogical rebuilds a paused logical task's request from its stored parameters.
+func (m *Manager) resumeLogical(t *store.Task, d hal.Drive, tgt target.Target) (func(ctx context.Context, t *store.Task, l *live) error, error) {
+	req := LogicalRequest{Drive: d, Params: t.Params, Type: t.Params["targetType"]}
+	if h := t.Params["hashes"]; h != "" {
+		req.Hashes = strings.Split(h, ",")
+	}
+	if f := t.Params["filter"]; f != "" {
+		flt, err := filter.Parse([]byte(f))
+		if err != nil {
+			return nil, fmt.Errorf("the paused task's filter is unreadable: %w", err)
+		}
+		req.Filter = &flt
+	}
+	return func(ctx context.Context, t *store.Task, l *live) error {
+		return m.runLogical(ctx, t, l, req, tgt, true)
+	}, nil
+}
+
+// pausable reports whether a task pauses (resumable) rather than stops: imaging, and logical
+// imaging into an L01.
+func pausable(t *store.Task) bool {
+	return t.Kind == KindImage || (t.Kind == KindLogical && t.Params["targetType"] == "l01")
 }

@@ -84,7 +84,13 @@ func (f watchedFile) Close() error {
 	return err
 }
 
-func openLogicalSink(req LogicalRequest, t *store.Task, tgt target.Target, software string) (logicalSink, error) {
+// resumableSink is a container that can be paused and continued later.
+type resumableSink interface {
+	Checkpoint() (ewf.LogicalState, error)
+}
+
+// openLogicalSink creates the task's container, or reopens it at st when resuming.
+func openLogicalSink(req LogicalRequest, t *store.Task, tgt target.Target, software string, st *ewf.LogicalState) (logicalSink, error) {
 	base := t.Params["targetBase"]
 	md5On, sha1On := false, false
 	for _, h := range req.Hashes {
@@ -113,15 +119,38 @@ func openLogicalSink(req LogicalRequest, t *store.Task, tgt target.Target, softw
 		}
 		return watchedFile{File: f, errs: &s.errs}, nil
 	}
-	w, err := ewf.NewLogicalWriter(create, base, ewf.LogicalOptions{
+	opt := ewf.LogicalOptions{
 		Metadata: ewf.Metadata{
 			CaseNumber: t.Params["l01Case"], EvidenceNumber: t.Params["l01Evid"], Description: t.Params["l01Desc"],
 			Examiner: t.Params["l01Inv"], Model: id.Model, Serial: id.Serial, Software: software,
-			AcquisitionTime: acquired, SystemTime: time.Now(), Notes: "logical image of " + id.Model + " " + id.Serial,
+			AcquisitionTime: acquired, SystemTime: acquired, Notes: "logical image of " + id.Model + " " + id.Serial,
 		},
 		Compression: comp, MD5: md5On, SHA1: sha1On,
 		SegmentSize: int64(atoiDefault(t.Params["l01Segment"], 0)) << 30,
-	})
+	}
+	var w *ewf.LogicalWriter
+	var err error
+	if st != nil {
+		if err := removeSegmentsAfter(tgt, st.Writer.Segment, func(n int) string { return ewf.LogicalSegmentName(base, n) }); err != nil {
+			return nil, err
+		}
+		open := func(name string) (ewf.File, error) {
+			f, err := tgt.OpenFile(name)
+			if err != nil {
+				return nil, err
+			}
+			return watchedFile{File: f, errs: &s.errs}, nil
+		}
+		w, err = ewf.ResumeLogical(create, open, tgt.Truncate, base, opt, *st)
+		s.files = map[string]ewf.FileHashes{}
+		for _, e := range st.Entries {
+			if !e.Entry.Dir {
+				s.files[e.Entry.Path] = e.Hashes
+			}
+		}
+	} else {
+		w, err = ewf.NewLogicalWriter(create, base, opt)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", tgt.Display(base+".L01"), err)
 	}
@@ -173,6 +202,8 @@ func (s *l01Sink) AddError(e logical.Entry, path string, err error) {
 }
 
 func (s *l01Sink) Broken() error { return s.errs.Broken() }
+
+func (s *l01Sink) Checkpoint() (ewf.LogicalState, error) { return s.w.Checkpoint() }
 func (s *l01Sink) Close() error  { return s.w.Close() }
 
 func (s *l01Sink) Hashes() map[string]string { return s.hash }

@@ -119,7 +119,7 @@ func New(st *store.Store, board hal.Board, log *slog.Logger, cfg Config) (*Manag
 		if t.State != StateInProgress && t.State != StatePending {
 			continue
 		}
-		if t.Kind == KindImage {
+		if t.Kind == KindImage || (pausable(t) && t.Checkpoint != nil) {
 			t.State = StatePaused
 			t.Message = "interrupted (power loss or restart); resume with /api/resume-task"
 		} else {
@@ -273,7 +273,7 @@ func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 	case err == nil:
 		t.State, t.Message, t.Completed = StateCompleted, firstNonEmpty(t.Message, "completed"), now
 	case errors.Is(cause, errPause) || errors.Is(cause, errShutdown):
-		if t.Kind == KindImage && t.Checkpoint != nil {
+		if pausable(t) && t.Checkpoint != nil {
 			t.State, t.Message = StatePaused, "paused at "+percent(t.BytesDone, t.BytesTotal)+"%"
 		} else {
 			t.State, t.Message, t.Completed = StateStopped, "stopped", now
@@ -343,7 +343,7 @@ func (m *Manager) Stop(key string) (string, error) {
 		return "", fmt.Errorf("task %s is already %s: %w", t.Key, t.State, ErrConflict)
 	}
 	cause := errStop
-	if t.Kind == KindImage {
+	if pausable(t) {
 		cause = errPause
 	}
 	r.cancel(cause)

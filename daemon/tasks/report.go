@@ -29,6 +29,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 <tr><th>Task</th><td>{{.T.Key}}</td></tr>
 <tr><th>State</th><td>{{.T.State}}</td></tr>
 <tr><th>Message</th><td>{{.T.Message}}</td></tr>
+{{if .Incomplete}}<tr class="bad"><th>Image</th><td>{{.Incomplete}}</td></tr>{{end}}
 <tr><th>Appliance</th><td>{{.Appliance}} ({{.Software}})</td></tr>
 <tr><th>Source</th><td>{{.T.Port}} {{.T.Model}} {{.T.Serial}}</td></tr>
 <tr><th>Source size</th><td>{{.T.Size}} bytes</td></tr>
@@ -70,7 +71,7 @@ func (m *Manager) ReportFiles(t *store.Task) map[string][]byte {
 	var html bytes.Buffer
 	err := reportTmpl.Execute(&html, map[string]any{
 		"Title": title, "T": t, "Appliance": m.cfg.ApplianceID, "Software": m.cfg.Software,
-		"Hashes": hashes, "Params": params, "Extra": template.HTML(t.ReportExtra),
+		"Hashes": hashes, "Params": params, "Extra": template.HTML(t.ReportExtra), "Incomplete": incomplete(t),
 	})
 	if err != nil {
 		m.log.Error("render report", "task", t.Key, "err", err)
@@ -84,6 +85,19 @@ func (m *Manager) ReportFiles(t *store.Task) map[string][]byte {
 		"Log.txt":     []byte(strings.Join(t.Log, "\n") + "\n"),
 		"Hashes.txt":  []byte(hl.String()),
 	}
+}
+
+// incomplete says, for an imaging task that ended without its whole image, how much was written;
+// "" otherwise. A partial image is never deleted, so the report must not let it pass for whole.
+func incomplete(t *store.Task) string {
+	if t.Kind != KindImage || t.Target == "" {
+		return ""
+	}
+	switch t.State {
+	case StateFailed, StateStopped, StatePaused:
+		return fmt.Sprintf("image incomplete: %d of %d bytes written", t.BytesDone, t.BytesTotal)
+	}
+	return ""
 }
 
 // ReportZip is the report archive /api/report sends for image and logical tasks.
@@ -143,6 +157,8 @@ func (m *Manager) writeReport(t *store.Task, tgt target.Target) {
 			err = cerr
 		}
 		if err != nil {
+			// A truncated report (a full share) would read as the whole story; /api/report has it.
+			_ = tgt.Remove(p)
 			m.log.Warn("write report", "task", t.Key, "file", name, "err", err)
 		}
 	}

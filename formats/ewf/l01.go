@@ -87,6 +87,7 @@ type LogicalWriter struct {
 	opt    LogicalOptions
 	root   *lnode
 	nodes  map[string]*lnode // by cleaned path, so adding is O(depth) whatever the tree size
+	order  []*lnode          // explicitly added nodes in order, for checkpoints
 	count  int
 	stream int64 // bytes of the logical data stream written so far
 	buf    []byte
@@ -99,6 +100,17 @@ type LogicalWriter struct {
 
 // NewLogicalWriter starts writing base+".L01" (then .L02, ...) through create.
 func NewLogicalWriter(create CreateFunc, base string, opt LogicalOptions) (*LogicalWriter, error) {
+	lw, err := newLogicalWriter(create, base, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := lw.w.openSegment(); err != nil {
+		return nil, fmt.Errorf("ewf: create %s: %w", LogicalSegmentName(base, 1), err)
+	}
+	return lw, nil
+}
+
+func newLogicalWriter(create CreateFunc, base string, opt LogicalOptions) (*LogicalWriter, error) {
 	w, err := newWriter(create, base, Options{Metadata: opt.Metadata, Compression: opt.Compression,
 		SegmentSize: opt.SegmentSize, BytesPerSector: 512, SectorsPerChunk: 64})
 	if err != nil {
@@ -106,9 +118,6 @@ func NewLogicalWriter(create CreateFunc, base string, opt LogicalOptions) (*Logi
 	}
 	w.logical = true
 	w.volume = w.volumeSection()
-	if err := w.openSegment(); err != nil {
-		return nil, fmt.Errorf("ewf: create %s: %w", LogicalSegmentName(base, 1), err)
-	}
 	lw := &LogicalWriter{w: w, opt: opt, root: &lnode{e: LogicalEntry{Dir: true}, explicit: true},
 		nodes: map[string]*lnode{}, buf: make([]byte, 32*w.chunkSize), smd5: md5.New()}
 	if opt.MD5 {
@@ -194,6 +203,7 @@ func (lw *LogicalWriter) add(e LogicalEntry) (*lnode, error) {
 			return nil, fmt.Errorf("ewf: %s added twice", p)
 		}
 		n.e, n.explicit, n.acquired = e, true, time.Now().Unix()
+		lw.order = append(lw.order, n)
 		return n, nil
 	}
 	parent, name := "", p
@@ -208,6 +218,7 @@ func (lw *LogicalWriter) add(e LogicalEntry) (*lnode, error) {
 	pn.children = append(pn.children, n)
 	lw.nodes[p] = n
 	lw.count++
+	lw.order = append(lw.order, n)
 	return n, nil
 }
 

@@ -23,14 +23,20 @@ type State struct {
 // State are consistent. It must be called at a chunk boundary (no partial chunk pending in Write).
 // The caller must also keep its hash state (crypto/md5 and sha1 are encoding.BinaryMarshalers).
 func (w *Writer) Checkpoint() (State, error) {
+	if len(w.pend) > 0 {
+		return State{}, errors.New("ewf: checkpoint inside a chunk")
+	}
+	return w.checkpoint()
+}
+
+// checkpoint is Checkpoint without the chunk-boundary rule: the bytes of a partial chunk (w.pend)
+// are not in the files yet, and a caller that allows them saves them itself.
+func (w *Writer) checkpoint() (State, error) {
 	if w.err != nil {
 		return State{}, w.err
 	}
 	if w.closed {
 		return State{}, errors.New("ewf: checkpoint after close")
-	}
-	if len(w.pend) > 0 {
-		return State{}, errors.New("ewf: checkpoint inside a chunk")
 	}
 	if err := w.endGroup(); err != nil {
 		return State{}, err
@@ -50,32 +56,37 @@ func (w *Writer) Checkpoint() (State, error) {
 // opt must equal the original options.
 func Resume(create CreateFunc, openExisting func(name string) (File, error), truncate func(name string, size int64) error,
 	base string, opt Options, st State) (*Writer, error) {
-	if st.Segment < 1 || st.Offset < fileHdrSize {
-		return nil, fmt.Errorf("ewf: bad resume state %+v", st)
-	}
 	w, err := newWriter(create, base, opt)
 	if err != nil {
 		return nil, err
 	}
+	return w, w.resume(openExisting, truncate, st)
+}
+
+// resume reattaches a fresh writer to the files of a checkpoint.
+func (w *Writer) resume(openExisting func(name string) (File, error), truncate func(name string, size int64) error, st State) error {
+	if st.Segment < 1 || st.Offset < fileHdrSize {
+		return fmt.Errorf("ewf: bad resume state %+v", st)
+	}
+	name := w.segmentName(st.Segment)
 	if len(st.SetID) == 16 {
 		copy(w.volume[64:80], st.SetID)
 		binary.LittleEndian.PutUint32(w.volume[1048:], adler32.Checksum(w.volume[:1048]))
 	}
-	name := SegmentName(base, st.Segment)
 	if err := truncate(name, st.Offset); err != nil {
-		return nil, err
+		return err
 	}
 	f, err := openExisting(name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for i := 1; i <= st.Segment; i++ {
-		w.files = append(w.files, SegmentName(base, i))
+		w.files = append(w.files, w.segmentName(i))
 	}
 	w.seg = st.Segment
 	w.attach(f, st.Offset)
 	w.segHas = st.SegChunks
 	w.chunks = st.Chunks
 	w.errs = append([]SectorRange(nil), st.ReadErrors...)
-	return w, nil
+	return nil
 }

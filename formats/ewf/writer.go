@@ -250,12 +250,16 @@ func (w *Writer) section(typ string, payload []byte) error {
 	return w.write(payload)
 }
 
+func (w *Writer) segmentName(n int) string {
+	if w.logical {
+		return LogicalSegmentName(w.base, n)
+	}
+	return SegmentName(w.base, n)
+}
+
 func (w *Writer) openSegment() error {
 	w.seg++
-	name := SegmentName(w.base, w.seg)
-	if w.logical {
-		name = LogicalSegmentName(w.base, w.seg)
-	}
+	name := w.segmentName(w.seg)
 	f, err := w.create(name)
 	if err != nil {
 		w.err = err
