@@ -204,7 +204,7 @@ func (s *l01Sink) AddError(e logical.Entry, path string, err error) {
 func (s *l01Sink) Broken() error { return s.errs.Broken() }
 
 func (s *l01Sink) Checkpoint() (ewf.LogicalState, error) { return s.w.Checkpoint() }
-func (s *l01Sink) Close() error  { return s.w.Close() }
+func (s *l01Sink) Close() error                          { return s.w.Close() }
 
 func (s *l01Sink) Hashes() map[string]string { return s.hash }
 
