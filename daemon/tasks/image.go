@@ -212,6 +212,9 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 		// What was written stays on the target (it may be all there is of a failing drive); the
 		// log and the report say it is incomplete.
 		m.logf(t, "image incomplete: %d of %d bytes written; the partial image is kept at %s", res.Bytes, id.Size, t.Target)
+		if errors.Is(err, hal.ErrGone) {
+			return fmt.Errorf("the source drive is gone from %s (unplugged or powered off) after %d bytes; the partial image is kept: %w", t.Port, res.Bytes, err)
+		}
 		return fmt.Errorf("imaging failed at byte %d: %w", res.Bytes, err)
 	}
 	for _, r := range res.BadRanges {
