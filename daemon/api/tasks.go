@@ -55,6 +55,18 @@ func validFileName(name string) error {
 	return nil
 }
 
+// trueByDefault reads boolean parameters that default to true into p, as "true" or "false".
+func trueByDefault(q url.Values, p map[string]string, names ...string) error {
+	for _, name := range names {
+		v, err := boolParam(q, name, true)
+		if err != nil {
+			return err
+		}
+		p[name] = strconv.FormatBool(v)
+	}
+	return nil
+}
+
 // hashList parses a hash choice: md5, sha1, md5+sha1, sha256, sha512 (or a comma list).
 func hashList(param, v string, def []string) ([]string, error) {
 	if strings.TrimSpace(v) == "" {
@@ -100,15 +112,8 @@ func (s *Server) startImage(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	for _, b := range []struct {
-		name string
-		def  bool
-	}{{"saveReport", true}, {"e01Comp", true}, {"verify", true}} {
-		v, err := boolParam(q, b.name, b.def)
-		if err != nil {
-			return err
-		}
-		p[b.name] = strconv.FormatBool(v)
+	if err := trueByDefault(q, p, "saveReport", "e01Comp", "verify"); err != nil {
+		return err
 	}
 	if v := strings.TrimSpace(q.Get("e01Segment")); v != "" {
 		n, err := strconv.Atoi(v)
@@ -216,15 +221,8 @@ func (s *Server) startLogical(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	for _, b := range []struct {
-		name string
-		def  bool
-	}{{"saveReport", true}, {"compression", true}, {"verify", true}} {
-		v, err := boolParam(q, b.name, b.def)
-		if err != nil {
-			return err
-		}
-		p[b.name] = strconv.FormatBool(v)
+	if err := trueByDefault(q, p, "saveReport", "compression", "verify"); err != nil {
+		return err
 	}
 	var hashes []string
 	switch h := strings.ToLower(strings.TrimSpace(q.Get("hash"))); h {

@@ -13,14 +13,24 @@ import (
 	"github.com/evidenced/evidenced/store"
 )
 
-var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+// reportFuncs format times for the reports: "when" in the appliance's local time, "whenUTC" for
+// evidence file times.
+var reportFuncs = template.FuncMap{
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return ""
 		}
 		return t.Local().Format("2006-01-02 15:04:05 MST")
 	},
-}).Parse(`<!DOCTYPE html>
+	"whenUTC": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05Z")
+	},
+}
+
+var reportTmpl = template.Must(template.New("report").Funcs(reportFuncs).Parse(`<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{{.Title}}</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;padding:3px 8px;text-align:left}th{background:#eee}.bad{color:#a00}</style>
 </head><body>

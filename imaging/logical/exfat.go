@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"path"
 	"sort"
-	"strings"
 	"time"
 	"unicode/utf16"
 )
@@ -304,11 +303,8 @@ func (v *exfatVol) walkDir(d exfatEntry, dir string, seen map[uint32]bool, fn fu
 // else along the FAT chain.
 func (v *exfatVol) Open(e Entry) (rc io.ReadCloser, err error) {
 	defer recoverTo(&err, "exfat: open "+e.Path)
-	if e.Dir {
-		return nil, fmt.Errorf("exfat: open %s: is a directory", e.Path)
-	}
-	if e.Size == 0 {
-		return io.NopCloser(strings.NewReader("")), nil
+	if rc, done, err := openTrivial("exfat", e); done {
+		return rc, err
 	}
 	rs, err := v.extents(uint32(e.ID), e.Size, e.contiguous || e.Deleted)
 	if err != nil {

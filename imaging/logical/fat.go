@@ -454,11 +454,8 @@ func (v *fatVol) walkDir(c uint32, dir string, seen map[uint32]bool, fn func(Ent
 // from its first cluster: correct for unfragmented files whose clusters were not reused.
 func (v *fatVol) Open(e Entry) (rc io.ReadCloser, err error) {
 	defer recoverTo(&err, "fat: open "+e.Path)
-	if e.Dir {
-		return nil, fmt.Errorf("fat: open %s: is a directory", e.Path)
-	}
-	if e.Size == 0 {
-		return io.NopCloser(strings.NewReader("")), nil
+	if rc, done, err := openTrivial("fat", e); done {
+		return rc, err
 	}
 	first := uint32(e.ID)
 	if !v.valid(first) {

@@ -18,6 +18,7 @@ import (
 	"io"
 	"io/fs"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -111,6 +112,18 @@ func nonNil[T FS](f T, err error) (FS, error) {
 // recoverTo turns a panic in third-party parsing code into an error: parsers of hostile
 // evidence index out of range or dereference nil on corrupt structures, and one bad file
 // system must not stop the imaging of the others.
+// openTrivial answers the Opens every file system treats alike: a directory has no content to
+// open and an empty file needs no reads. done reports whether it answered.
+func openTrivial(fsName string, e Entry) (rc io.ReadCloser, done bool, err error) {
+	if e.Dir {
+		return nil, true, fmt.Errorf("%s: open %s: is a directory", fsName, e.Path)
+	}
+	if e.Size == 0 {
+		return io.NopCloser(strings.NewReader("")), true, nil
+	}
+	return nil, false, nil
+}
+
 func recoverTo(err *error, what string) {
 	if r := recover(); r != nil {
 		*err = fmt.Errorf("%s: parser panic (corrupt file system?): %v\n%s", what, r, debug.Stack())

@@ -28,7 +28,6 @@ func TestCorpus(t *testing.T) {
 	img := testenv.Corpus(t)
 	fls := testenv.Tool(t, "fls")
 	icat := testenv.Tool(t, "icat")
-	sfdisk := testenv.Tool(t, "sfdisk")
 	before := fileMD5(t, img)
 	defer func() {
 		if after := fileMD5(t, img); after != before {
@@ -47,7 +46,7 @@ func TestCorpus(t *testing.T) {
 	}
 
 	t.Run("volumes", func(t *testing.T) {
-		checkAgainstSfdisk(t, sfdisk, img, vols)
+		checkAgainstSfdisk(t, img, vols)
 		want := []struct{ fs, label string }{{"ext4", "evidence-ext4"}, {"fat32", "EVIDENCEFAT"}, {"ntfs", "evidence-ntfs"}}
 		if len(vols) != len(want) {
 			t.Fatalf("got %d volumes, want %d", len(vols), len(want))
@@ -80,7 +79,8 @@ func fileMD5(t *testing.T, p string) string {
 }
 
 // checkAgainstSfdisk compares the table with `sfdisk -J`, the judge for partition tables.
-func checkAgainstSfdisk(t *testing.T, sfdisk, img string, vols []Volume) {
+func checkAgainstSfdisk(t *testing.T, img string, vols []Volume) {
+	sfdisk := testenv.Tool(t, "sfdisk")
 	t.Helper()
 	out, err := exec.Command(sfdisk, "-J", img).Output()
 	if err != nil {
@@ -352,24 +352,30 @@ func testContent(n int, seed byte) []byte {
 	return b
 }
 
-// TestGPT builds a GPT disk with sfdisk and a FAT32 partition with mtools (no mount needed).
-func TestGPT(t *testing.T) {
-	dir := t.TempDir()
-	img := filepath.Join(dir, "gpt.img")
+// partitionedImage creates a sparse disk image of size bytes at img partitioned by sfdisk from
+// the script table.
+func partitionedImage(t *testing.T, img string, size int64, table string) string {
+	t.Helper()
 	if err := os.WriteFile(img, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(img, 80<<20); err != nil {
+	if err := os.Truncate(img, size); err != nil {
 		t.Fatal(err)
 	}
-	sfdisk := testenv.Tool(t, "sfdisk")
-	cmd := exec.Command(sfdisk, "-q", img)
-	cmd.Stdin = strings.NewReader("label: gpt\n" +
-		"start=2048, size=20480, type=0FC63DAF-8483-4772-B69D-3D6984AF1E58, name=\"empty linux\"\n" +
-		"start=22528, size=102400, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7, name=\"evidence data\"\n")
+	cmd := exec.Command(testenv.Tool(t, "sfdisk"), "-q", img)
+	cmd.Stdin = strings.NewReader(table)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("sfdisk: %v\n%s", err, out)
 	}
+	return img
+}
+
+// TestGPT builds a GPT disk with sfdisk and a FAT32 partition with mtools (no mount needed).
+func TestGPT(t *testing.T) {
+	dir := t.TempDir()
+	img := partitionedImage(t, filepath.Join(dir, "gpt.img"), 80<<20, "label: gpt\n"+
+		"start=2048, size=20480, type=0FC63DAF-8483-4772-B69D-3D6984AF1E58, name=\"empty linux\"\n"+
+		"start=22528, size=102400, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7, name=\"evidence data\"\n")
 	at := fmt.Sprintf("%s@@%d", img, 22528*512)
 	run(t, "mformat", "-i", at, "-F", "-v", "GPTFAT", "-T", "102400", "::")
 	big := testContent(300_000, 1)
@@ -384,7 +390,7 @@ func TestGPT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkAgainstSfdisk(t, sfdisk, img, vols)
+	checkAgainstSfdisk(t, img, vols)
 	if len(vols) != 2 || vols[1].FS != "fat32" || vols[1].Label != "GPTFAT" || vols[0].FS != "" ||
 		vols[1].PartType != "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7" {
 		t.Fatalf("unexpected volumes: %+v", vols)
@@ -556,23 +562,11 @@ func (o overlay) ReadAt(p []byte, off int64) (int, error) {
 // sfdisk numbers them, with a FAT file system in one of them.
 func TestExtendedMBR(t *testing.T) {
 	dir := t.TempDir()
-	img := filepath.Join(dir, "ext.img")
-	if err := os.WriteFile(img, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 64<<20); err != nil {
-		t.Fatal(err)
-	}
-	sfdisk := testenv.Tool(t, "sfdisk")
-	cmd := exec.Command(sfdisk, "-q", img)
-	cmd.Stdin = strings.NewReader("label: dos\n" +
-		"start=2048, size=20480, type=83\n" +
-		"start=22528, size=100000, type=5\n" +
-		"start=24576, size=40960, type=6\n" +
+	img := partitionedImage(t, filepath.Join(dir, "ext.img"), 64<<20, "label: dos\n"+
+		"start=2048, size=20480, type=83\n"+
+		"start=22528, size=100000, type=5\n"+
+		"start=24576, size=40960, type=6\n"+
 		"start=67584, size=20480, type=7\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sfdisk: %v\n%s", err, out)
-	}
 	at := fmt.Sprintf("%s@@%d", img, 24576*512)
 	run(t, "mformat", "-i", at, "-v", "LOGICAL", "-T", "40960", "::")
 	writeFile(t, filepath.Join(dir, "in-logical.txt"), []byte("logical partition 5\n"))
@@ -583,7 +577,7 @@ func TestExtendedMBR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkAgainstSfdisk(t, sfdisk, img, vols)
+	checkAgainstSfdisk(t, img, vols)
 	if len(vols) != 3 || vols[1].Index != 5 || !strings.HasPrefix(vols[1].FS, "fat") || vols[1].Label != "LOGICAL" {
 		t.Fatalf("unexpected volumes: %+v", vols)
 	}

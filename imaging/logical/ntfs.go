@@ -279,11 +279,8 @@ func (w *ntfsWalk) dir(dirID uint64, dir string, dirDeleted bool, dirSeq uint16)
 // Open returns the default (unnamed) $DATA stream; alternate data streams are not exported.
 func (v *ntfsVol) Open(e Entry) (rc io.ReadCloser, err error) {
 	defer recoverTo(&err, "ntfs: open "+e.Path)
-	if e.Dir {
-		return nil, fmt.Errorf("ntfs: open %s: is a directory", e.Path)
-	}
-	if e.Size == 0 {
-		return io.NopCloser(strings.NewReader("")), nil
+	if rc, done, err := openTrivial("ntfs", e); done {
+		return rc, err
 	}
 	m, err := v.ctx.GetMFT(int64(e.ID))
 	if err != nil {
