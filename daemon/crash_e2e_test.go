@@ -30,7 +30,7 @@ func killDashNineThenResume(t *testing.T, src, md5src, typ string) {
 	board := writeBoard(t, dir, fmt.Sprintf(`{"name": "SATA1", "mode": "source", "drive": {"path": %q, "model": "Slow Disk", "serial": "SLOW1", "readMBps": 40}}`, src))
 	args := []string{"--data-dir", data, "--board", board, "--target-root", targets, "--spin-up", "50ms"}
 	d := startDaemon(t, args...)
-	code, keyB := d.get("/api/start-image?source=SATA1&targetFolder=" + url.QueryEscape(targets) + "&targetType="+typ)
+	code, keyB := d.get("/api/start-image?source=SATA1&targetFolder=" + url.QueryEscape(targets) + "&targetType=" + typ)
 	if code != 200 {
 		t.Fatalf("start-image: %d %s", code, keyB)
 	}

@@ -210,8 +210,18 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 			return err
 		}
 		// What was written stays on the target (it may be all there is of a failing drive); the
-		// log and the report say it is incomplete.
-		m.logf(t, "image incomplete: %d of %d bytes written; the partial image is kept at %s", res.Bytes, id.Size, t.Target)
+		// log and the report say it is incomplete. Writes to a share are still in flight when
+		// the pipeline stops, so the count is an upper bound; the files' sizes, once closed, are
+		// what is really there.
+		closed = true
+		f.Close()
+		var kept int64
+		for _, name := range f.Files() {
+			if n, serr := tgt.Stat(name); serr == nil {
+				kept += n
+			}
+		}
+		m.logf(t, "image incomplete: at most %d of %d source bytes written; %d bytes of image files kept at %s", res.Bytes, id.Size, kept, t.Target)
 		if errors.Is(err, hal.ErrGone) {
 			return fmt.Errorf("the source drive is gone from %s (unplugged or powered off) after %d bytes; the partial image is kept: %w", t.Port, res.Bytes, err)
 		}

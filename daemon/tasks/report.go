@@ -105,7 +105,7 @@ func incomplete(t *store.Task) string {
 	}
 	switch t.State {
 	case StateFailed, StateStopped, StatePaused:
-		return fmt.Sprintf("image incomplete: %d of %d bytes written", t.BytesDone, t.BytesTotal)
+		return fmt.Sprintf("image incomplete: at most %d of %d source bytes written", t.BytesDone, t.BytesTotal)
 	}
 	return ""
 }

@@ -45,6 +45,11 @@ func (w *Writer) checkpoint() (State, error) {
 		w.err = err
 		return State{}, err
 	}
+	// What a checkpoint names must survive a power loss: resuming trusts it.
+	if err := syncFile(w.f); err != nil {
+		w.err = err
+		return State{}, err
+	}
 	return State{Segment: w.seg, Offset: w.off, Chunks: w.chunks, SegChunks: w.segHas,
 		ReadErrors: append([]SectorRange(nil), w.errs...), SetID: append([]byte(nil), w.volume[64:80]...)}, nil
 }

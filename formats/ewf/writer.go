@@ -250,6 +250,16 @@ func (w *Writer) section(typ string, payload []byte) error {
 	return w.write(payload)
 }
 
+// syncFile flushes a segment to stable storage when its File can (os.File and every target can).
+func syncFile(f File) error {
+	if s, ok := f.(interface{ Sync() error }); ok {
+		if err := s.Sync(); err != nil {
+			return fmt.Errorf("ewf: sync segment: %w", err)
+		}
+	}
+	return nil
+}
+
 func (w *Writer) segmentName(n int) string {
 	if w.logical {
 		return LogicalSegmentName(w.base, n)
@@ -500,6 +510,13 @@ func (w *Writer) closeFile() error {
 		return w.err
 	}
 	if err := w.bw.Flush(); err != nil {
+		w.err = err
+		return err
+	}
+	// A finished segment must be on the medium before the task says completed.
+	if err := syncFile(w.f); err != nil {
+		w.f.Close()
+		w.f = nil
 		w.err = err
 		return err
 	}

@@ -14,26 +14,19 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/formats/ewf"
+	"github.com/evidenced/evidenced/internal/testenv"
 )
 
 // An E01 of the corpus written through the user-space SMB client to a real Samba share verifies
 // with the source's hashes, read back from the share's directory by libewf.
 func TestE01ToSambaVerifies(t *testing.T) {
-	src := os.Getenv("EVIDENCED_CORPUS")
-	if src == "" {
-		t.Skip("EVIDENCED_CORPUS is not set: run through `make test`")
-	}
-	if _, err := exec.LookPath("ewfverify"); err != nil {
-		if os.Getenv("EVIDENCED_REQUIRE_TOOLS") == "1" {
-			t.Fatal("ewfverify is not installed")
-		}
-		t.Skip("ewfverify is not installed")
-	}
+	src := testenv.Corpus(t)
+	ewfverify := testenv.Tool(t, "ewfverify")
 	share := t.TempDir()
-	srv := startSMBD(t, share)
+	srv := testenv.StartSMBD(t, share)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	tgt, err := OpenSMB(ctx, srv.spec("lab/case1"))
+	tgt, err := OpenSMB(ctx, smbSpec(srv, "lab/case1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +53,7 @@ func TestE01ToSambaVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("E01 fast of %d bytes to Samba in %v", st.Size(), time.Since(start))
-	out, err := exec.Command("ewfverify", "-q", "-d", "sha1", filepath.Join(share, "lab", "case1", "img.E01")).CombinedOutput()
+	out, err := exec.Command(ewfverify, "-q", "-d", "sha1", filepath.Join(share, "lab", "case1", "img.E01")).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "SUCCESS") ||
 		!strings.Contains(string(out), hex.EncodeToString(m5.Sum(nil))) || !strings.Contains(string(out), hex.EncodeToString(s1.Sum(nil))) {
 		t.Fatalf("ewfverify on the share: %v\n%s", err, out)

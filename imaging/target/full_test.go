@@ -3,32 +3,20 @@ package target
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/evidenced/evidenced/internal/testenv"
 )
 
-// TestSMBShareFull points the share at a 16 MiB loop-mounted ext4 and writes past it.
+// TestSMBShareFull points the share at a 16 MiB loop-mounted ext4 and writes past it: the error
+// names the share and its free space, the partial file stays, and the session survives (a full
+// disk is not a broken connection), so space freed on the share can be used at once.
 func TestSMBShareFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("loop mount needs root")
-	}
-	tmp := t.TempDir()
-	img, mnt := filepath.Join(tmp, "fs.img"), filepath.Join(tmp, "mnt")
-	os.Mkdir(mnt, 0o755)
-	if out, err := exec.Command("truncate", "-s", "16M", img).CombinedOutput(); err != nil {
-		t.Skip("truncate:", err, string(out))
-	}
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
-		t.Skip("mkfs.ext4:", err, string(out))
-	}
-	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
-		t.Skip("loop mount impossible here: ", strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
-	srv := startSMBD(t, mnt)
-	tg, err := Open(context.Background(), srv.spec("full"), Config{Client: "smb"})
+	mnt := testenv.SmallFS(t, 16<<20)
+	srv := testenv.StartSMBD(t, mnt)
+	tg, err := Open(context.Background(), smbSpec(srv, "full"), Config{Client: "smb"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,4 +39,26 @@ func TestSMBShareFull(t *testing.T) {
 		t.Fatalf("share full: %v", err)
 	}
 	t.Log(err)
+	st, serr := os.Stat(filepath.Join(mnt, "full", "big.raw"))
+	if serr != nil || st.Size() < 8<<20 {
+		t.Fatalf("the partial file is not kept on the share: %v %v", st, serr)
+	}
+	if err := tg.Remove("big.raw"); err != nil {
+		t.Fatalf("remove after a full share: %v", err)
+	}
+	if err := writeSmall(tg, "after.txt", []byte("still working")); err != nil {
+		t.Fatalf("write after freeing space: %v", err)
+	}
+}
+
+func writeSmall(tg Target, name string, b []byte) error {
+	f, err := tg.Create(name)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -3,7 +3,6 @@ package target
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha1"
 	"errors"
 	"fmt"
@@ -11,15 +10,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/evidenced/evidenced/formats/ewf"
+	"github.com/evidenced/evidenced/internal/testenv"
 )
 
 func TestSMBTarget(t *testing.T) {
 	dir := t.TempDir()
-	srv := startSMBD(t, dir)
+	srv := testenv.StartSMBD(t, dir)
 	ctx := context.Background()
-	tg, err := Open(ctx, srv.spec(`a/b\c`), Config{Client: "smb"})
+	tg, err := Open(ctx, smbSpec(srv, `a/b\c`), Config{Client: "smb"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,20 +73,53 @@ func TestSMBTarget(t *testing.T) {
 	}
 }
 
-func corpus(t *testing.T) []byte {
-	if p := os.Getenv("EVIDENCED_CORPUS"); p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+// Bytes written again while their first write is still in flight land last: the E01 writer
+// patches a section descriptor it wrote as a placeholder, and the placeholder's write may be held
+// up (here on purpose, in real life by a retry across a reconnect).
+func TestSMBOverlappingWritesInOrder(t *testing.T) {
+	share := t.TempDir()
+	srv := testenv.StartSMBD(t, share)
+	tg, err := OpenSMB(context.Background(), smbSpec(srv, "order"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	b := make([]byte, 256<<20)
-	rand.Read(b)
-	return b
+	defer tg.Close()
+	var once sync.Once
+	tg.beforeWrite = func(off int64) {
+		if off == 0 {
+			once.Do(func() { time.Sleep(300 * time.Millisecond) })
+		}
+	}
+	f, err := tg.Create("x.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 3<<20)
+	if _, err := f.Write(want); err != nil { // zeros, the first MiB held up
+		t.Fatal(err)
+	}
+	patch := []byte("descriptor")
+	if _, err := f.WriteAt(patch, 100); err != nil {
+		t.Fatal(err)
+	}
+	copy(want[100:], patch)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(share, "order", "x.bin"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("the patch at offset 100 was overwritten by the earlier write: %q (%v)", got[100:110], err)
+	}
 }
 
+// smbSpec is the target spec of sub inside srv's share, with its credentials.
+func smbSpec(srv *testenv.SMBD, sub string) Spec {
+	return Spec{Folder: srv.Folder(sub), Login: srv.User, Password: srv.Password, MountOptions: srv.MountOptions()}
+}
+
+// writeAll writes data in 4 MiB pieces (the imaging block size) and returns MB/s, Close included.
 func writeAll(t *testing.T, tg Target, name string, data []byte) float64 {
+	t.Helper()
 	start := time.Now()
 	f, err := tg.Create(name)
 	if err != nil {
@@ -94,50 +130,111 @@ func writeAll(t *testing.T, tg Target, name string, data []byte) float64 {
 			t.Fatal(err)
 		}
 	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return float64(len(data)) / 1e6 / time.Since(start).Seconds()
 }
 
+// writeE01 writes data as an E01 (fast compression, the daemon's default) the way a task does,
+// and returns source MB/s.
+func writeE01(t *testing.T, tg Target, base string, data []byte) float64 {
+	t.Helper()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	start := time.Now()
+	w, err := ewf.NewWriter(func(name string) (ewf.File, error) { return tg.Create(name) }, base,
+		ewf.Options{Compression: ewf.CompressFast, MediaSize: int64(len(data)),
+			Metadata: ewf.Metadata{CaseNumber: "T-1", AcquisitionTime: at, SystemTime: at}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(data); off += 4 << 20 {
+		if _, err := w.Write(data[off:min(off+4<<20, len(data))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return float64(len(data)) / 1e6 / time.Since(start).Seconds()
+}
+
+// The issue's bar: an image to a loopback Samba share runs at >= 70% of the same image to a local
+// folder. The same corpus goes through the same writers to both, in alternating rounds; the best
+// round of each side is compared so that a burst of load elsewhere on a shared machine does not
+// decide. E01 (what tasks write by default) is held to the bar. Raw is logged only: here a local
+// write is a copy into the page cache at memory speed, which no network file system matches; the
+// task-level test in daemon/api compares raw images as tasks make them.
 func TestSMBThroughput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	data := corpus(t)
+	data, err := os.ReadFile(testenv.Corpus(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := sha1.Sum(data)
-	dir := t.TempDir()
-	srv := startSMBD(t, dir)
-	tg, err := Open(context.Background(), srv.spec("big"), Config{Client: "smb"})
+	share := t.TempDir()
+	srv := testenv.StartSMBD(t, share)
+	tg, err := Open(context.Background(), smbSpec(srv, "big"), Config{Client: "smb"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tg.Close()
-	smbRate := writeAll(t, tg, "img.raw", data)
-	got, err := os.ReadFile(filepath.Join(dir, "big", "img.raw"))
-	if err != nil || sha1.Sum(got) != want {
-		t.Fatalf("SHA-1 mismatch after SMB write (%v)", err)
-	}
-	got = nil
 	ldir := t.TempDir()
 	lt, err := OpenLocal(ldir, []string{ldir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	localRate := writeAll(t, lt, "img.raw", data)
-	t.Logf("SMB %.0f MB/s, local %.0f MB/s, ratio %.2f", smbRate, localRate, smbRate/localRate)
+	var best [2][2]float64 // [e01, raw][local, smb]
+	for round := range 3 {
+		name := fmt.Sprintf("img%d", round)
+		var r [2][2]float64
+		r[0][0] = writeE01(t, lt, name, data)
+		r[0][1] = writeE01(t, tg, name, data)
+		r[1][0] = writeAll(t, lt, name+".raw", data)
+		r[1][1] = writeAll(t, tg, name+".raw", data)
+		ls, _ := lt.Stat(name + ".E01")
+		ss, _ := tg.Stat(name + ".E01")
+		if ls == 0 || ls != ss {
+			t.Fatalf("E01 sizes differ: local %d, SMB %d", ls, ss)
+		}
+		got, err := os.ReadFile(filepath.Join(share, "big", name+".raw"))
+		if err != nil || sha1.Sum(got) != want {
+			t.Fatalf("raw image on the share differs from the corpus (%v)", err)
+		}
+		for _, n := range []string{name + ".E01", name + ".raw"} {
+			lt.Remove(n)
+			tg.Remove(n)
+		}
+		t.Logf("round %d: E01 local %.0f MB/s, SMB %.0f MB/s (%.2f); raw local %.0f MB/s, SMB %.0f MB/s (%.2f)",
+			round+1, r[0][0], r[0][1], r[0][1]/r[0][0], r[1][0], r[1][1], r[1][1]/r[1][0])
+		for i := range r {
+			for j := range r[i] {
+				best[i][j] = max(best[i][j], r[i][j])
+			}
+		}
+	}
+	e01, rawRatio := best[0][1]/best[0][0], best[1][1]/best[1][0]
+	t.Logf("best of 3: E01 SMB/local %.2f, raw SMB/local %.2f", e01, rawRatio)
+	if e01 < 0.7 {
+		t.Errorf("E01 to SMB runs at %.2f of local (%.0f vs %.0f MB/s); the bar is 0.70", e01, best[0][1], best[0][0])
+	}
 }
 
 func TestSMBErrors(t *testing.T) {
-	srv := startSMBD(t, t.TempDir())
+	srv := testenv.StartSMBD(t, t.TempDir())
 	ctx := context.Background()
-	sp := srv.spec("x")
+	sp := smbSpec(srv, "x")
 	sp.Password = "Wrong-Secret-99"
 	_, err := Open(ctx, sp, Config{Client: "smb"})
 	if err == nil || !strings.Contains(err.Error(), "access denied") || strings.Contains(err.Error(), sp.Password) {
 		t.Fatalf("wrong password: %v", err)
 	}
-	sp = srv.spec("x")
+	sp = smbSpec(srv, "x")
 	sp.Folder = "//127.0.0.1/nosuchshare/x"
 	_, err = Open(ctx, sp, Config{Client: "smb"})
 	if err == nil || !strings.Contains(err.Error(), "nosuchshare") {
@@ -153,6 +250,20 @@ func TestSMBErrors(t *testing.T) {
 			t.Fatalf("%s: %v after %v", c.Folder, err, time.Since(start))
 		}
 		t.Logf("%s: %v", c.Folder, err)
+	}
+}
+
+// Names stay inside the target folder: a sibling folder whose name starts like it is outside.
+func TestSMBPathStaysInFolder(t *testing.T) {
+	s := &SMB{unc: UNC{Server: "srv", Share: "images", Dir: "lab/case1"}}
+	for name, want := range map[string]string{
+		"x.E01": `lab\case1\x.E01`, "r/Report.html": `lab\case1\r\Report.html`, "": `lab\case1`,
+		"../case1/x": `lab\case1\x`, "../case10/x": "", "../../x": "", "../case1": `lab\case1`,
+	} {
+		got, err := s.p(name)
+		if want == "" && err == nil || want != "" && (err != nil || got != want) {
+			t.Errorf("%q: %q %v, want %q", name, got, err, want)
+		}
 	}
 }
 
@@ -195,5 +306,4 @@ func TestUNCAndOptions(t *testing.T) {
 	if !strings.Contains(o.Data, "username=u") || !strings.Contains(o.Data, "domain=D") || !strings.Contains(o.Data, "port=4455") {
 		t.Fatal(o.Data)
 	}
-	_ = bytes.Equal
 }

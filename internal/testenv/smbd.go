@@ -17,8 +17,9 @@ import (
 
 // SMBD is a real Samba server for tests: bound to 127.0.0.1 on a free port, all its state under
 // t.TempDir(), one read-write share named Share over Dir. User is "root" (a unix user that always
-// exists; smbd maps it with force user) and Password is random per server, so a test can search
-// logs and files for it without false hits.
+// exists; smbd maps it with force user) and Password is random per server and URL- and JSON-safe,
+// so a test can search logs, records and files for it, in any of those encodings, without false
+// hits.
 type SMBD struct {
 	Port     int
 	Share    string
@@ -38,7 +39,7 @@ func StartSMBD(t testing.TB, shareDir string) *SMBD {
 	if _, err := rand.Read(rnd[:]); err != nil {
 		t.Fatal(err)
 	}
-	s := &SMBD{Share: "images", User: "root", Password: "Pw-" + hex.EncodeToString(rnd[:]) + "!x", Dir: shareDir}
+	s := &SMBD{Share: "images", User: "root", Password: "Pw-" + hex.EncodeToString(rnd[:]) + "-x", Dir: shareDir}
 	tmp := t.TempDir()
 	s.Log = filepath.Join(tmp, "smbd.out")
 	for _, d := range []string{"state", "lock", "cache", "pid", "private", "ncalrpc", "log"} {
