@@ -95,5 +95,8 @@ printf 'E01 fast throughput / ewfacquire:    %5.2f  (target >= 8)\n' "$(ratio "$
 printf 'E01 fast size / ewfacquire fast:     %5.4f  (target <= 1.02)\n' "$(ratio "$e01size" "$ewfsize")"
 printf 'AFF4 lz4 throughput / E01 fast:      %5.2f\n' "$(ratio "${secs[evidenced-e01-fast]}" "${secs[evidenced-aff4-lz4]}")"
 printf 'four drives aggregate / one drive:   %5.2f  (target >= 1)\n' "$(ratio "$(echo "4 * $one" | bc -l)" "$four")"
-maxrss=$drss; for n in "${!rss[@]}"; do case $n in evidenced-*) (( rss[$n] > maxrss )) && maxrss=${rss[$n]} ;; esac; done
+maxrss=$drss
+for n in "${!rss[@]}"; do
+  if [[ $n == evidenced-* ]] && (( rss[$n] > maxrss )); then maxrss=${rss[$n]}; fi
+done
 printf 'peak RSS of evidenced:               %5d MiB (target <= 256)\n' "$maxrss"
