@@ -158,6 +158,10 @@ func TestLogicalL01MatchesSleuthKit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lr.Close()
+	// check-task's hashes are those of the L01's data stream, as stored in it.
+	if h, _ := m["hashes"].(map[string]any); h == nil || h["MD5"] != lr.StreamHashes()["MD5"] || h["MD5"] == "" {
+		t.Errorf("check-task hashes %v, L01 stream %v", m["hashes"], lr.StreamHashes())
+	}
 	stored := map[string]ewf.FileHashes{}
 	deleted := map[string]bool{}
 	for _, f := range lr.Entries() {

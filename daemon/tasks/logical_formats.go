@@ -170,7 +170,6 @@ type l01Sink struct {
 	w     *ewf.LogicalWriter
 	errs  outputErrors
 	files map[string]ewf.FileHashes // what was written, for Verify
-	hash  map[string]string
 }
 
 func (s *l01Sink) AddDir(e logical.Entry, path string) error {
@@ -206,7 +205,7 @@ func (s *l01Sink) Broken() error { return s.errs.Broken() }
 func (s *l01Sink) Checkpoint() (ewf.LogicalState, error) { return s.w.Checkpoint() }
 func (s *l01Sink) Close() error                          { return s.w.Close() }
 
-func (s *l01Sink) Hashes() map[string]string { return s.hash }
+func (s *l01Sink) Hashes() map[string]string { return s.w.StreamHashes() }
 
 func (s *l01Sink) Verify(ctx context.Context) error {
 	lr, err := ewf.OpenLogicalSet(func(name string) (ewf.ReadFile, error) { return s.tgt.Open(name) }, s.first)
@@ -231,9 +230,10 @@ func (s *l01Sink) Verify(ctx context.Context) error {
 			return fmt.Errorf("%s: stored hashes %v differ from the copy's %v", p, f.Hashes, h)
 		}
 	}
-	s.hash = map[string]string{}
 	for k, v := range lr.StreamHashes() {
-		s.hash[strings.ToUpper(k)] = v
+		if s.Hashes()[strings.ToUpper(k)] != v {
+			return fmt.Errorf("stored stream %s %s differs from the written %s", k, v, s.Hashes()[strings.ToUpper(k)])
+		}
 	}
 	return ctx.Err()
 }

@@ -338,6 +338,16 @@ func (lw *LogicalWriter) Close() error {
 	return nil
 }
 
+// StreamHashes are the digests of the logical data stream (what the hash and digest sections
+// hold and ewfverify checks), lower-case hex keyed MD5 and SHA1; complete after Close.
+func (lw *LogicalWriter) StreamHashes() map[string]string {
+	out := map[string]string{"MD5": hex.EncodeToString(lw.smd5.Sum(nil))}
+	if lw.ssha1 != nil {
+		out["SHA1"] = hex.EncodeToString(lw.ssha1.Sum(nil))
+	}
+	return out
+}
+
 // ltreeTypes are the EnCase 6 entry columns ("be" at index 21 is what makes libewf detect
 // EnCase 6) plus EnCase 7's "sha" for the SHA1.
 const ltreeTypes = "p\tn\tid\topr\tsrc\tsub\tcid\tjq\tcr\tac\twr\tmo\tdl\taq\tha\tls\tdu\tlo\tpo\tmid\tcfi\tbe\tpm\tlpt\tsha"

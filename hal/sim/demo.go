@@ -28,10 +28,11 @@ const (
 	demo1Serial = "171108456213"
 	demo1Size   = 64 << 20
 
-	demo2File   = "sata2-samsung.img"
+	demo2File = "sata2-samsung-fat32.img" // the first layout's FAT32 had too few clusters to be FAT32
+
 	demo2Model  = "Samsung SSD 840 PRO Series"
 	demo2Serial = "S1AXNSAF106001H"
-	demo2Size   = 32 << 20
+	demo2Size   = 48 << 20
 )
 
 // Layout of the demo drives (512-byte sectors). Exported through DemoBadSectors so tests and
@@ -42,15 +43,16 @@ const (
 	// Drive 1: FAT32 "EVIDENCE" (40 MiB) + ext4 "linuxdata" (rest minus 1 MiB).
 	d1FatSectors = 40 << 20 / 512
 
-	// Drive 2: FAT32 "CAMERA" (24 MiB), then an unpartitioned region of pseudo-random bytes
-	// (a wiped-then-reused area, the kind of place carving looks at) holding the bad sectors.
-	d2FatSectors = 24 << 20 / 512
+	// Drive 2: FAT32 "CAMERA" (36 MiB: FAT32 needs at least 65525 clusters, or readers such as
+	// SleuthKit take it for FAT16), then an unpartitioned region of pseudo-random bytes (a
+	// wiped-then-reused area, the kind of place carving looks at) holding the bad sectors.
+	d2FatSectors = 36 << 20 / 512
 )
 
 // DemoBadSectors are the unreadable LBAs of the demo's second drive (SATA2). They lie in the
 // unpartitioned tail so that logical imaging of its FAT32 partition succeeds while physical
 // imaging and diagnose meet them.
-var DemoBadSectors = []int64{60000, 60001, 62500}
+var DemoBadSectors = []int64{80000, 80001, 90000}
 
 // DemoDescription is the demo board: the 18 TaskForce ports in their default modes, with two
 // source drives on SATA1 and SATA2 whose images live in <dataDir>/demo-drives/. The images are

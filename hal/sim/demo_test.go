@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
+	"github.com/evidenced/evidenced/internal/testenv"
 )
 
 func fileSum(t *testing.T, p string) ([32]byte, time.Time) {
@@ -53,6 +56,14 @@ func TestDemo(t *testing.T) {
 	d1, d2 := desc.Ports[0].Drive, desc.Ports[1].Drive
 	if d1 == nil || d2 == nil || d1.Model != "SanDisk SDSSDA120G" || d1.Serial != "171108456213" || d2.Model != "Samsung SSD 840 PRO Series" || len(d2.BadSectors) == 0 {
 		t.Fatalf("demo drives %+v %+v", d1, d2)
+	}
+	// SleuthKit, the independent reader, must see both FAT volumes as FAT32 (a FAT32 with too few
+	// clusters reads as FAT16 or not at all).
+	for _, img := range []string{d1.Path, d2.Path} {
+		out, err := exec.Command(testenv.Tool(t, "fsstat"), "-o", strconv.Itoa(partStart), img).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "File System Type: FAT32") {
+			t.Errorf("fsstat %s: %v\n%.400s", img, err, out)
+		}
 	}
 	entries, _ := os.ReadDir(filepath.Join(dir, DemoDir))
 	if len(entries) != 2 {
