@@ -30,7 +30,7 @@ type Volume struct {
 	Scheme   string // "mbr", "gpt" or "none"
 	PartType string // MBR type as "0x83", or the GPT type GUID
 	PartName string // GPT partition name; empty for MBR
-	FS       string // "ntfs", "fat12", "fat16", "fat32", "exfat", "ext2", "ext3", "ext4", "" when unknown
+	FS       string // "ntfs", "fat12", "fat16", "fat32", "exfat", "ext2", "ext3", "ext4"; recognised but not read: "apfs", "hfsplus", "xfs", "btrfs", "refs", "bitlocker", "luks"; "" when unknown
 	Label    string // volume label when known
 }
 
@@ -96,6 +96,8 @@ func OpenFS(src io.ReaderAt, v Volume) (fsys FS, err error) {
 		return nonNil(openExFAT(sec))
 	case "":
 		return nil, fmt.Errorf("volume at %d: unknown file system: %w", v.Offset, ErrUnsupported)
+	case "bitlocker", "luks":
+		return nil, fmt.Errorf("%s: encrypted volume (image it physically; it needs the key to be read): %w", kind, ErrUnsupported)
 	default:
 		return nil, fmt.Errorf("%s: %w", kind, ErrUnsupported)
 	}

@@ -910,3 +910,36 @@ func TestExtVariants(t *testing.T) {
 		})
 	}
 }
+
+// TestRecognisedUnsupported: file systems that are recognised but not read are named, as a bare
+// volume and inside a partition table, and OpenFS refuses them with ErrUnsupported and the name.
+func TestRecognisedUnsupported(t *testing.T) {
+	for _, c := range []struct {
+		fs   string
+		at   int
+		sig  string
+		want string
+	}{
+		{"apfs", 32, "NXSB", "apfs"},
+		{"hfsplus", 1024, "H+", "hfsplus"},
+		{"xfs", 0, "XFSB", "xfs"},
+		{"btrfs", 0x10040, "_BHRfS_M", "btrfs"},
+		{"refs", 3, "ReFS", "refs"},
+		{"bitlocker", 3, "-FVE-FS-", "encrypted volume"},
+		{"luks", 0, "LUKS\xba\xbe", "encrypted volume"},
+	} {
+		t.Run(c.fs, func(t *testing.T) {
+			img := make([]byte, 1<<20)
+			copy(img[c.at:], c.sig)
+			src := bytes.NewReader(img)
+			vols, err := Volumes(src, int64(len(img)))
+			if err != nil || len(vols) != 1 || vols[0].FS != c.fs || vols[0].Scheme != "none" {
+				t.Fatalf("Volumes: %+v, %v", vols, err)
+			}
+			_, err = OpenFS(src, vols[0])
+			if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("OpenFS: %v", err)
+			}
+		})
+	}
+}

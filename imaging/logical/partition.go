@@ -252,9 +252,24 @@ func detectFS(r *io.SectionReader) (fs, label string) {
 		case string(b[3:11]) == "EXFAT   ":
 			return "exfat", exfatVolumeLabel(r)
 		}
+		switch {
+		case string(b[3:11]) == "-FVE-FS-":
+			return "bitlocker", ""
+		case string(b[3:7]) == "ReFS":
+			return "refs", ""
+		case string(b[0:6]) == "LUKS\xba\xbe":
+			return "luks", ""
+		case string(b[0:4]) == "XFSB":
+			return "xfs", ""
+		case string(b[32:36]) == "NXSB":
+			return "apfs", ""
+		}
 		if t, err := fatType(b); err == nil {
 			return t, fatBPBLabel(b, t)
 		}
+	}
+	if len(b) >= 1026 && (string(b[1024:1026]) == "H+" || string(b[1024:1026]) == "HX") {
+		return "hfsplus", ""
 	}
 	if len(b) >= 2048 && binary.LittleEndian.Uint16(b[1024+56:]) == 0xef53 {
 		sb := b[1024:]
@@ -272,6 +287,11 @@ func detectFS(r *io.SectionReader) (fs, label string) {
 		default:
 			return "ext2", label
 		}
+	}
+	// Recognised so that a task can say what it met; none of these is read (see OpenFS).
+	m := make([]byte, 8)
+	if n, _ := r.ReadAt(m, 0x10040); n == 8 && string(m) == "_BHRfS_M" {
+		return "btrfs", ""
 	}
 	return "", ""
 }
