@@ -17,7 +17,7 @@ import (
 )
 
 // SchemaVersion is the layout this code reads and writes. Older files are migrated on Open.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	bMeta     = []byte("meta")
@@ -30,7 +30,12 @@ var (
 	bSettings = []byte("settings")
 	bPresets  = []byte("presets")
 	bAudit    = []byte("audit")
-	allBkts   = [][]byte{bMeta, bTasks, bCounters, bCases, bUsers, bTokens, bPorts, bSettings, bPresets, bAudit}
+	// A task's resume state and report section live beside its record: they can be megabytes
+	// (a logical task's file tree), and check-task, which reads the record on every poll, must
+	// not parse them.
+	bCheckpoints = []byte("checkpoints")
+	bExtras      = []byte("report-extras")
+	allBkts      = [][]byte{bMeta, bTasks, bCounters, bCases, bUsers, bTokens, bPorts, bSettings, bPresets, bAudit, bCheckpoints, bExtras}
 )
 
 // ErrNotFound is returned when a record does not exist.
@@ -64,6 +69,11 @@ func Open(path string) (*Store, error) {
 			return meta.Put([]byte("schema"), u64(SchemaVersion))
 		case binary.BigEndian.Uint64(v) > SchemaVersion:
 			return fmt.Errorf("store schema %d is newer than this daemon's %d", binary.BigEndian.Uint64(v), SchemaVersion)
+		case binary.BigEndian.Uint64(v) == 1:
+			if err := migrate1to2(tx); err != nil {
+				return fmt.Errorf("migrate store to schema 2: %w", err)
+			}
+			return meta.Put([]byte("schema"), u64(SchemaVersion))
 		}
 		return nil
 	}); err != nil {
@@ -134,23 +144,95 @@ type Task struct {
 	CaseID     string            `json:"caseId,omitempty"`
 	EvidenceID string            `json:"evidenceId,omitempty"`
 	BadSectors []SectorRange     `json:"badSectors,omitempty"`
-	// Checkpoint is the engine's resume state (opaque to the store).
-	Checkpoint json.RawMessage `json:"checkpoint,omitempty"`
+	// Checkpoint is the engine's resume state (opaque to the store; kept beside the record).
+	Checkpoint json.RawMessage `json:"-"`
 	// Log is the task's log, kept so /api/report works for any target, including shares that are gone.
 	Log []string `json:"log,omitempty"`
-	// ReportExtra is an HTML section the task adds to its report (diagnostics results).
-	ReportExtra string `json:"reportExtra,omitempty"`
+	// ReportExtra is an HTML section the task adds to its report (diagnostics results, a logical
+	// task's file list; kept beside the record).
+	ReportExtra string `json:"-"`
 }
 
-// PutTask writes a task record.
+// taskV1 reads the fields schema 1 kept inside the task record.
+type taskV1 struct {
+	Checkpoint  json.RawMessage `json:"checkpoint,omitempty"`
+	ReportExtra string          `json:"reportExtra,omitempty"`
+}
+
+func migrate1to2(tx *bolt.Tx) error {
+	var tasks []*Task
+	err := tx.Bucket(bTasks).ForEach(func(k, v []byte) error {
+		var t Task
+		var old taskV1
+		if err := json.Unmarshal(v, &t); err != nil {
+			return fmt.Errorf("decode task %s: %w", k, err)
+		}
+		if err := json.Unmarshal(v, &old); err != nil {
+			return fmt.Errorf("decode task %s: %w", k, err)
+		}
+		t.Checkpoint, t.ReportExtra = old.Checkpoint, old.ReportExtra
+		tasks = append(tasks, &t)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		if err := putTask(tx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutTask writes a task record with its checkpoint and report section.
 func (s *Store) PutTask(t *Task) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return put(tx, bTasks, t.Key, t) })
+	return s.db.Update(func(tx *bolt.Tx) error { return putTask(tx, t) })
+}
+
+func putTask(tx *bolt.Tx, t *Task) error {
+	if err := put(tx, bTasks, t.Key, t); err != nil {
+		return err
+	}
+	for _, side := range []struct {
+		bucket []byte
+		data   []byte
+	}{{bCheckpoints, t.Checkpoint}, {bExtras, []byte(t.ReportExtra)}} {
+		b := tx.Bucket(side.bucket)
+		var err error
+		if len(side.data) == 0 {
+			err = b.Delete([]byte(t.Key))
+		} else {
+			err = b.Put([]byte(t.Key), side.data)
+		}
+		if err != nil {
+			return fmt.Errorf("store task %s: %w", t.Key, err)
+		}
+	}
+	return nil
+}
+
+// attach copies a task's checkpoint and report section out of the transaction (bbolt's slices
+// are only valid inside it): a copy, not a parse, however large they are.
+func attach(tx *bolt.Tx, t *Task) {
+	if v := tx.Bucket(bCheckpoints).Get([]byte(t.Key)); v != nil {
+		t.Checkpoint = append(json.RawMessage(nil), v...)
+	}
+	if v := tx.Bucket(bExtras).Get([]byte(t.Key)); v != nil {
+		t.ReportExtra = string(v)
+	}
 }
 
 // Task reads a task record.
 func (s *Store) Task(key string) (*Task, error) {
 	var t Task
-	err := s.db.View(func(tx *bolt.Tx) error { return get(tx, bTasks, key, &t) })
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if err := get(tx, bTasks, key, &t); err != nil {
+			return err
+		}
+		attach(tx, &t)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +248,7 @@ func (s *Store) Tasks() ([]*Task, error) {
 			if err := json.Unmarshal(v, &t); err != nil {
 				return fmt.Errorf("decode task %s: %w", k, err)
 			}
+			attach(tx, &t)
 			out = append(out, &t)
 			return nil
 		})

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,5 +134,72 @@ func TestNewerSchemaRefused(t *testing.T) {
 	s.Close()
 	if _, err := Open(path); err == nil {
 		t.Fatal("a newer schema must be refused, not silently used")
+	}
+}
+
+// A task's checkpoint and report section are stored beside the record, come back with it (from
+// Task and Tasks), and go when cleared.
+func TestCheckpointAndExtraBesideTheRecord(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "s.db"))
+	defer s.Close()
+	big := []byte(`{"items": 3, "l01": {"entries": [` + strings.Repeat(`{"entry": {"path": "p1/x"}},`, 10000) + `{}]}}`)
+	tk := &Task{Key: "k", Kind: "logical", State: "paused", Checkpoint: big, ReportExtra: "<h2>Files</h2>"}
+	if err := s.PutTask(tk); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if rec := tx.Bucket(bTasks).Get([]byte("k")); bytes.Contains(rec, []byte("entries")) || bytes.Contains(rec, []byte("Files")) {
+			t.Errorf("the task record holds the checkpoint or report section: %.200s", rec)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Task("k")
+	if err != nil || !bytes.Equal(got.Checkpoint, big) || got.ReportExtra != tk.ReportExtra {
+		t.Fatalf("Task: %v, checkpoint %d bytes, extra %q", err, len(got.Checkpoint), got.ReportExtra)
+	}
+	all, err := s.Tasks()
+	if err != nil || len(all) != 1 || !bytes.Equal(all[0].Checkpoint, big) {
+		t.Fatalf("Tasks: %v %+v", err, all)
+	}
+	tk.Checkpoint, tk.ReportExtra = nil, ""
+	if err := s.PutTask(tk); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Task("k"); got.Checkpoint != nil || got.ReportExtra != "" {
+		t.Fatalf("cleared checkpoint still there: %d bytes", len(got.Checkpoint))
+	}
+}
+
+// A schema 1 file (checkpoint and report section inside the record) is migrated on open and
+// its paused task keeps its checkpoint.
+func TestMigrateSchema1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucketIfNotExists(bMeta)
+		tasks, _ := tx.CreateBucketIfNotExists(bTasks)
+		if err := meta.Put([]byte("schema"), u64(1)); err != nil {
+			return err
+		}
+		return tasks.Put([]byte("img"), []byte(`{"key": "img", "kind": "image", "state": "paused", "checkpoint": {"offset": 1048576}, "reportExtra": "<p>x</p>"}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s := open(t, path)
+	defer s.Close()
+	got, err := s.Task("img")
+	if err != nil || string(got.Checkpoint) != `{"offset": 1048576}` || got.ReportExtra != "<p>x</p>" || got.State != "paused" {
+		t.Fatalf("migrated task: %v %+v", err, got)
+	}
+	var v []byte
+	s.db.View(func(tx *bolt.Tx) error { v = append(v, tx.Bucket(bMeta).Get([]byte("schema"))...); return nil })
+	if binary.BigEndian.Uint64(v) != SchemaVersion {
+		t.Fatalf("schema after migration: %x", v)
 	}
 }

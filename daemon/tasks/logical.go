@@ -220,10 +220,15 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 		return err
 	}
 	rs, resumable := sink.(resumableSink)
+	// A checkpoint holds the whole tree so far, so its cost grows with the files copied: the
+	// interval grows with it, keeping checkpoints under 5% of the task's time.
+	cpEvery := m.cfg.CheckpointEvery
 	checkpoint := func(next int) {
 		if !resumable {
 			return
 		}
+		began := time.Now()
+		defer func() { cpEvery = max(cpEvery, 20*time.Since(began)) }()
 		ls, err := rs.Checkpoint()
 		if err != nil {
 			m.log.Warn("logical checkpoint", "task", t.Key, "err", err)
@@ -248,7 +253,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 			}
 			break
 		}
-		if time.Since(lastCP) >= m.cfg.CheckpointEvery {
+		if time.Since(lastCP) >= cpEvery {
 			checkpoint(i)
 			lastCP = time.Now()
 		}
