@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal/board"
 	"github.com/evidenced/evidenced/hal/sim"
+	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
 
@@ -59,7 +61,16 @@ func newEnv(t *testing.T, extra ...board.PortDesc) *env {
 		{Name: "USB1", Mode: "target", Drive: &board.DriveDesc{Path: e.disks["USB1"], Model: "WDC WD10JMVW-11AJGS4", Serial: "WD-WXA1AA6PTY1K"}},
 	}}
 	desc.Ports = append(desc.Ports, extra...)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e.serve(dir, desc, io.Discard, "")
+	return e
+}
+
+// serve starts the daemon's parts on desc: the simulated board, the store (dir/state.db), the
+// task manager (CIFS client as named, "" = automatic) and the HTTP server; logs go to logW.
+func (e *env) serve(dir string, desc board.Description, logW io.Writer, client string) {
+	t := e.t
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(logW, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b, err := sim.New(desc, sim.Options{SpinUp: 30 * time.Millisecond, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -69,13 +80,16 @@ func newEnv(t *testing.T, extra ...board.PortDesc) *env {
 		t.Fatal(err)
 	}
 	e.st = st
-	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: "EVD0001", TargetRoots: []string{e.targets}, Software: "evidenced test"})
+	roots := []string{e.targets}
+	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: "EVD0001", TargetRoots: roots, Software: "evidenced test",
+		OpenTarget: func(ctx context.Context, spec target.Spec) (target.Target, error) {
+			return target.Open(ctx, spec, target.Config{Roots: roots, Client: client})
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.srv = httptest.NewServer(New(b, tm, st, log, Config{ScanWait: time.Second}).Handler())
 	t.Cleanup(func() { e.srv.Close(); tm.Close(); b.Close(); st.Close() })
-	return e
 }
 
 func (e *env) get(path string) (int, string) {

@@ -3,12 +3,9 @@ package api
 import (
 	"archive/zip"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -21,12 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal/board"
-	"github.com/evidenced/evidenced/hal/sim"
-	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/internal/testenv"
-	"github.com/evidenced/evidenced/store"
 )
 
 // syncBuffer collects the daemon's log output; handlers write from many goroutines.
@@ -70,28 +63,8 @@ func newSMBEnv(t *testing.T, extra ...board.PortDesc) *smbEnv {
 	}}
 	desc.Ports = append(desc.Ports, extra...)
 	logBuf := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b, err := sim.New(desc, sim.Options{SpinUp: 30 * time.Millisecond, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := filepath.Join(dir, "state.db")
-	st, err := store.Open(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.st = st
-	roots := []string{e.targets}
-	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: "EVD0001", TargetRoots: roots, Software: "evidenced test",
-		OpenTarget: func(ctx context.Context, spec target.Spec) (target.Target, error) {
-			return target.Open(ctx, spec, target.Config{Roots: roots, Client: "smb"})
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv = httptest.NewServer(New(b, tm, st, log, Config{ScanWait: time.Second}).Handler())
-	t.Cleanup(func() { e.srv.Close(); tm.Close(); b.Close(); st.Close() })
-	return &smbEnv{env: e, log: logBuf, db: db}
+	e.serve(dir, desc, logBuf, "smb")
+	return &smbEnv{env: e, log: logBuf, db: filepath.Join(dir, "state.db")}
 }
 
 // shareQuery is the start-image query naming folder on srv with srv's credentials.
