@@ -404,13 +404,31 @@ func TestLogicalBadInput(t *testing.T) {
 	}
 }
 
-// TestLogicalUnreadableDrive: a drive without a partition table or file system fails the task
-// with a clear message; nothing crashes.
+// TestLogicalUnreadableDrive: a drive without a partition table or file system, and one whose
+// only partition holds no file system we read, fail the task with a clear message; nothing crashes.
 func TestLogicalUnreadableDrive(t *testing.T) {
-	e := newEnv(t)
+	// An MBR with one empty Linux partition.
+	empty := filepath.Join(t.TempDir(), "empty-part.img")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(empty, 8<<20); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(testenv.Tool(t, "sfdisk"), "-q", empty)
+	cmd.Stdin = strings.NewReader("label: dos\nstart=2048, type=83\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v: %s", err, out)
+	}
+	e := newEnv(t, board.PortDesc{Name: "SATA5", Mode: "source", Drive: &board.DriveDesc{Path: empty, Model: "Blank", Serial: "B0"}})
 	key := e.mustStart("/api/start-logical?source=SATA1&targetFolder=" + url.QueryEscape(e.targets+"/r"))
 	m := e.wait(key)
 	if m["state"] != "failed" || !strings.Contains(m["message"].(string), "no readable partition table or file system") {
+		t.Fatalf("task: %v", m)
+	}
+	key = e.mustStart("/api/start-logical?source=SATA5&targetFolder=" + url.QueryEscape(e.targets+"/b"))
+	m = e.wait(key)
+	if m["state"] != "failed" || !strings.Contains(m["message"].(string), "no file system on the drive could be read: p1-unknown") {
 		t.Fatalf("task: %v", m)
 	}
 	if code, _ := e.get("/api/source-drives"); code != 200 {

@@ -144,6 +144,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 	}
 	var items []logicalItem
 	var total int64
+	readable := 0
 	for i, v := range vols {
 		name := volumeName(v)
 		fsys, err := logical.OpenFS(rd, v)
@@ -179,9 +180,10 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 			}
 		}
 		volState[i] = fmt.Sprintf("read: %d entries, %d selected files", len(found), files)
+		readable++
 		m.logf(t, "volume %s: %d entries, %d files selected", name, len(found), files)
 	}
-	if len(items) == 0 && len(problems) > 0 && len(volState) == len(problems) {
+	if readable == 0 {
 		return fmt.Errorf("no file system on the drive could be read: %s", strings.Join(problems, "; "))
 	}
 	renameDeletedCollisions(items)
