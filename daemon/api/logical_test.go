@@ -336,6 +336,59 @@ func TestLogicalZipWithPreset(t *testing.T) {
 	t.Logf("preset selected %d files (rejected %d too big, %d too old)", len(want), tooBig, tooOld)
 }
 
+// TestLogicalZipAllFiles images the whole corpus to a zip: it holds exactly the files fls lists,
+// and the manifest's MD5 and SHA1 of every file equal those of the extracted file.
+func TestLogicalZipAllFiles(t *testing.T) {
+	unzip := testenv.Tool(t, "unzip")
+	e, corpus := corpusEnv(t)
+	key := e.mustStart("/api/start-logical?source=SAS1&targetType=zip&targetFolder=" + url.QueryEscape(e.targets+"/all"))
+	if m := e.wait(key); m["state"] != "completed" || !strings.Contains(m["message"].(string), "verified") {
+		t.Fatalf("task: %v", m)
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command(unzip, "-q", filepath.Join(e.targets, "all", "Evidence DiskCORPUS1_0.zip"), "-d", dir).CombinedOutput(); err != nil {
+		t.Fatalf("unzip: %v: %s", err, out)
+	}
+	manifest := readManifest(t, filepath.Join(dir, "manifest.csv"))
+	want, _ := corpusFiles(t, corpus)
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "manifest.csv" || rel == "manifest.json" {
+			return nil
+		}
+		w, ok := want[rel]
+		if !ok {
+			if manifest[rel]["deleted"] == "true" {
+				return nil // recovered deleted entries are extras fls lists apart
+			}
+			t.Errorf("not listed by fls: %s", rel)
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		m, s := md5.Sum(data), sha1.Sum(data)
+		if int64(len(data)) != w.Size || manifest[rel]["md5"] != hex.EncodeToString(m[:]) || manifest[rel]["sha1"] != hex.EncodeToString(s[:]) {
+			t.Errorf("%s: %d bytes (fls %d), manifest %s/%s", rel, len(data), w.Size, manifest[rel]["md5"], manifest[rel]["sha1"])
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(want) {
+		t.Fatalf("the zip holds %d of the %d files fls lists", n, len(want))
+	}
+	t.Logf("%d files, each equal to fls's size and to the manifest's MD5 and SHA1", n)
+}
+
 func flsTime(t *testing.T, s string) time.Time {
 	t.Helper()
 	v, err := time.Parse("2006-01-02 15:04:05 (MST)", s)
