@@ -282,15 +282,9 @@ func (v *exfatVol) walkDir(d exfatEntry, dir string, seen map[uint32]bool, fn fu
 		if err := fn(e.Entry); err != nil {
 			return err
 		}
-		if !e.Dir || e.Deleted { // as on FAT, deleted directories are listed, not entered
+		if !enterCluster("exfat", e.Entry, v.valid, seen, onErr) {
 			continue
 		}
-		c := uint32(e.ID)
-		if !v.valid(c) || seen[c] {
-			onErr(e.Path, fmt.Errorf("exfat: directory at cluster %d: invalid or loop", c))
-			continue
-		}
-		seen[c] = true
 		if err := v.walkDir(e, e.Path, seen, fn, onErr); err != nil {
 			return err
 		}

@@ -431,22 +431,31 @@ func (v *fatVol) walkDir(c uint32, dir string, seen map[uint32]bool, fn func(Ent
 		if err := fn(e.Entry); err != nil {
 			return err
 		}
-		// Deleted directories are listed but not entered: their clusters may already hold
-		// other data, and parsing that as entries would invent files.
-		if !e.Dir || e.Deleted {
+		if !enterCluster("fat", e.Entry, v.valid, seen, onErr) {
 			continue
 		}
-		sub := uint32(e.ID)
-		if !v.valid(sub) || seen[sub] {
-			onErr(e.Path, fmt.Errorf("fat: directory at cluster %d: invalid or loop", sub))
-			continue
-		}
-		seen[sub] = true
-		if err := v.walkDir(sub, e.Path, seen, fn, onErr); err != nil {
+		if err := v.walkDir(uint32(e.ID), e.Path, seen, fn, onErr); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// enterCluster reports whether a FAT or exFAT walk descends into e, a directory starting at
+// cluster e.ID. Deleted directories are listed but not entered: their clusters may already hold
+// other data, and parsing that as entries would invent files. An invalid cluster or one already
+// walked (a loop in a corrupt volume) is reported to onErr.
+func enterCluster(fsName string, e Entry, valid func(uint32) bool, seen map[uint32]bool, onErr func(string, error)) bool {
+	if !e.Dir || e.Deleted {
+		return false
+	}
+	c := uint32(e.ID)
+	if !valid(c) || seen[c] {
+		onErr(e.Path, fmt.Errorf("%s: directory at cluster %d: invalid or loop", fsName, c))
+		return false
+	}
+	seen[c] = true
+	return true
 }
 
 // Open reads an allocated file along its cluster chain. A deleted file's chain is gone (the
