@@ -21,6 +21,7 @@ check bc bc
 [ -x /usr/bin/time ] || need+=(time)
 check zipinfo unzip
 check dc3dd dc3dd
+check python3 python3
 check losetup mount
 check pkg-config pkg-config
 [ -f /usr/include/libudev.h ] || need+=(libudev-dev)
