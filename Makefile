@@ -6,7 +6,7 @@ SHARED ?= $(abspath ../shared)
 CORPUS := var/cache/corpus-256.img
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: build run test test-deps corpus vet bench clean
+.PHONY: build run test test-deps corpus vet bench clean qemu-test
 
 build:
 	$(GO) build -o $(BIN) ./daemon
@@ -41,3 +41,11 @@ clean:
 # Engine benchmark against ewfacquire, dc3dd and md5sum on a 2 GiB corpus (built once), ratios in one run.
 bench: build test-deps
 	SHARED=$(SHARED) scripts/bench.sh
+
+# The kernel CIFS client, tested in a QEMU guest (Debian kernel, this package's test binary as
+# /init) against a Samba server on this machine. Not part of `make test`: it fetches a kernel.
+QEMU_KERNEL := var/cache/qemu-kernel
+qemu-test: test-deps
+	@scripts/qemu-kernel.sh $(QEMU_KERNEL)
+	EVIDENCED_QEMU_KERNEL=$(abspath $(QEMU_KERNEL)) EVIDENCED_REQUIRE_TOOLS=1 \
+		$(GO) test -count=1 -v -run 'TestKernelCIFSInQEMU' ./imaging/target
