@@ -16,7 +16,7 @@ import (
 // kill -9 in the middle of imaging: after restart the task is paused, and resuming it gives an
 // image whose hashes equal the source's, raw and E01.
 func TestKillDashNineThenResume(t *testing.T) {
-	src := corpus(t)
+	src := testenv.Corpus(t)
 	md5src := toolSum(t, "md5sum", src)
 	for _, typ := range []string{"raw", "e01"} {
 		t.Run(typ, func(t *testing.T) { killDashNineThenResume(t, src, md5src, typ) })

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/evidenced/evidenced/internal/testenv"
 )
 
 // daemon is a running evidenced binary.
@@ -148,15 +150,6 @@ func toolSum(t *testing.T, tool, path string) string {
 	return strings.Fields(string(out))[0]
 }
 
-func corpus(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("EVIDENCED_CORPUS")
-	if p == "" {
-		t.Skip("EVIDENCED_CORPUS is not set: run through `make test`, which builds the corpus with mkdisk.sh")
-	}
-	return p
-}
-
 func writeBoard(t *testing.T, dir string, ports string) string {
 	t.Helper()
 	p := filepath.Join(dir, "board.json")
@@ -168,7 +161,7 @@ func writeBoard(t *testing.T, dir string, ports string) string {
 
 // The whole user story of issue 2, through the built binary and plain HTTP, as the seed's examples do.
 func TestEndToEndRawImagingSurvivesRestart(t *testing.T) {
-	src := corpus(t)
+	src := testenv.Corpus(t)
 	md5Before, sha1Before := toolSum(t, "md5sum", src), toolSum(t, "sha1sum", src)
 	dir := t.TempDir()
 	data, targets := filepath.Join(dir, "data"), filepath.Join(dir, "targets")

@@ -239,7 +239,8 @@ func (s *Store) Task(key string) (*Task, error) {
 	return &t, nil
 }
 
-// Tasks lists all tasks, newest first.
+// Tasks lists all task records, newest first, without their checkpoints and report sections
+// (Task has them): a listing must not copy megabytes per logical task.
 func (s *Store) Tasks() ([]*Task, error) {
 	var out []*Task
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -248,7 +249,6 @@ func (s *Store) Tasks() ([]*Task, error) {
 			if err := json.Unmarshal(v, &t); err != nil {
 				return fmt.Errorf("decode task %s: %w", k, err)
 			}
-			attach(tx, &t)
 			out = append(out, &t)
 			return nil
 		})

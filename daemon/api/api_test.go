@@ -21,6 +21,7 @@ import (
 	"github.com/evidenced/evidenced/hal/board"
 	"github.com/evidenced/evidenced/hal/sim"
 	"github.com/evidenced/evidenced/imaging/target"
+	"github.com/evidenced/evidenced/internal/testenv"
 	"github.com/evidenced/evidenced/store"
 )
 
@@ -127,15 +128,6 @@ func (e *env) wait(key string) map[string]any {
 	}
 	e.t.Fatalf("task %s did not end", key)
 	return nil
-}
-
-func fileMD5(t *testing.T, p string) string {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := md5.Sum(b)
-	return hex.EncodeToString(s[:])
 }
 
 // Every endpoint, every documented error: exact status and a message naming what to fix.
@@ -249,7 +241,7 @@ func TestSourceDrivesAndScanPort(t *testing.T) {
 
 func TestRawImageBadSectorsAndReport(t *testing.T) {
 	e := newEnv(t)
-	before := fileMD5(t, e.disks["SATA3"])
+	before := testenv.FileMD5(t, e.disks["SATA3"])
 	code, key := e.get("/api/start-image?source=SATA3&targetFolder=" + url.QueryEscape(e.targets+"/x") + "&targetType=raw&targetFile=bad")
 	if code != 200 {
 		t.Fatalf("start-image: %d %s", code, key)
@@ -264,7 +256,7 @@ func TestRawImageBadSectorsAndReport(t *testing.T) {
 		clear(src[lba*512 : lba*512+512])
 	}
 	sum := md5.Sum(src)
-	if m["hashes"].(map[string]any)["MD5"] != hex.EncodeToString(sum[:]) || fileMD5(t, filepath.Join(e.targets, "x", "bad.raw")) != hex.EncodeToString(sum[:]) {
+	if m["hashes"].(map[string]any)["MD5"] != hex.EncodeToString(sum[:]) || testenv.FileMD5(t, filepath.Join(e.targets, "x", "bad.raw")) != hex.EncodeToString(sum[:]) {
 		t.Fatalf("hashes %v are not the zero-filled stream's", m["hashes"])
 	}
 	code, body := e.get("/api/report?taskKey=" + url.QueryEscape(key))
@@ -279,14 +271,14 @@ func TestRawImageBadSectorsAndReport(t *testing.T) {
 	if code, body := e.get("/api/start-image?source=SATA3&targetFolder=" + url.QueryEscape(e.targets+"/x") + "&targetType=raw&targetFile=bad"); code != 409 || !strings.Contains(body, "never overwritten") {
 		t.Fatalf("overwrite: %d %s", code, body)
 	}
-	if fileMD5(t, e.disks["SATA3"]) != before {
+	if testenv.FileMD5(t, e.disks["SATA3"]) != before {
 		t.Fatal("the source changed")
 	}
 }
 
 func TestStopResumeAndModes(t *testing.T) {
 	e := newEnv(t)
-	before := fileMD5(t, e.disks["SATA1"])
+	before := testenv.FileMD5(t, e.disks["SATA1"])
 	// SATA4 reads at 2 MB/s: a 4 MiB disk takes two seconds.
 	code, key := e.get("/api/start-image?source=SATA4&targetFolder=" + url.QueryEscape(e.targets) + "&targetType=raw")
 	if code != 200 {
@@ -319,7 +311,7 @@ func TestStopResumeAndModes(t *testing.T) {
 	if m["state"] != "completed" || m["hashes"].(map[string]any)["MD5"] != before {
 		t.Fatalf("resumed task: %v (want MD5 %s)", m, before)
 	}
-	if fileMD5(t, filepath.Join(e.targets, "Slow DiskSLOW1_0.raw")) != before {
+	if testenv.FileMD5(t, filepath.Join(e.targets, "Slow DiskSLOW1_0.raw")) != before {
 		t.Fatal("resumed image differs from the source")
 	}
 	if code, _ := e.get("/api/resume-task?taskKey=" + url.QueryEscape(key)); code != 409 {
@@ -337,7 +329,7 @@ func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
 
 func TestDiagnose(t *testing.T) {
 	e := newEnv(t)
-	before := fileMD5(t, e.disks["SATA3"])
+	before := testenv.FileMD5(t, e.disks["SATA3"])
 	code, key := e.get("/api/diagnose?source=SATA3&reportFolder=" + url.QueryEscape(e.targets+"/diag"))
 	if code != 200 || !strings.HasPrefix(key, "diagnose_0_ST500LM012%20HN-M500MBB_S2RWJ9CD415935_EVD0001_") {
 		t.Fatalf("diagnose: %d %s", code, key)
@@ -369,7 +361,7 @@ func TestDiagnose(t *testing.T) {
 		t.Fatalf("diagnose target drive: %d %s", code, key)
 	}
 	e.wait(key)
-	if fileMD5(t, e.disks["SATA3"]) != before {
+	if testenv.FileMD5(t, e.disks["SATA3"]) != before {
 		t.Fatal("diagnose changed the source")
 	}
 }

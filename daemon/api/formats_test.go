@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -10,23 +9,14 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/formats/aff4"
+	"github.com/evidenced/evidenced/internal/testenv"
 )
-
-func needTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("EVIDENCED_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s is not installed", name)
-		}
-		t.Skipf("%s is not installed", name)
-	}
-}
 
 // E01 is the default type; case metadata comes from the linked case; ewfverify accepts the image.
 func TestE01ImageWithCaseAndPauseResume(t *testing.T) {
-	needTool(t, "ewfverify")
+	testenv.Tool(t, "ewfverify")
 	e := newEnv(t)
-	before := fileMD5(t, e.disks["SATA1"])
+	before := testenv.FileMD5(t, e.disks["SATA1"])
 	e.json("/api/create-case?source=SATA4&caseId=CASE-7&caseExaminer=Ann&caseDescription=seized+laptop&evidenceId=EV-7")
 	code, key := e.get("/api/start-image?source=SATA4&targetFolder=" + url.QueryEscape(e.targets) + "&e01Desc=override")
 	if code != 200 {

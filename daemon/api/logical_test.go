@@ -129,7 +129,7 @@ func TestLogicalL01MatchesSleuthKit(t *testing.T) {
 		t.Skip("ewfmount (FUSE) needs root")
 	}
 	e, corpus := corpusEnv(t)
-	before := fileMD5(t, corpus)
+	before := testenv.FileMD5(t, corpus)
 	key := e.mustStart("/api/start-logical?source=SAS1&targetFolder=" + url.QueryEscape(e.targets+"/lab") +
 		"&l01Case=CASE-9&l01Evid=EV-1&l01Inv=Ann+Example&l01Desc=seized+laptop")
 	m := e.wait(key)
@@ -226,7 +226,7 @@ func TestLogicalL01MatchesSleuthKit(t *testing.T) {
 	if !strings.Contains(rep, sample) || !strings.Contains(rep, stored[sample].MD5) {
 		t.Errorf("report does not list %s with its MD5", sample)
 	}
-	if after := fileMD5(t, corpus); after != before {
+	if after := testenv.FileMD5(t, corpus); after != before {
 		t.Fatalf("the source changed: %s -> %s", before, after)
 	}
 	t.Logf("%d files match fls; %d checked against icat; %d deleted entries recovered", len(want), (n+39)/40, len(deleted))
@@ -247,7 +247,7 @@ func sortedKeys[V any](m map[string]V) []string {
 func TestLogicalZipWithPreset(t *testing.T) {
 	unzip := testenv.Tool(t, "unzip")
 	e, corpus := corpusEnv(t)
-	before := fileMD5(t, corpus)
+	before := testenv.FileMD5(t, corpus)
 	all, _ := corpusFiles(t, corpus)
 	// Pick the date so that it splits the candidates: the test then proves both sides of it.
 	var cands []time.Time
@@ -330,7 +330,7 @@ func TestLogicalZipWithPreset(t *testing.T) {
 			t.Errorf("the preset should not have selected %s", p)
 		}
 	}
-	if after := fileMD5(t, corpus); after != before {
+	if after := testenv.FileMD5(t, corpus); after != before {
 		t.Fatalf("the source changed")
 	}
 	t.Logf("preset selected %d files (rejected %d too big, %d too old)", len(want), tooBig, tooOld)
@@ -544,7 +544,7 @@ func TestLogicalPauseResume(t *testing.T) {
 	corpus := testenv.Corpus(t)
 	e := newEnv(t, board.PortDesc{Name: "SAS2", Mode: "source",
 		Drive: &board.DriveDesc{Path: corpus, Model: "Slow Evidence", Serial: "SLOWC1", ReadMBps: 20}})
-	before := fileMD5(t, corpus)
+	before := testenv.FileMD5(t, corpus)
 	key := e.mustStart("/api/start-logical?source=SAS2&targetFolder=" + url.QueryEscape(e.targets+"/p"))
 	for deadline := time.Now().Add(2 * time.Minute); ; {
 		m := e.json("/api/check-task?taskKey=" + url.QueryEscape(key))
@@ -610,7 +610,7 @@ func TestLogicalPauseResume(t *testing.T) {
 	if out, err := exec.Command(ewfverify, "-q", l01).CombinedOutput(); err != nil {
 		t.Fatalf("ewfverify after resume: %v: %s", err, out)
 	}
-	if fileMD5(t, corpus) != before {
+	if testenv.FileMD5(t, corpus) != before {
 		t.Fatal("the source changed")
 	}
 	t.Logf("paused with %d of %d entries; resumed to all %d files", nPartial, len(lr.Entries()), len(got))

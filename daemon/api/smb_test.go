@@ -200,7 +200,7 @@ func TestSMBStartImageE01(t *testing.T) {
 	share := t.TempDir()
 	srv := testenv.StartSMBD(t, share)
 	e := newSMBEnv(t)
-	want := fileMD5(t, e.disks["SATA1"])
+	want := testenv.FileMD5(t, e.disks["SATA1"])
 	watch := watchCmdlines(srv.Password)
 	code, key := e.get("/api/start-image?source=SATA1&targetType=e01&e01Case=LAB-1&" + shareQuery(srv, "//127.0.0.1/images/lab/case1", srv.Password))
 	if code != 200 {

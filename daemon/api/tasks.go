@@ -316,7 +316,7 @@ func (s *Server) findTask(r *http.Request) (*store.Task, error) {
 		}
 		for _, t := range all {
 			if t.Serial == serial && modelMatches(t.Model, model) {
-				return t, nil
+				return s.tasks.Task(t.Key) // the listing leaves out the report section
 			}
 		}
 		return nil, notFound("no task for drive %s %s", model, serial)
@@ -334,7 +334,7 @@ func (s *Server) findTask(r *http.Request) (*store.Task, error) {
 	}
 	for _, t := range all {
 		if t.Port == p.Name() {
-			return t, nil
+			return s.tasks.Task(t.Key)
 		}
 	}
 	return nil, notFound("no task on port %s", p.Name())

@@ -225,12 +225,13 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 	// A checkpoint holds the whole tree so far, so its cost grows with the files copied: the
 	// interval grows with it, keeping checkpoints under 5% of the task's time.
 	cpEvery := m.cfg.CheckpointEvery
+	var lastCP time.Time
 	checkpoint := func(next int) {
 		if !resumable {
 			return
 		}
-		began := time.Now()
-		defer func() { cpEvery = max(cpEvery, 20*time.Since(began)) }()
+		lastCP = time.Now()
+		defer func() { cpEvery = max(cpEvery, 20*time.Since(lastCP)) }()
 		ls, err := rs.Checkpoint()
 		if err != nil {
 			m.log.Warn("logical checkpoint", "task", t.Key, "err", err)
@@ -243,21 +244,17 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 		t.Checkpoint, t.BytesDone = data, done
 		m.save(t)
 	}
-	lastCP := time.Now()
 	var copyErr error
 	checkpoint(start) // so that a pause during the first file can resume too
 	for i := start; i < len(items); i++ {
 		it := items[i]
 		if err := ctx.Err(); err != nil {
 			copyErr = err
-			if resumable {
-				checkpoint(i)
-			}
+			checkpoint(i) // between two files: the exact point to resume from
 			break
 		}
 		if time.Since(lastCP) >= cpEvery {
 			checkpoint(i)
-			lastCP = time.Now()
 		}
 		res := logicalResult{Path: it.path, Dir: it.e.Dir, Size: it.e.Size, Modified: it.e.Modified, Deleted: it.e.Deleted}
 		if it.e.Dir {
@@ -301,14 +298,13 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 	// (a resume truncates it back to its checkpoint).
 	cerr := sink.Close()
 	m.logf(t, "%d of %d entries written, %d bytes of %d", len(results), len(items), done, total)
-	if copyErr != nil {
-		if errors.Is(copyErr, context.Canceled) {
-			return copyErr
-		}
-		t.Checkpoint = nil
-		return fmt.Errorf("%w (the partial %s is kept and holds the %d entries copied before)", copyErr, strings.ToUpper(LogicalExtension(req.Type)), len(results))
+	if errors.Is(copyErr, context.Canceled) {
+		return copyErr // paused or stopped: the checkpoint stays
 	}
 	t.Checkpoint = nil
+	if copyErr != nil {
+		return fmt.Errorf("%w (the partial %s is kept and holds the %d entries copied before)", copyErr, strings.ToUpper(LogicalExtension(req.Type)), len(results))
+	}
 	if cerr != nil {
 		return fmt.Errorf("finish %s: %w", t.Target, cerr)
 	}
@@ -319,8 +315,8 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 	if n := len(problems); n > 0 {
 		t.Message = fmt.Sprintf("completed; %d errors (listed in the report)", n)
 	}
+	t.Step = "post-hash"
 	if t.Params["verify"] != "false" {
-		t.Step = "post-hash"
 		m.save(t)
 		if err := sink.Verify(ctx); err != nil {
 			return fmt.Errorf("verification FAILED: %w", err)
@@ -332,18 +328,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 			t.Message += "; verified"
 		}
 	}
-	t.Step = "post-hash"
 	return nil
-}
-
-func countDirs(rs []logicalResult) int {
-	n := 0
-	for _, r := range rs {
-		if r.Dir {
-			n++
-		}
-	}
-	return n
 }
 
 // selectEntries keeps the copyable files the filter selects (all of them without a filter) and

@@ -60,6 +60,14 @@ func (o *outputErrors) Broken() error {
 	return o.err
 }
 
+// watch wraps a file just opened so that its write failures are recorded.
+func (o *outputErrors) watch(f target.File, err error) (ewf.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return watchedFile{File: f, errs: o}, nil
+}
+
 // watchedFile records write failures of a target file.
 type watchedFile struct {
 	target.File
@@ -112,13 +120,7 @@ func openLogicalSink(req LogicalRequest, t *store.Task, tgt target.Target, softw
 	acquired, _ := time.Parse(time.RFC3339Nano, t.Params["acquiredAt"])
 	id := req.Drive.Identity()
 	s := &l01Sink{tgt: tgt, first: base + ".L01"}
-	create := func(name string) (ewf.File, error) {
-		f, err := tgt.Create(name)
-		if err != nil {
-			return nil, err
-		}
-		return watchedFile{File: f, errs: &s.errs}, nil
-	}
+	create := func(name string) (ewf.File, error) { return s.errs.watch(tgt.Create(name)) }
 	opt := ewf.LogicalOptions{
 		Metadata: ewf.Metadata{
 			CaseNumber: t.Params["l01Case"], EvidenceNumber: t.Params["l01Evid"], Description: t.Params["l01Desc"],
@@ -134,13 +136,7 @@ func openLogicalSink(req LogicalRequest, t *store.Task, tgt target.Target, softw
 		if err := removeSegmentsAfter(tgt, st.Writer.Segment, func(n int) string { return ewf.LogicalSegmentName(base, n) }); err != nil {
 			return nil, err
 		}
-		open := func(name string) (ewf.File, error) {
-			f, err := tgt.OpenFile(name)
-			if err != nil {
-				return nil, err
-			}
-			return watchedFile{File: f, errs: &s.errs}, nil
-		}
+		open := func(name string) (ewf.File, error) { return s.errs.watch(tgt.OpenFile(name)) }
 		w, err = ewf.ResumeLogical(create, open, tgt.Truncate, base, opt, *st)
 		s.files = map[string]ewf.FileHashes{}
 		for _, e := range st.Entries {

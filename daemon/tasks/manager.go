@@ -119,6 +119,9 @@ func New(st *store.Store, board hal.Board, log *slog.Logger, cfg Config) (*Manag
 		if t.State != StateInProgress && t.State != StatePending {
 			continue
 		}
+		if t, err = st.Task(t.Key); err != nil { // with its checkpoint
+			return nil, fmt.Errorf("recover task: %w", err)
+		}
 		if t.Kind == KindImage || (pausable(t) && t.Checkpoint != nil) {
 			t.State = StatePaused
 			t.Message = "interrupted (power loss or restart); resume with /api/resume-task"
@@ -191,7 +194,7 @@ func (m *Manager) LatestFor(model, serial string) (*store.Task, error) {
 	}
 	for _, t := range all {
 		if t.Model == model && t.Serial == serial {
-			return t, nil
+			return m.Task(t.Key)
 		}
 	}
 	return nil, fmt.Errorf("no task for drive %s %s: %w", model, serial, ErrNotFound)

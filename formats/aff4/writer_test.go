@@ -18,31 +18,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evidenced/evidenced/internal/testenv"
 )
-
-func corpus(t testing.TB) string {
-	t.Helper()
-	p := os.Getenv("EVIDENCED_CORPUS")
-	if p == "" {
-		t.Skip("EVIDENCED_CORPUS not set (e.g. EVIDENCED_CORPUS=/work/cache/corpus-256.img): skipping corpus test")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("corpus %s: %v", p, err)
-	}
-	return p
-}
-
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("EVIDENCED_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s not found and EVIDENCED_REQUIRE_TOOLS=1", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
 
 func fileSHA256(t testing.TB, p string) string {
 	t.Helper()
@@ -95,7 +73,7 @@ func writeImage(t testing.TB, src io.Reader, dst string, opt Options) (map[strin
 }
 
 func TestCorpusRoundTrip(t *testing.T) {
-	src := corpus(t)
+	src := testenv.Corpus(t)
 	before := fileSHA256(t, src)
 	st, err := os.Stat(src)
 	if err != nil {
@@ -418,8 +396,8 @@ func (s *sparseSource) Read(p []byte) (int, error) {
 func (s *sparseSource) reset() { s.off = 0 }
 
 func TestZip64Sparse(t *testing.T) {
-	unzip := needTool(t, "unzip")
-	zipinfo := needTool(t, "zipinfo")
+	unzip := testenv.Tool(t, "unzip")
+	zipinfo := testenv.Tool(t, "zipinfo")
 	if testing.Short() {
 		t.Skip("short")
 	}
@@ -471,7 +449,7 @@ func TestZip64Sparse(t *testing.T) {
 }
 
 func TestUnzipSmall(t *testing.T) {
-	unzip := needTool(t, "unzip")
+	unzip := testenv.Tool(t, "unzip")
 	dst := filepath.Join(t.TempDir(), "small.aff4")
 	writeImage(t, bytes.NewReader(smallSource(1<<20+5)), dst, Options{Compression: "snappy"})
 	out, err := exec.Command(unzip, "-t", dst).CombinedOutput()

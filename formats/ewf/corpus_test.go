@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/evidenced/evidenced/internal/testenv"
 )
 
 func fileHashes(t testing.TB, path string) (string, string) {
@@ -115,7 +117,7 @@ func compareWithSource(t testing.TB, e01, src string) {
 var mmlsRE = regexp.MustCompile(`^\d+:\s+\d+:\d+\s+(\d+)\s+`)
 
 func partitionStarts(t testing.TB, img string) []string {
-	requireTool(t, "mmls")
+	testenv.Tool(t, "mmls")
 	out, err := exec.Command("mmls", img).Output()
 	if err != nil {
 		t.Fatalf("mmls: %v", err)
@@ -134,8 +136,8 @@ func partitionStarts(t testing.TB, img string) []string {
 }
 
 func TestCorpus(t *testing.T) {
-	src := corpusPath(t)
-	requireTool(t, "ewfverify")
+	src := testenv.Corpus(t)
+	testenv.Tool(t, "ewfverify")
 	before5, before1 := fileHashes(t, src)
 	dir := t.TempDir()
 	var fastSize int64
@@ -148,7 +150,7 @@ func TestCorpus(t *testing.T) {
 		if c == CompressFast {
 			fastSize = size
 			compareWithSource(t, base+".E01", src)
-			requireTool(t, "fls")
+			testenv.Tool(t, "fls")
 			for _, off := range partitionStarts(t, src) {
 				want, err1 := exec.Command("fls", "-r", "-o", off, src).Output()
 				got, err2 := exec.Command("fls", "-r", "-i", "ewf", "-o", off, base+".E01").Output()
@@ -161,7 +163,7 @@ func TestCorpus(t *testing.T) {
 			}
 		}
 	}
-	requireTool(t, "ewfacquire")
+	testenv.Tool(t, "ewfacquire")
 	ref := filepath.Join(dir, "ref")
 	if out, err := exec.Command("nice", "ewfacquire", "-u", "-q", "-t", ref, "-c", "deflate:fast", "-S", "1.9GiB",
 		"-C", "c", "-D", "d", "-E", "e", "-e", "x", "-N", "n", src).CombinedOutput(); err != nil {
@@ -179,8 +181,8 @@ func TestCorpus(t *testing.T) {
 
 // TestReadEwfacquire checks our reader against libewf's writer.
 func TestReadEwfacquire(t *testing.T) {
-	src := corpusPath(t)
-	requireTool(t, "ewfacquire")
+	src := testenv.Corpus(t)
+	testenv.Tool(t, "ewfacquire")
 	dir := t.TempDir()
 	for _, tc := range []struct{ comp, seg string }{{"none", "1.9GiB"}, {"fast", "1.9GiB"}, {"best", "1.9GiB"}, {"fast", "64MiB"}} {
 		base := filepath.Join(dir, tc.comp+tc.seg)
@@ -209,8 +211,8 @@ func TestReadEwfacquire(t *testing.T) {
 
 // TestSegmentedSparse images a sparse source just over 2 GiB into 1 GiB segments (E01..E03).
 func TestSegmentedSparse(t *testing.T) {
-	corpusPath(t) // heavy: only with the corpus-enabled suite
-	requireTool(t, "ewfverify")
+	testenv.Corpus(t) // heavy: only with the corpus-enabled suite
+	testenv.Tool(t, "ewfverify")
 	if testing.Short() {
 		t.Skip("short mode")
 	}

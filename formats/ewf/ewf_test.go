@@ -15,28 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evidenced/evidenced/internal/testenv"
 )
-
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("EVIDENCED_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s not installed (EVIDENCED_REQUIRE_TOOLS=1)", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
-func corpusPath(t testing.TB) string {
-	t.Helper()
-	p := os.Getenv("EVIDENCED_CORPUS")
-	if p == "" {
-		t.Skip("EVIDENCED_CORPUS not set (path of the evidence disk image, e.g. /work/cache/corpus-256.img)")
-	}
-	return p
-}
 
 func osCreate(name string) (File, error) { return os.Create(name) }
 
@@ -79,7 +60,7 @@ var hashRE = regexp.MustCompile(`(MD5|SHA1) hash calculated over data:\s+([0-9a-
 // ewfverify runs libewf's verifier and checks its computed hashes against the source's.
 func ewfverify(t testing.TB, e01, wantMD5, wantSHA1 string) {
 	t.Helper()
-	requireTool(t, "ewfverify")
+	testenv.Tool(t, "ewfverify")
 	out, err := exec.Command("nice", "ewfverify", "-q", "-d", "sha1", e01).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "ewfverify: SUCCESS") {
 		t.Fatalf("ewfverify %s: %v\n%s", e01, err, out)
@@ -204,7 +185,7 @@ func TestManyTables(t *testing.T) {
 }
 
 func TestEwfinfoMetadataAndErrors(t *testing.T) {
-	requireTool(t, "ewfinfo")
+	testenv.Tool(t, "ewfinfo")
 	data := mixedData(1 << 20)
 	base := filepath.Join(t.TempDir(), "img")
 	w, err := NewWriter(osCreate, base, Options{Metadata: testMeta(), Compression: CompressFast, MediaSize: int64(len(data))})

@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/adler32"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -97,13 +99,10 @@ func (lr *LogicalReader) StreamHashes() map[string]string { return lr.r.Hashes()
 // StreamSize is the size of the logical data stream.
 func (lr *LogicalReader) StreamSize() int64 { return lr.r.Size() }
 
-// Verify reads the whole stream and every file, and compares them with the stored digests.
+// Verify reads the stream once, in order, and compares it and every file in it with the stored
+// digests. A file whose extent overlaps an earlier one (not written by us) is read on its own.
 func (lr *LogicalReader) Verify() error {
-	sum := func(r io.Reader, m, s string) error {
-		hm, hs := md5.New(), sha1.New()
-		if _, err := io.Copy(io.MultiWriter(hm, hs), r); err != nil {
-			return err
-		}
+	check := func(hm, hs hash.Hash, m, s string) error {
 		if got := hex.EncodeToString(hm.Sum(nil)); m != "" && got != m {
 			return fmt.Errorf("MD5 %s, stored %s", got, m)
 		}
@@ -112,17 +111,43 @@ func (lr *LogicalReader) Verify() error {
 		}
 		return nil
 	}
-	h := lr.r.Hashes()
-	if err := sum(io.NewSectionReader(lr.r, 0, lr.r.Size()), h["MD5"], h["SHA1"]); err != nil {
-		return fmt.Errorf("ewf: logical stream: %w", err)
-	}
+	var files []LogicalFile
 	for _, f := range lr.files {
-		if f.Dir || f.Hashes == (FileHashes{}) {
-			continue
+		if !f.Dir && f.Hashes != (FileHashes{}) {
+			files = append(files, f)
 		}
-		if err := sum(io.NewSectionReader(lr.r, f.off, f.Size), f.Hashes.MD5, f.Hashes.SHA1); err != nil {
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].off < files[j].off })
+	sm, ss, fm, fs := md5.New(), sha1.New(), md5.New(), sha1.New()
+	stream, file := io.MultiWriter(sm, ss), io.MultiWriter(sm, ss, fm, fs)
+	sr := io.NewSectionReader(lr.r, 0, lr.r.Size())
+	var pos int64
+	for _, f := range files {
+		fm.Reset()
+		fs.Reset()
+		if f.off < pos {
+			if _, err := io.Copy(io.MultiWriter(fm, fs), io.NewSectionReader(lr.r, f.off, f.Size)); err != nil {
+				return fmt.Errorf("ewf: %s: %w", f.Path, err)
+			}
+		} else {
+			if _, err := io.CopyN(stream, sr, f.off-pos); err != nil {
+				return fmt.Errorf("ewf: logical stream: %w", err)
+			}
+			if _, err := io.CopyN(file, sr, f.Size); err != nil {
+				return fmt.Errorf("ewf: %s: %w", f.Path, err)
+			}
+			pos = f.off + f.Size
+		}
+		if err := check(fm, fs, f.Hashes.MD5, f.Hashes.SHA1); err != nil {
 			return fmt.Errorf("ewf: %s: %w", f.Path, err)
 		}
+	}
+	if _, err := io.Copy(stream, sr); err != nil {
+		return fmt.Errorf("ewf: logical stream: %w", err)
+	}
+	h := lr.r.Hashes()
+	if err := check(sm, ss, h["MD5"], h["SHA1"]); err != nil {
+		return fmt.Errorf("ewf: logical stream: %w", err)
 	}
 	return nil
 }

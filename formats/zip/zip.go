@@ -67,7 +67,8 @@ type Entry struct {
 // Writer writes one archive. It is not safe for concurrent use.
 type Writer struct {
 	zw     *azip.Writer
-	hashes []string // validated, in manifest order
+	hashes []string    // validated, in manifest order
+	hs     []hash.Hash // one per name in hashes, reset for each member
 	opt    Options
 	err    error // sticky: the archive itself is broken (output failed, or bad Options)
 	closed bool
@@ -93,6 +94,9 @@ type row struct {
 func NewWriter(w io.Writer, opt Options) *Writer {
 	zw := &Writer{zw: azip.NewWriter(w), opt: opt, seen: make(map[string]struct{})}
 	zw.hashes, zw.err = normalizeHashes(opt.Hashes)
+	for _, n := range zw.hashes {
+		zw.hs = append(zw.hs, newHash(n))
+	}
 	zw.zw.RegisterCompressor(azip.Deflate, zw.compressor)
 	return zw
 }
@@ -244,9 +248,9 @@ func (w *Writer) AddFile(e Entry, r io.Reader) (map[string]string, error) {
 		return nil, w.fail(fmt.Errorf("zip: write header of %q: %w", e.Path, err))
 	}
 
-	hs := make([]hash.Hash, len(w.hashes))
-	for i, n := range w.hashes {
-		hs[i] = newHash(n)
+	hs := w.hs
+	for _, h := range hs {
+		h.Reset()
 	}
 	n, readErr, writeErr := w.copy(member, hs, r, e.Size)
 	if writeErr != nil {

@@ -98,11 +98,7 @@ func (v *exfatVol) extents(first uint32, size int64, noChain bool) ([]extent, er
 		}
 		k := min(v.clusterSize, size)
 		off := v.clusterOff(c)
-		if i := len(rs) - 1; i >= 0 && rs[i].off+rs[i].n == off {
-			rs[i].n += k
-		} else {
-			rs = append(rs, extent{off, k})
-		}
+		rs = appendExtent(rs, off, k)
 		size -= k
 		if size == 0 {
 			break

@@ -207,17 +207,23 @@ func (v *fatVol) runs(cs []uint32, size int64) []extent {
 		}
 		n := min(v.clusterSize, size)
 		off := v.clusterOff(c)
-		if k := len(rs) - 1; k >= 0 && rs[k].off+rs[k].n == off {
-			rs[k].n += n
-		} else {
-			rs = append(rs, extent{off, n})
-		}
+		rs = appendExtent(rs, off, n)
 		size -= n
 	}
 	return rs
 }
 
 type extent struct{ off, n int64 }
+
+// appendExtent adds n bytes at off, growing the last extent when they follow it (contiguous
+// clusters read in one go).
+func appendExtent(rs []extent, off, n int64) []extent {
+	if i := len(rs) - 1; i >= 0 && rs[i].off+rs[i].n == off {
+		rs[i].n += n
+		return rs
+	}
+	return append(rs, extent{off, n})
+}
 
 // extentReader reads a list of extents of r in order.
 func extentReader(r io.ReaderAt, rs []extent) io.Reader {

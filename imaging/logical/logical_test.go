@@ -28,9 +28,9 @@ func TestCorpus(t *testing.T) {
 	img := testenv.Corpus(t)
 	fls := testenv.Tool(t, "fls")
 	icat := testenv.Tool(t, "icat")
-	before := fileMD5(t, img)
+	before := testenv.FileMD5(t, img)
 	defer func() {
-		if after := fileMD5(t, img); after != before {
+		if after := testenv.FileMD5(t, img); after != before {
 			t.Errorf("corpus changed while reading it: MD5 %s before, %s after", before, after)
 		}
 	}()
@@ -62,20 +62,6 @@ func TestCorpus(t *testing.T) {
 			compareWithTSK(t, f, img, fls, icat, v, 500)
 		})
 	}
-}
-
-func fileMD5(t *testing.T, p string) string {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := md5.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // checkAgainstSfdisk compares the table with `sfdisk -J`, the judge for partition tables.

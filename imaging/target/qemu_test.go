@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -100,7 +99,7 @@ func TestKernelCIFSInQEMU(t *testing.T) {
 	}
 	// The guest wrote through the kernel client; the file on the share is what it says it wrote.
 	m := guestMD5(out)
-	got := fileMD5(t, filepath.Join(share, "qemu", "case1", "image.raw"))
+	got := testenv.FileMD5(t, filepath.Join(share, "qemu", "case1", "image.raw"))
 	if m == "" || got != m {
 		t.Fatalf("file on the share has MD5 %s, the guest wrote %s", got, m)
 	}
@@ -119,17 +118,6 @@ func guestMD5(b []byte) string {
 		}
 	}
 	return ""
-}
-
-func fileMD5(t *testing.T, p string) string {
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := md5.New()
-	io.Copy(h, f)
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 func copyFile(t *testing.T, from, to string) {
@@ -293,7 +281,7 @@ func TestKernelCIFSGuest(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if d := tg.Display("image.raw"); d != "//10.0.2.2/"+strings.Split(strings.TrimPrefix(cfg.Folder, "//10.0.2.2/"), "/")[0]+"/qemu/case1/image.raw" {
+	if d := tg.Display("image.raw"); d != cfg.Folder+"/image.raw" {
 		t.Errorf("display %s", d)
 	}
 	if free, err := tg.FreeSpace(); err != nil || free <= 0 {

@@ -295,18 +295,23 @@ func (s *SMB) Create(name string) (File, error) {
 }
 
 func (s *SMB) OpenFile(name string) (File, error) {
-	p, err := s.p(name)
+	p, f, gen, size, err := s.openStat(name, os.O_RDWR)
 	if err != nil {
 		return nil, err
 	}
-	var (
-		f    *smb2.File
-		gen  int
-		size int64
-	)
+	sf := newSMBFile(s, name, p, f, gen)
+	sf.off = size
+	return sf, nil
+}
+
+// openStat opens an existing file (retrying once on a new session) and reads its size.
+func (s *SMB) openStat(name string, flag int) (p string, f *smb2.File, gen int, size int64, err error) {
+	if p, err = s.p(name); err != nil {
+		return "", nil, 0, 0, err
+	}
 	err = s.do(func(sh *smb2.Share, g int) error {
 		gen = g
-		if f, err = sh.OpenFile(p, os.O_RDWR, 0); err != nil {
+		if f, err = sh.OpenFile(p, flag, 0); err != nil {
 			return err
 		}
 		st, err := f.Stat()
@@ -318,11 +323,21 @@ func (s *SMB) OpenFile(name string) (File, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", s.Display(name), err)
+		return "", nil, 0, 0, fmt.Errorf("open %s: %w", s.Display(name), err)
 	}
-	sf := newSMBFile(s, name, p, f, gen)
-	sf.off = size
-	return sf, nil
+	return p, f, gen, size, nil
+}
+
+// reopenCurrent opens p again on the current session (after a reconnect), under the watchdog.
+func (s *SMB) reopenCurrent(p string, flag int) (*smb2.File, int, error) {
+	sh, gen := s.cur()
+	if sh == nil {
+		return nil, 0, fmt.Errorf("share %s is closed", s.shareName())
+	}
+	w := s.watch(gen)
+	defer w.Stop()
+	f, err := sh.OpenFile(p, flag, 0)
+	return f, gen, err
 }
 
 // smbReadFile reads an image back (verification, which takes as long as the imaging did): reads
@@ -381,14 +396,7 @@ func (r *smbReadFile) reopen(gen int) {
 	if err := r.s.reconnect(gen); err != nil {
 		return
 	}
-	sh, sgen := r.s.cur()
-	if sh == nil {
-		return
-	}
-	w := r.s.watch(sgen)
-	nf, err := sh.Open(r.p)
-	w.Stop()
-	if err == nil {
+	if nf, sgen, err := r.s.reopenCurrent(r.p, os.O_RDONLY); err == nil {
 		r.f, r.gen = nf, sgen
 	}
 }
@@ -400,30 +408,9 @@ func (r *smbReadFile) Close() error {
 }
 
 func (s *SMB) Open(name string) (ReadFile, error) {
-	p, err := s.p(name)
+	p, f, gen, size, err := s.openStat(name, os.O_RDONLY)
 	if err != nil {
 		return nil, err
-	}
-	var (
-		f    *smb2.File
-		gen  int
-		size int64
-	)
-	err = s.do(func(sh *smb2.Share, g int) error {
-		gen = g
-		if f, err = sh.Open(p); err != nil {
-			return err
-		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return err
-		}
-		size = st.Size()
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", s.Display(name), err)
 	}
 	return &smbReadFile{s: s, name: name, p: p, size: size, f: f, gen: gen}, nil
 }
@@ -723,13 +710,7 @@ func (f *smbFile) reopenLocked(gen int) error {
 			return err
 		}
 	}
-	sh, sgen := f.s.cur()
-	if sh == nil {
-		return fmt.Errorf("share %s is closed", f.s.shareName())
-	}
-	w := f.s.watch(sgen)
-	nf, err := sh.OpenFile(f.p, os.O_RDWR, 0)
-	w.Stop()
+	nf, sgen, err := f.s.reopenCurrent(f.p, os.O_RDWR)
 	if err != nil {
 		return fmt.Errorf("reopen %s: %w", f.s.Display(f.name), err)
 	}

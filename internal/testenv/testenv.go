@@ -5,6 +5,9 @@
 package testenv
 
 import (
+	"crypto/md5"
+	"encoding/hex"
+	"io"
 	"os"
 	"os/exec"
 	"testing"
@@ -37,4 +40,20 @@ func Corpus(t testing.TB) string {
 		t.Skip("EVIDENCED_CORPUS is not set: run through `make test`, which builds it with mkdisk.sh")
 	}
 	return p
+}
+
+// FileMD5 is the hex MD5 of a file: how tests prove a source was not written to, or compare an
+// image with what was meant to go in it.
+func FileMD5(t testing.TB, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := md5.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
