@@ -78,10 +78,10 @@ type Writer struct {
 	bevy      int    // current bevy number
 	bevyOpen  bool   // the data member of the current bevy is open
 	bevyOff   uint64 // bytes written to the current bevy member
-	index     []byte    // 12-byte entries of the current bevy (only this one in memory)
-	nChunks   int       // chunks in the current bevy
-	written   int64     // logical bytes of the image stream
-	lastShort bool      // a short chunk was written: no more chunks allowed
+	index     []byte // 12-byte entries of the current bevy (only this one in memory)
+	nChunks   int    // chunks in the current bevy
+	written   int64  // logical bytes of the image stream
+	lastShort bool   // a short chunk was written: no more chunks allowed
 
 	readErrs [][2]int64
 	hashes   map[string]string
