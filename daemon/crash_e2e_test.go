@@ -1,7 +1,10 @@
 package main
 
 import (
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net/url"
 	"os/exec"
 	"path/filepath"
@@ -10,15 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evidenced/evidenced/formats/aff4"
 	"github.com/evidenced/evidenced/internal/testenv"
 )
 
 // kill -9 in the middle of imaging: after restart the task is paused, and resuming it gives an
-// image whose hashes equal the source's, raw and E01.
+// image whose hashes equal the source's, raw, E01 and AFF4. The AFF4 run is first paused by a
+// SIGTERM (graceful shutdown pauses) and resumed, then killed and resumed across its bevies.
 func TestKillDashNineThenResume(t *testing.T) {
 	src := testenv.Corpus(t)
 	md5src := toolSum(t, "md5sum", src)
-	for _, typ := range []string{"raw", "e01"} {
+	for _, typ := range []string{"raw", "e01", "aff4"} {
 		t.Run(typ, func(t *testing.T) { killDashNineThenResume(t, src, md5src, typ) })
 	}
 }
@@ -35,17 +40,20 @@ func killDashNineThenResume(t *testing.T, src, md5src, typ string) {
 		t.Fatalf("start-image: %d %s", code, keyB)
 	}
 	key := string(keyB)
-	// Wait past the first checkpoints (every 3 s).
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200)
-		if p, _ := strconv.Atoi(m["progress"].(string)); p >= 50 && m["state"] == "in-progress" {
-			break
+	if typ == "aff4" {
+		waitProgress(t, d, key, 25)
+		d.stop() // SIGTERM: the daemon pauses the task at a checkpoint
+		d = startDaemon(t, args...)
+		if m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200); m["state"] != "paused" {
+			t.Fatalf("after SIGTERM: %v", m)
 		}
-		if time.Now().After(deadline) || m["state"] != "in-progress" {
-			t.Fatalf("task did not progress: %v", m)
+		if r := d.getJSON("/api/resume-task?taskKey="+url.QueryEscape(key), 200); r["state"] != "in-progress" {
+			t.Fatalf("resume after SIGTERM: %v", r)
 		}
-		time.Sleep(100 * time.Millisecond)
+		waitProgress(t, d, key, 60)
+	} else {
+		// Wait past the first checkpoints (every 3 s).
+		waitProgress(t, d, key, 50)
 	}
 	d.kill() // SIGKILL: no chance to checkpoint
 	d = startDaemon(t, args...)
@@ -61,9 +69,25 @@ func killDashNineThenResume(t *testing.T, src, md5src, typ string) {
 	if m["state"] != "completed" || m["hashes"].(map[string]any)["MD5"] != md5src {
 		t.Fatalf("resumed task: %v (source MD5 %s)", m, md5src)
 	}
-	if typ == "raw" {
+	switch typ {
+	case "raw":
 		if got := toolSum(t, "md5sum", filepath.Join(targets, "Slow DiskSLOW1_0.raw")); got != md5src {
 			t.Fatalf("resumed image MD5 %s, source %s", got, md5src)
+		}
+		return
+	case "aff4":
+		// The container is a sound zip (unzip checks every member's CRC), and our reader's
+		// stream has the source's MD5 (the task's verification compared it too).
+		img := filepath.Join(targets, "Slow DiskSLOW1_0.aff4")
+		out, err := exec.Command(testenv.Tool(t, "unzip"), "-t", img).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "No errors detected") {
+			t.Fatalf("unzip -t of the resumed AFF4: %v\n%s", err, out)
+		}
+		if !strings.Contains(m["message"].(string), "verified") {
+			t.Fatalf("resumed AFF4 not verified: %v", m)
+		}
+		if got := aff4StreamMD5(t, img); got != md5src {
+			t.Fatalf("resumed AFF4 stream MD5 %s, source %s", got, md5src)
 		}
 		return
 	}
@@ -72,4 +96,42 @@ func killDashNineThenResume(t *testing.T, src, md5src, typ string) {
 	if err != nil || !strings.Contains(string(out), "MD5 hash calculated over data:\t\t"+md5src) {
 		t.Fatalf("ewfverify of the resumed E01: %v\n%s", err, out)
 	}
+}
+
+// waitProgress waits until the task is in progress at pct percent or more.
+func waitProgress(t *testing.T, d *daemon, key string, pct int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200)
+		if p, _ := strconv.Atoi(m["progress"].(string)); p >= pct && m["state"] == "in-progress" {
+			return
+		}
+		if time.Now().After(deadline) || m["state"] != "in-progress" {
+			t.Fatalf("task did not progress: %v", m)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func aff4StreamMD5(t *testing.T, path string) string {
+	t.Helper()
+	v, err := aff4.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	imgs := v.Images()
+	if len(imgs) != 1 {
+		t.Fatalf("%s holds %d images", path, len(imgs))
+	}
+	ra, err := imgs[0].Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := md5.New()
+	if _, err := io.Copy(h, io.NewSectionReader(ra, 0, imgs[0].Size)); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -12,19 +13,39 @@ import (
 	"github.com/evidenced/evidenced/imaging/target"
 )
 
-func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {
-	if cp != nil {
-		return nil, fmt.Errorf("AFF4 images cannot be resumed")
+// aff4Writer gives the pipeline the writer's checkpoints in their JSON form (an aff4.State).
+type aff4Writer struct{ *aff4.Writer }
+
+func (w aff4Writer) Checkpoint() (json.RawMessage, error) {
+	st, err := w.Writer.Checkpoint()
+	if err != nil {
+		return nil, err
 	}
+	return json.Marshal(st)
+}
+
+// AFF4VolumeOf is the volume URN an AFF4 task's checkpoint names ("" when cp holds none), to be
+// compared with aff4.ReadVolumeURN of the file before a resume touches it.
+func AFF4VolumeOf(cp *pipeline.Checkpoint) (string, error) {
+	if cp == nil || len(cp.Format) == 0 {
+		return "", nil
+	}
+	var st aff4.State
+	if err := json.Unmarshal(cp.Format, &st); err != nil {
+		return "", fmt.Errorf("AFF4 checkpoint: %w", err)
+	}
+	return st.Volume, nil
+}
+
+func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {
 	p := spec.Params
 	comp := p["aff4Comp"]
 	if comp == "" {
 		comp = "lz4"
 	}
-	name := spec.Base + ".aff4"
-	f, err := tgt.Create(name)
-	if err != nil {
-		return nil, fmt.Errorf("create image: %w", err)
+	// Refuse a bad method before any file exists: a refused image leaves nothing behind.
+	if _, err := aff4.CompressionIRI(comp); err != nil {
+		return nil, err
 	}
 	var hashes []string
 	for _, h := range strings.Split(p["hashes"], ",") {
@@ -32,18 +53,38 @@ func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Imag
 			hashes = append(hashes, strings.ToLower(h))
 		}
 	}
-	w, err := aff4.NewWriter(f, aff4.Options{
+	// The acquisition time is fixed at the start: a resumed container keeps its creation time.
+	acquired, err := time.Parse(time.RFC3339Nano, p["acquiredAt"])
+	if err != nil {
+		acquired = time.Now()
+	}
+	opt := aff4.Options{
 		Compression: comp, Hashes: hashes,
 		CaseNumber: p["aff4Case"], EvidenceNumber: p["aff4Evid"], Examiner: p["aff4Inv"], Description: p["aff4Desc"],
 		Model: spec.Identity.Model, Serial: spec.Identity.Serial, Size: spec.Identity.Size, SectorSize: spec.Identity.SectorSize,
-		Tool: spec.Software, AcquiredAt: time.Now(),
-	})
-	if err != nil {
-		f.Close()
-		return nil, err
+		Tool: spec.Software, AcquiredAt: acquired,
+	}
+	name := spec.Base + ".aff4"
+	var (
+		f target.File
+		w *aff4.Writer
+	)
+	if cp != nil {
+		if f, w, err = resumeAFF4(tgt, name, opt, cp); err != nil {
+			return nil, err
+		}
+	} else {
+		if f, err = tgt.Create(name); err != nil {
+			return nil, fmt.Errorf("create image: %w", err)
+		}
+		if w, err = aff4.NewWriter(f, opt); err != nil {
+			f.Close()
+			tgt.Remove(name)
+			return nil, err
+		}
 	}
 	return &Image{
-		Writer: w,
+		Writer: aff4Writer{w},
 		// Unreadable ranges stay zero-filled in the stream (as in E01 and raw), so the image's
 		// hashes equal the acquisition's; they are listed in the report. Mapping them to
 		// aff4:UnreadableData would make readers return a pattern instead of the hashed zeros.
@@ -83,4 +124,45 @@ func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Imag
 			return io.NewSectionReader(ra, 0, imgs[0].Size), rf.Close, nil
 		},
 	}, nil
+}
+
+// resumeAFF4 reopens the container of a paused task at its checkpoint: the file must name the
+// checkpoint's volume and hold its members; then bytes written after the checkpoint are cut and
+// the writer continues the open bevy.
+func resumeAFF4(tgt target.Target, name string, opt aff4.Options, cp *pipeline.Checkpoint) (target.File, *aff4.Writer, error) {
+	var st aff4.State
+	if err := json.Unmarshal(cp.Format, &st); err != nil {
+		return nil, nil, fmt.Errorf("AFF4 checkpoint: %w", err)
+	}
+	rf, err := tgt.Open(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reopen image: %w", err)
+	}
+	defer rf.Close()
+	urn, err := aff4.ReadVolumeURN(rf)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reopen image %s: %w", name, err)
+	}
+	if urn != st.Volume {
+		return nil, nil, fmt.Errorf("%s is volume %s, not the paused task's %s", name, urn, st.Volume)
+	}
+	if rf.Size() < st.Offset {
+		return nil, nil, fmt.Errorf("%s holds %d bytes, less than the %d of the checkpoint", name, rf.Size(), st.Offset)
+	}
+	// The container is proven the checkpoint's (members up to the open bevy) before it is cut.
+	f, err := tgt.OpenFile(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reopen image: %w", err)
+	}
+	w, err := aff4.Resume(rf, f, opt, st)
+	if err == nil {
+		if err = tgt.Truncate(name, st.Offset); err != nil {
+			err = fmt.Errorf("cut %s to its checkpoint: %w", name, err)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, w, nil
 }
