@@ -77,6 +77,7 @@ func openE01(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image
 		return nil, err
 	}
 	return &Image{
+		Pad:     int(opt.BytesPerSector),
 		Writer:  e01Writer{w},
 		AddBad:  func(r source.Range, _ int) { w.AddReadError(r.First, r.Count) },
 		SetHash: w.SetHash,
