@@ -150,7 +150,11 @@ func acquire(args []string, log *slog.Logger, tamper func(files []string)) error
 	for _, r := range res.BadRanges {
 		img.AddBad(r, 512)
 	}
-	stored := tasks.StoredHashes(res)
+	// The image stores, and its readers compute, the hashes of the padded stream if it is padded.
+	stored := res.Hashes
+	if res.PaddedHashes != nil {
+		stored = res.PaddedHashes
+	}
 	for name, sum := range stored {
 		b, _ := hex.DecodeString(sum)
 		img.SetHash(name, b)

@@ -129,17 +129,9 @@ type Image struct {
 	Files    func() []string
 	ReadBack func() (io.Reader, func() error, error) // the image's data stream, for verification
 	// Pad is set when the image stores the stream zero-padded to a multiple of Pad bytes (E01:
-	// whole sectors); see pipeline.Config.Pad.
+	// whole sectors, for `evidenced acquire` of files; drives are whole sectors); see
+	// pipeline.Config.Pad.
 	Pad int
-}
-
-// StoredHashes are the hashes of the stream as the image stores it, which its readers compute: the
-// acquisition's, or those of the padded stream when the format pads it.
-func StoredHashes(res pipeline.Result) map[string]string {
-	if res.PaddedHashes != nil {
-		return res.PaddedHashes
-	}
-	return res.Hashes
 }
 
 func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Drive, tgt target.Target, resume bool) error {
@@ -183,7 +175,7 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	// Only formats that can reopen their files at a checkpoint are paused; others stop.
 	_, resumable := f.Writer.(pipeline.Checkpointer)
 	res, err := pipeline.Run(ctx, src, f.Writer, pipeline.Config{
-		Hashes: hashes, Resume: cp, Pad: f.Pad,
+		Hashes: hashes, Resume: cp,
 		Progress: l.set,
 		OnCheckpoint: func(c pipeline.Checkpoint) {
 			if !resumable {
@@ -242,8 +234,7 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	for _, r := range res.BadRanges {
 		f.AddBad(r, id.SectorSize)
 	}
-	stored := StoredHashes(res)
-	for name, sum := range stored {
+	for name, sum := range res.Hashes {
 		b, _ := hex.DecodeString(sum)
 		f.SetHash(name, b)
 	}
@@ -260,18 +251,12 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	for name, sum := range res.Hashes {
 		m.logf(t, "acquisition %s %s", name, sum)
 	}
-	if res.PaddedHashes != nil {
-		m.logf(t, "the source holds %d bytes, not whole sectors: the image stores its last sector zero-padded", res.Bytes)
-		for name, sum := range res.PaddedHashes {
-			m.logf(t, "image (padded) %s %s", name, sum)
-		}
-	}
 	m.save(t)
 
 	if t.Params["verify"] != "false" {
 		t.Step = "verifying"
 		m.save(t)
-		if err := m.verify(ctx, t, l, f, hashes, stored); err != nil {
+		if err := m.verify(ctx, t, l, f, hashes, res.Hashes); err != nil {
 			return err
 		}
 	}
