@@ -1,9 +1,6 @@
 package api
 
 import (
-	"crypto/md5"
-	"encoding/hex"
-	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -73,8 +70,9 @@ func TestAFF4Image(t *testing.T) {
 }
 
 // AFF4 pauses at a checkpoint inside a bevy and resumes to a container equal to the source: the
-// task's hashes, the hashes our reader computes over the stream, and unzip -t all agree. deflate
-// is accepted on the API and written with the AFF4 standard's IRI.
+// task's hashes and those stored in the container are the source's, the task's verification
+// (our reader over the stream) matched, and unzip -t checks every member's CRC. deflate is
+// accepted on the API and written with the AFF4 standard's IRI.
 func TestAFF4PauseResume(t *testing.T) {
 	unzip := testenv.Tool(t, "unzip")
 	// 4 MiB read at 1 MB/s take four seconds, so the pause lands mid-image.
@@ -109,17 +107,6 @@ func TestAFF4PauseResume(t *testing.T) {
 	imgs := v.Images()
 	if len(imgs) != 1 || imgs[0].Hashes()["MD5"] != before {
 		t.Fatalf("stored hashes %v, source MD5 %s", imgs[0].Hashes(), before)
-	}
-	ra, err := imgs[0].Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := md5.New()
-	if _, err := io.Copy(h, io.NewSectionReader(ra, 0, imgs[0].Size)); err != nil {
-		t.Fatal(err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != before {
-		t.Fatalf("stream MD5 %s, source %s", got, before)
 	}
 	out, err := exec.Command(unzip, "-t", img).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "No errors detected") {
