@@ -107,8 +107,13 @@ func Resume(r io.ReaderAt, f WriteFile, opt Options, st State) (*Writer, error) 
 	if st.BevyHeader >= 0 {
 		end = st.BevyHeader
 	}
-	if end > st.Offset || len(st.Index)%12 != 0 || len(st.Index)/12 >= w.opt.ChunksPerSegment {
+	if end > st.Offset || len(st.Index)%12 != 0 || len(st.Index)/12 >= w.opt.ChunksPerSegment || (st.BevyHeader >= 0) != (len(st.Index) > 0) {
 		return nil, fmt.Errorf("aff4: bad resume state (bevy at %d, %d index bytes)", st.BevyHeader, len(st.Index))
+	}
+	// The stream's length follows from the chunks written; only the very last chunk is short.
+	full := (int64(st.Bevy)*int64(w.opt.ChunksPerSegment) + int64(len(st.Index)/12)) * int64(w.chunk)
+	if st.Written != full && !(st.LastShort && st.Written > full-int64(w.chunk) && st.Written < full) {
+		return nil, fmt.Errorf("aff4: bad resume state (%d bytes written in %d bevies and %d chunks)", st.Written, st.Bevy, len(st.Index)/12)
 	}
 	members, err := scanMembers(r, end)
 	if err != nil {

@@ -248,6 +248,19 @@ func TestResumeRefusesOtherContainer(t *testing.T) {
 	if _, err := Resume(f, f, resumeOpts(), states[0]); err == nil || !strings.Contains(err.Error(), "volume") {
 		t.Fatalf("resume onto another volume's container: %v", err)
 	}
+	// Its own checkpoint, altered, is refused too.
+	for name, alter := range map[string]func(*State){
+		"written":     func(st *State) { st.Written += 4096 },
+		"bevy":        func(st *State) { st.Bevy++ },
+		"bevy header": func(st *State) { st.BevyHeader -= 2 },
+		"offset":      func(st *State) { st.Offset = 10 },
+	} {
+		st := states[1]
+		alter(&st)
+		if _, err := Resume(f, f, resumeOpts(), st); err == nil {
+			t.Errorf("resume with an altered %s accepted", name)
+		}
+	}
 	if urn, err := ReadVolumeURN(f); err != nil || urn != states[1].Volume || urn == states[0].Volume {
 		t.Errorf("ReadVolumeURN = %q, %v; want %s", urn, err, states[1].Volume)
 	}
