@@ -112,12 +112,14 @@ func TestAcquireRefusedCompression(t *testing.T) {
 	if err := os.WriteFile(src, make([]byte, 4096), 0o444); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(builtBinary, "acquire", "--source", src, "--format", "aff4", "--compression", "zstd", "--out", filepath.Join(dir, "img")).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "zstd") {
-		t.Fatalf("acquire with zstd: %v\n%s", err, out)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "img.aff4")); !os.IsNotExist(err) {
-		t.Fatalf("a refused compression left img.aff4 behind (%v)", err)
+	for format, ext := range map[string]string{"aff4": ".aff4", "e01": ".E01"} {
+		out, err := exec.Command(builtBinary, "acquire", "--source", src, "--format", format, "--compression", "zstd", "--out", filepath.Join(dir, "img")).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "zstd") {
+			t.Fatalf("%s acquire with zstd: %v\n%s", format, err, out)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "img"+ext)); !os.IsNotExist(err) {
+			t.Fatalf("a refused compression left img%s behind (%v)", ext, err)
+		}
 	}
 	help, _ := exec.Command(builtBinary, "acquire", "-h").CombinedOutput()
 	if !strings.Contains(string(help), "deflate") || !strings.Contains(string(help), "verify=false") {
