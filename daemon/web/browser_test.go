@@ -282,7 +282,7 @@ func setValue(t *testing.T, ctx context.Context, sel, v string) {
 // API's own 400 message, an E01 started from the form runs with a moving progress bar, pauses,
 // resumes and completes with the source's MD5, ewfverify accepts it, and the report downloads.
 func TestDashboardInBrowser(t *testing.T) {
-	ewfverify := testenv.Tool(t, "ewfverify")
+	ewfverify, ewfinfo := testenv.Tool(t, "ewfverify"), testenv.Tool(t, "ewfinfo")
 	d := startDaemon(t, api.Config{})
 	out := outDir(t)
 	ctx, jsErr := browserCtx(t)
@@ -334,6 +334,19 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal("the page reloaded to show the plugged drive")
 	}
 
+	// A case for the plugged drive, made in the Cases view.
+	click(t, ctx, `#nav button[data-view=cases]`)
+	poll(t, ctx, "the drive in the case form", `[...document.querySelectorAll('#case-drive option')].some(o => o.value === 'SATA5 Test Disk PLUG0001')`, 10*time.Second)
+	setValue(t, ctx, `#case-drive`, "SATA5 Test Disk PLUG0001")
+	setValue(t, ctx, `#case-form [name=caseId]`, "CASE-UI-1")
+	setValue(t, ctx, `#case-form [name=caseExaminer]`, "Ann Example")
+	click(t, ctx, `#case-form button[type=submit]`)
+	poll(t, ctx, "the new case in the list", `document.querySelector('#cases .item[data-case="CASE-UI-1"]')?.textContent.includes('PLUG0001')`, 10*time.Second)
+	if msg := eval[string](t, ctx, `document.querySelector('#case-error').textContent`); msg != "" {
+		t.Fatalf("case form error: %s", msg)
+	}
+	click(t, ctx, `#nav button[data-view=board]`)
+
 	// A target folder outside the target roots: the form shows the API's own 400 message.
 	click(t, ctx, `.port[data-port="SATA5"]`)
 	poll(t, ctx, "the start dialog", `document.querySelector('#start').open`, 5*time.Second)
@@ -349,6 +362,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if shown != apiErr.Error {
 		t.Errorf("the form shows %q, the API says %q", shown, apiErr.Error)
 	}
+	screenshot(t, ctx, filepath.Join(out, "dashboard-start-error.png"))
 
 	// Start an E01 into the target root.
 	setValue(t, ctx, `#start-folder`, d.targets)
@@ -407,18 +421,24 @@ func TestDashboardInBrowser(t *testing.T) {
 	if outp, err := exec.Command(ewfverify, "-q", e01).CombinedOutput(); err != nil {
 		t.Errorf("ewfverify %s: %v\n%s", e01, err, outp)
 	}
+	// The case made in the UI went into the image's metadata.
+	if outp, err := exec.Command(ewfinfo, e01).CombinedOutput(); err != nil || !strings.Contains(string(outp), "CASE-UI-1") {
+		t.Errorf("ewfinfo %s: %v: no case number CASE-UI-1 in\n%s", e01, err, outp)
+	}
 
 	// Filters: by state on the server's /api/tasks?state=.
-	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#f-state`), "failed")); err != nil {
-		t.Fatal(err)
-	}
+	setValue(t, ctx, `#f-state`, "failed")
 	eval[bool](t, ctx, `document.querySelector('#f-state').dispatchEvent(new Event('change')), true`)
 	poll(t, ctx, "the state filter", `document.querySelector('#f-count').textContent === '0 tasks'`, 5*time.Second)
-	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#f-state`), "completed")); err != nil {
-		t.Fatal(err)
-	}
+	setValue(t, ctx, `#f-state`, "completed")
 	eval[bool](t, ctx, `document.querySelector('#f-state').dispatchEvent(new Event('change')), true`)
 	poll(t, ctx, "the completed filter", `document.querySelector('#f-count').textContent === '1 task'`, 5*time.Second)
+	screenshot(t, ctx, filepath.Join(out, "dashboard-tasks.png"))
+	// And by case: the filter lists the case made above, and the task carries it.
+	setValue(t, ctx, `#f-state`, "")
+	setValue(t, ctx, `#f-case`, "CASE-UI-1")
+	eval[bool](t, ctx, `document.querySelector('#f-case').dispatchEvent(new Event('change')), true`)
+	poll(t, ctx, "the case filter", `document.querySelector('#f-count').textContent === '1 task' && document.querySelector('#tasks .task .src').textContent.includes('case CASE-UI-1')`, 5*time.Second)
 
 	// The report link downloads the API's report zip.
 	dl := t.TempDir()
@@ -480,4 +500,70 @@ func checkTask(t *testing.T, d *daemon, key string) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// With user management on: the login page, the API's message for a wrong password, the board and
+// its live stream once signed in (the token rides on every call and on the stream), and sign-out.
+func TestDashboardLogin(t *testing.T) {
+	d := startDaemon(t, api.Config{UserManagement: true})
+	if err := api.AddUser(d.st, "examiner", "pw-1234"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, jsErr := browserCtx(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.srv.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, ctx, "the login page", `!document.querySelector('#view-login').hidden && document.querySelector('#nav').hidden`, 10*time.Second)
+	setValue(t, ctx, `#login-form [name=username]`, "examiner")
+	setValue(t, ctx, `#login-form [name=password]`, "wrong")
+	click(t, ctx, `#login-form button[type=submit]`)
+	poll(t, ctx, "the login error", `document.querySelector('#login-error').textContent !== ''`, 15*time.Second)
+	resp, err := http.Post(d.srv.URL+"/login", "application/json", strings.NewReader(`{"username":"examiner","password":"wrong"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var apiErr struct{ Error string }
+	err = json.NewDecoder(resp.Body).Decode(&apiErr)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 401 {
+		t.Fatalf("API login with a wrong password: %d %v", resp.StatusCode, err)
+	}
+	if got := eval[string](t, ctx, `document.querySelector('#login-error').textContent`); got != apiErr.Error {
+		t.Errorf("login page shows %q, the API says %q", got, apiErr.Error)
+	}
+
+	setValue(t, ctx, `#login-form [name=password]`, "pw-1234")
+	click(t, ctx, `#login-form button[type=submit]`)
+	poll(t, ctx, "the board after sign-in", `document.querySelector('.port[data-port="SATA1"] .model')?.textContent === 'SanDisk SDSSDA120G'`, 15*time.Second)
+	poll(t, ctx, "the live stream with the token", `document.querySelector('#conn').textContent === 'live'`, 10*time.Second)
+	if !eval[bool](t, ctx, `!document.querySelector('#nav [data-view=users]').hidden`) {
+		t.Error("the Users view is hidden with user management on")
+	}
+	// Presets: a bad one shows the API's message, a good one is listed and offered for logical imaging.
+	click(t, ctx, `#nav button[data-view=presets]`)
+	setValue(t, ctx, `#preset-form textarea`, `{"name": "docs", "colour": "blue"}`)
+	click(t, ctx, `#preset-form button[type=submit]`)
+	poll(t, ctx, "the preset error", `document.querySelector('#preset-error').textContent.includes('colour')`, 10*time.Second)
+	setValue(t, ctx, `#preset-form textarea`, `{"name": "docs", "extensions": ["pdf", "docx"]}`)
+	click(t, ctx, `#preset-form button[type=submit]`)
+	poll(t, ctx, "the saved preset", `document.querySelector('#presets .item[data-name="docs"]')?.textContent.includes('docx')`, 10*time.Second)
+	click(t, ctx, `#nav button[data-view=board]`)
+	click(t, ctx, `.port[data-port="SATA1"]`)
+	poll(t, ctx, "the preset in the logical form", `[...document.querySelectorAll('#start-presets option')].some(o => o.value === 'docs')`, 10*time.Second)
+	if eval[bool](t, ctx, `!document.querySelector('#start-image-presets').closest('label').hidden`) {
+		t.Error("the image form offers imaging presets though none exists")
+	}
+	click(t, ctx, `#start-kinds button[data-kind=logical]`)
+	if !eval[bool](t, ctx, `!document.querySelector('#start-presets').closest('label').hidden`) {
+		t.Error("the logical form hides its filter presets")
+	}
+	click(t, ctx, `#start-cancel`)
+
+	click(t, ctx, `#nav button[data-view=users]`)
+	if who := eval[string](t, ctx, `document.querySelector('#user-name').textContent`); who != "examiner" {
+		t.Errorf("signed in as %q", who)
+	}
+	click(t, ctx, `#logout`)
+	poll(t, ctx, "the login page after sign-out", `!document.querySelector('#view-login').hidden && !localStorage.getItem('evidenced.token')`, 5*time.Second)
+	jsErr.check(t)
 }

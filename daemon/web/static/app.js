@@ -400,7 +400,7 @@
       let show = kindOf(l).includes(S.kind);
       if (show && l.dataset.type) show = l.dataset.type.split(' ').includes(type);
       if (show && l.dataset.share) show = shares[l.dataset.share];
-      if (show && l.dataset.presets) show = $('select', l).options.length > 1;
+      if (show && l.hasAttribute('data-presets')) show = $('select', l).options.length > 1;
       l.hidden = !show;
       for (const el of $$('input, select', l)) {
         el.disabled = !show;
