@@ -3,7 +3,6 @@ package web_test
 import (
 	"archive/zip"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,19 +41,6 @@ type daemon struct {
 	api     *api.Server
 }
 
-func randomFile(t *testing.T, dir, name string, size int) string {
-	t.Helper()
-	b := make([]byte, size)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, b, 0o444); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // taskForceBoard is the 18 ports of the TaskForce board, with drives on some of them.
 func taskForceBoard(drives map[string]*board.DriveDesc) board.Description {
 	desc := board.Description{Kind: "sim", ApplianceID: "EVD0001"}
@@ -87,9 +73,9 @@ func startDaemon(t *testing.T, cfg api.Config) *daemon {
 		t.Fatal(err)
 	}
 	desc := taskForceBoard(map[string]*board.DriveDesc{
-		"SATA1": {Path: randomFile(t, dir, "sata1.img", 4<<20), Model: "SanDisk SDSSDA120G", Serial: "171108456213"},
-		"SATA2": {Path: randomFile(t, dir, "sata2.img", 2<<20), Model: "ST500LM012 HN-M500MBB", Serial: "S2RWJ9CD415935", BadSectors: []int64{100}},
-		"USB1":  {Path: randomFile(t, dir, "usb1.img", 1<<20), Model: "WDC WD10JMVW-11AJGS4", Serial: "WD-WXA1AA6PTY1K"},
+		"SATA1": {Path: testenv.RandomDisk(t, dir, "sata1.img", 4<<20), Model: "SanDisk SDSSDA120G", Serial: "171108456213"},
+		"SATA2": {Path: testenv.RandomDisk(t, dir, "sata2.img", 2<<20), Model: "ST500LM012 HN-M500MBB", Serial: "S2RWJ9CD415935", BadSectors: []int64{100}},
+		"USB1":  {Path: testenv.RandomDisk(t, dir, "usb1.img", 1<<20), Model: "WDC WD10JMVW-11AJGS4", Serial: "WD-WXA1AA6PTY1K"},
 	})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b, err := sim.New(desc, sim.Options{SpinUp: 30 * time.Millisecond, Logger: log})
@@ -324,7 +310,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// Hot-plug through the sim API: a slow drive (4 MB/s) so that the task can be watched.
 	eval[bool](t, ctx, `window.__sameDocument = true`)
-	plugged := randomFile(t, t.TempDir(), "plugged.img", 24<<20)
+	plugged := testenv.RandomDisk(t, t.TempDir(), "plugged.img", 24<<20)
 	code, body := d.get(t, "/api/sim/plug", url.Values{"port": {"SATA5"}, "path": {plugged}, "model": {"Test Disk"}, "serial": {"PLUG0001"}, "readMBps": {"4"}})
 	if code != 200 {
 		t.Fatalf("sim plug: %d %s", code, body)
