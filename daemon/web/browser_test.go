@@ -331,6 +331,17 @@ func TestDashboardInBrowser(t *testing.T) {
 	if msg := eval[string](t, ctx, `document.querySelector('#case-error').textContent`); msg != "" {
 		t.Fatalf("case form error: %s", msg)
 	}
+	// The saved case stays in the form for editing: a description added goes through edit-case.
+	if title := eval[string](t, ctx, `document.querySelector('#case-title').textContent`); title != "Edit case CASE-UI-1" {
+		t.Errorf("case form title after saving: %q", title)
+	}
+	setValue(t, ctx, `#case-form [name=caseDescription]`, "Seized laptop")
+	click(t, ctx, `#case-form button[type=submit]`)
+	poll(t, ctx, "the edited case", `document.querySelector('#cases .item[data-case="CASE-UI-1"]')?.textContent.includes('Seized laptop')`, 10*time.Second)
+	if code, body := d.get(t, "/api/cases", nil); code != 200 || !strings.Contains(string(body), `"caseDescription":"Seized laptop"`) {
+		t.Errorf("cases after the edit: %d %s", code, body)
+	}
+	screenshot(t, ctx, filepath.Join(out, "dashboard-cases.png"))
 	click(t, ctx, `#nav button[data-view=board]`)
 
 	// A target folder outside the target roots: the form shows the API's own 400 message.
@@ -469,6 +480,28 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(strings.ToLower(report), want) {
 		t.Errorf("the downloaded report has no Report.html with the MD5 %s", want)
+	}
+
+	// A diagnose from the board: SATA2's unreadable sector shows on its card, as check-task counts it.
+	click(t, ctx, `#nav button[data-view=board]`)
+	click(t, ctx, `.port[data-port="SATA2"]`)
+	click(t, ctx, `#start-kinds button[data-kind=diagnose]`)
+	if eval[bool](t, ctx, `!document.querySelector('#start-folder').closest('label').hidden`) {
+		t.Error("the diagnose form shows the image target folder")
+	}
+	click(t, ctx, `#start-go`)
+	poll(t, ctx, "the dialog to close", `!document.querySelector('#start').open`, 10*time.Second)
+	click(t, ctx, `#nav button[data-view=tasks]`)
+	setValue(t, ctx, `#f-case`, "")
+	eval[bool](t, ctx, `document.querySelector('#f-case').dispatchEvent(new Event('change')), true`)
+	diag := `#tasks .task.st-completed[data-key^="diagnose_0_"]`
+	poll(t, ctx, "the finished diagnose", `document.querySelector('`+diag+` a.report')`, 30*time.Second)
+	dkey := eval[string](t, ctx, `document.querySelector('`+diag+`').dataset.key`)
+	if n := checkTask(t, d, dkey)["unreadableSectors"]; n != float64(1) {
+		t.Errorf("check-task of the diagnose: unreadableSectors %v, want 1", n)
+	}
+	if got := eval[string](t, ctx, `document.querySelector('`+diag+` .badn').textContent`); got != "1" {
+		t.Errorf("the diagnose card shows %s bad sectors, want 1", got)
 	}
 	jsErr.check(t)
 }
