@@ -187,7 +187,7 @@
       } else if (!p.powered) {
         act = '<div class="act">tap to scan</div>';
       }
-      return `<div class="${cls.join(' ')}" data-port="${esc(p.name)}">
+      return `<div class="${cls.join(' ')}" data-port="${esc(p.name)}" tabindex="0" role="button">
         <div class="top"><span class="power${p.powered ? ' on' : ''}" title="${p.powered ? 'powered' : 'off'}"></span>
           <span class="name">${esc(p.name)}</span></div>
         <div class="top"><button type="button" class="mode" data-act="mode" title="switch source/target">${p.mode === 'target' ? 'TARGET' : 'SOURCE'}</button>
@@ -596,6 +596,7 @@
   document.addEventListener('DOMContentLoaded', () => {
     $('#nav').addEventListener('click', (ev) => { const b = ev.target.closest('button[data-view]'); if (b) showView(b.dataset.view); });
     $('#ports').addEventListener('click', portClick);
+    $('#ports').addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); portClick(ev); } });
     $('#active').addEventListener('click', taskClick);
     $('#tasks').addEventListener('click', taskClick);
     $('#f-state').addEventListener('change', scheduleTasks);
