@@ -320,19 +320,6 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal("the page reloaded to show the plugged drive")
 	}
 
-	// A drive's identity is hostile input: markup in a model or serial shows as text, never runs.
-	code, body = d.get(t, "/api/sim/plug", url.Values{"port": {"SATA6"}, "path": {plugged}, "model": {`<img src=x onerror="window.xss=1">`}, "serial": {"<b>S1"}})
-	if code != 200 {
-		t.Fatalf("sim plug: %d %s", code, body)
-	}
-	poll(t, ctx, "the hostile drive on SATA6", `document.querySelector('.port[data-port="SATA6"] .serial')?.textContent === 'S/N <b>S1'`, 10*time.Second)
-	if got := eval[string](t, ctx, `document.querySelector('.port[data-port="SATA6"] .model').textContent`); got != `<img src=x onerror="window.xss=1">` {
-		t.Errorf("hostile model shown as %q", got)
-	}
-	if eval[bool](t, ctx, `window.xss === 1 || !!document.querySelector('.port img, .port b')`) {
-		t.Error("markup in a drive's identity became part of the page")
-	}
-
 	// A case for the plugged drive, made in the Cases view.
 	click(t, ctx, `#nav button[data-view=cases]`)
 	poll(t, ctx, "the drive in the case form", `[...document.querySelectorAll('#case-drive option')].some(o => o.value === 'SATA5 Test Disk PLUG0001')`, 10*time.Second)
@@ -493,6 +480,19 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(strings.ToLower(report), want) {
 		t.Errorf("the downloaded report has no Report.html with the MD5 %s", want)
+	}
+
+	// A drive's identity is hostile input: markup in a model or serial shows as text, never runs.
+	code, body = d.get(t, "/api/sim/plug", url.Values{"port": {"SATA6"}, "path": {plugged}, "model": {`<img src=x onerror="window.xss=1">`}, "serial": {"<b>S1"}})
+	if code != 200 {
+		t.Fatalf("sim plug: %d %s", code, body)
+	}
+	poll(t, ctx, "the hostile drive on SATA6", `document.querySelector('.port[data-port="SATA6"] .serial')?.textContent === 'S/N <b>S1'`, 10*time.Second)
+	if got := eval[string](t, ctx, `document.querySelector('.port[data-port="SATA6"] .model').textContent`); got != `<img src=x onerror="window.xss=1">` {
+		t.Errorf("hostile model shown as %q", got)
+	}
+	if eval[bool](t, ctx, `window.xss === 1 || !!document.querySelector('.port img, .port b')`) {
+		t.Error("markup in a drive's identity became part of the page")
 	}
 
 	// A diagnose from the board: SATA2's unreadable sector shows on its card, as check-task counts it.
