@@ -24,17 +24,36 @@ func (w aff4Writer) Checkpoint() (json.RawMessage, error) {
 	return json.Marshal(st)
 }
 
-// AFF4VolumeOf is the volume URN an AFF4 task's checkpoint names ("" when cp holds none), to be
-// compared with aff4.ReadVolumeURN of the file before a resume touches it.
-func AFF4VolumeOf(cp *pipeline.Checkpoint) (string, error) {
-	if cp == nil || len(cp.Format) == 0 {
-		return "", nil
+// ProveAFF4 checks, reading only, that the file of a paused AFF4 task (base + ".aff4") is the
+// container its checkpoint was taken of (aff4.State.Check: the volume URN, the size, the members
+// up to the open bevy). A resume calls it before it touches the file; the API can call it to refuse
+// a resume before it starts.
+func ProveAFF4(tgt target.Target, base string, cp *pipeline.Checkpoint) error {
+	st, err := aff4State(cp)
+	if err != nil {
+		return err
 	}
+	return proveAFF4(tgt, base+".aff4", st)
+}
+
+func aff4State(cp *pipeline.Checkpoint) (aff4.State, error) {
 	var st aff4.State
 	if err := json.Unmarshal(cp.Format, &st); err != nil {
-		return "", fmt.Errorf("AFF4 checkpoint: %w", err)
+		return st, fmt.Errorf("AFF4 checkpoint: %w", err)
 	}
-	return st.Volume, nil
+	return st, nil
+}
+
+func proveAFF4(tgt target.Target, name string, st aff4.State) error {
+	rf, err := tgt.Open(name)
+	if err != nil {
+		return fmt.Errorf("reopen image: %w", err)
+	}
+	defer rf.Close()
+	if err := st.Check(rf, rf.Size()); err != nil {
+		return fmt.Errorf("%s is not the paused task's image: %w", name, err)
+	}
+	return nil
 }
 
 func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {
@@ -126,30 +145,22 @@ func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Imag
 	}, nil
 }
 
-// resumeAFF4 reopens the container of a paused task at its checkpoint: the file must name the
-// checkpoint's volume and hold its members; then bytes written after the checkpoint are cut and
-// the writer continues the open bevy.
+// resumeAFF4 reopens the container of a paused task at its checkpoint: the file must be the
+// checkpoint's (proveAFF4); then bytes written after the checkpoint are cut and the writer
+// continues the open bevy.
 func resumeAFF4(tgt target.Target, name string, opt aff4.Options, cp *pipeline.Checkpoint) (target.File, *aff4.Writer, error) {
-	var st aff4.State
-	if err := json.Unmarshal(cp.Format, &st); err != nil {
-		return nil, nil, fmt.Errorf("AFF4 checkpoint: %w", err)
+	st, err := aff4State(cp)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := proveAFF4(tgt, name, st); err != nil {
+		return nil, nil, err
 	}
 	rf, err := tgt.Open(name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reopen image: %w", err)
 	}
 	defer rf.Close()
-	urn, err := aff4.ReadVolumeURN(rf)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reopen image %s: %w", name, err)
-	}
-	if urn != st.Volume {
-		return nil, nil, fmt.Errorf("%s is volume %s, not the paused task's %s", name, urn, st.Volume)
-	}
-	if rf.Size() < st.Offset {
-		return nil, nil, fmt.Errorf("%s holds %d bytes, less than the %d of the checkpoint", name, rf.Size(), st.Offset)
-	}
-	// The container is proven the checkpoint's (members up to the open bevy) before it is cut.
 	f, err := tgt.OpenFile(name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reopen image: %w", err)

@@ -142,6 +142,24 @@ func Resume(r io.ReaderAt, f WriteFile, opt Options, st State) (*Writer, error) 
 	return w, nil
 }
 
+// Check proves, reading only, that r (size bytes) is the container st was taken of, so that a
+// resume may touch it: it holds at least st.Offset bytes, its first member names st.Volume, and
+// its members up to the open bevy are the ones the writer wrote. Resume makes the same checks
+// (but for the size) before it returns a writer.
+func (st State) Check(r io.ReaderAt, size int64) error {
+	if size < st.Offset {
+		return fmt.Errorf("aff4: the container holds %d bytes, less than the %d of the checkpoint", size, st.Offset)
+	}
+	_, err := Resume(r, noWrites{}, Options{}, st)
+	return err
+}
+
+// noWrites is the file of a Check: Resume writes nothing before it returns.
+type noWrites struct{}
+
+func (noWrites) Write([]byte) (int, error)          { return 0, errors.New("aff4: check only") }
+func (noWrites) WriteAt([]byte, int64) (int, error) { return 0, errors.New("aff4: check only") }
+
 // checkMembers proves the scanned members are this writer's: container.description holds the
 // volume URN, then version.txt, then for each finished bevy its data and index members.
 func (w *Writer) checkMembers(r io.ReaderAt, ms []zipMember, st State) error {

@@ -1,6 +1,7 @@
 package aff4
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -275,11 +276,14 @@ func (z *zipWriter) close(comment string) error {
 // bytes (a file on a target) and only returns errors.
 func scanMembers(r io.ReaderAt, end int64) ([]zipMember, error) {
 	var out []zipMember
-	var h [zipLocalLen]byte
+	// One read takes a header with the usual name (AFF4 member names are about 60 bytes).
+	buf := make([]byte, zipLocalLen+256)
 	for off := int64(0); off < end; {
-		if _, err := r.ReadAt(h[:], off); err != nil {
-			return nil, fmt.Errorf("zip: local header at %d: %w", off, err)
+		n, err := r.ReadAt(buf, off)
+		if n < zipLocalLen {
+			return nil, fmt.Errorf("zip: local header at %d: %w", off, cmp.Or(err, io.ErrUnexpectedEOF))
 		}
+		h := buf[:n]
 		if binary.LittleEndian.Uint32(h[0:]) != zipLocalSig {
 			return nil, fmt.Errorf("zip: no local header at %d", off)
 		}
@@ -292,9 +296,14 @@ func scanMembers(r io.ReaderAt, end int64) ([]zipMember, error) {
 			return nil, fmt.Errorf("zip: stored member at %d has sizes %d and %d", off, csize, usize)
 		}
 		nlen, elen := int64(binary.LittleEndian.Uint16(h[26:])), int64(binary.LittleEndian.Uint16(h[28:]))
-		name := make([]byte, nlen)
-		if _, err := r.ReadAt(name, off+zipLocalLen); err != nil {
-			return nil, fmt.Errorf("zip: name at %d: %w", off, err)
+		var name []byte
+		if zipLocalLen+nlen <= int64(n) {
+			name = h[zipLocalLen : zipLocalLen+nlen]
+		} else {
+			name = make([]byte, nlen)
+			if _, err := r.ReadAt(name, off+zipLocalLen); err != nil {
+				return nil, fmt.Errorf("zip: name at %d: %w", off, err)
+			}
 		}
 		out = append(out, zipMember{name: string(name), off: off, crc: binary.LittleEndian.Uint32(h[14:]), size: csize})
 		off += zipLocalLen + nlen + elen + csize
