@@ -34,6 +34,10 @@ func OpenLocal(dir string, roots []string) (*Local, error) {
 	if !ok {
 		return nil, fmt.Errorf("target folder %q is not below a configured target root (%s)", dir, strings.Join(roots, ", "))
 	}
+	// The configured root itself is the operator's, trusted; it is made when missing.
+	if err := os.MkdirAll(top, 0o755); err != nil {
+		return nil, fmt.Errorf("create target root: %w", err)
+	}
 	rt, err := os.OpenRoot(top)
 	if err != nil {
 		return nil, fmt.Errorf("open target root: %w", err)
