@@ -290,10 +290,11 @@ func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 		}
 	}
 	t.Log = append(t.Log, stamp("task "+t.State+": "+t.Message))
+	// The report is on the target before check-task says the task ended.
+	m.writeReport(t, l.tgt)
 	if err := m.st.PutTask(t); err != nil {
 		m.log.Error("store task", "task", t.Key, "err", err)
 	}
-	m.writeReport(t, l.tgt)
 	m.log.Info("task ended", "task", t.Key, "state", t.State, "message", t.Message)
 }
 
