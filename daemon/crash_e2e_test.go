@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -71,5 +72,57 @@ func killDashNineThenResume(t *testing.T, src, md5src, typ string) {
 	out, err := exec.Command(testenv.Tool(t, "ewfverify"), "-d", "md5", filepath.Join(targets, "Slow DiskSLOW1_0.E01")).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "MD5 hash calculated over data:\t\t"+md5src) {
 		t.Fatalf("ewfverify of the resumed E01: %v\n%s", err, out)
+	}
+}
+
+// Item 7 of issue 11: kill -9 0.3 s into a task, before its first periodic checkpoint: after the
+// restart the task is paused, and it resumes (from its first checkpoint, taken before the key was
+// answered) to an image equal to the source, raw and E01.
+func TestKillDashNineBeforeFirstCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "disk.img")
+	b := make([]byte, 16<<20)
+	for i := range b {
+		b[i] = byte(i*7 + i>>12)
+	}
+	if err := os.WriteFile(src, b, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	md5src := toolSum(t, "md5sum", src)
+	for _, typ := range []string{"raw", "e01"} {
+		t.Run(typ, func(t *testing.T) {
+			dir := t.TempDir()
+			data, targets := filepath.Join(dir, "data"), filepath.Join(dir, "targets")
+			board := writeBoard(t, dir, fmt.Sprintf(`{"name": "SATA1", "mode": "source", "drive": {"path": %q, "model": "Slow Disk", "serial": "SLOW1", "readMBps": 8}}`, src))
+			args := []string{"--data-dir", data, "--board", board, "--target-root", targets, "--spin-up", "50ms"}
+			d := startDaemon(t, args...)
+			code, keyB := d.get("/api/start-image?source=SATA1&targetFolder=" + url.QueryEscape(targets) + "&targetType=" + typ)
+			if code != 200 {
+				t.Fatalf("start-image: %d %s", code, keyB)
+			}
+			key := string(keyB)
+			time.Sleep(300 * time.Millisecond)
+			d.kill()
+			d = startDaemon(t, args...)
+			m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200)
+			if m["state"] != "paused" {
+				t.Fatalf("after kill -9: %v", m)
+			}
+			d.getJSON("/api/resume-task?taskKey="+url.QueryEscape(key), 200)
+			m = d.waitTask(key, time.Minute)
+			if m["state"] != "completed" || m["hashes"].(map[string]any)["MD5"] != md5src {
+				t.Fatalf("resumed task: %v (source MD5 %s)", m, md5src)
+			}
+			if typ == "raw" {
+				if got := toolSum(t, "md5sum", filepath.Join(targets, "Slow DiskSLOW1_0.raw")); got != md5src {
+					t.Fatalf("resumed image MD5 %s, source %s", got, md5src)
+				}
+				return
+			}
+			out, err := exec.Command(testenv.Tool(t, "ewfverify"), "-d", "md5", filepath.Join(targets, "Slow DiskSLOW1_0.E01")).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "MD5 hash calculated over data:\t\t"+md5src) {
+				t.Fatalf("ewfverify of the resumed E01: %v\n%s", err, out)
+			}
+		})
 	}
 }

@@ -251,3 +251,46 @@ func TestReportFoldersNeverOverwrittenOrFollowed(t *testing.T) {
 		t.Fatal("the older diagnose report was overwritten")
 	}
 }
+
+// Item 7: a paused task without a checkpoint (a record from before first checkpoints were taken at
+// the start) restarts from byte 0 when its partial file provably holds this drive's data, removes
+// it and says so in the log; an E01 it cannot prove is refused, untouched.
+func TestResumeWithoutCheckpointRestarts(t *testing.T) {
+	for _, typ := range []string{"raw", "e01"} {
+		t.Run(typ, func(t *testing.T) {
+			e := newEnv(t)
+			key := e.mustStart("/api/start-image?source=SATA4&targetType=" + typ + "&targetFile=N&targetFolder=" + url.QueryEscape(e.targets))
+			e.pauseAt(key, 10)
+			rec, err := e.st.Task(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.Checkpoint = nil
+			if err := e.st.PutTask(rec); err != nil {
+				t.Fatal(err)
+			}
+			img := filepath.Join(e.targets, "N"+map[string]string{"e01": ".E01", "raw": ".raw"}[typ])
+			if typ == "e01" {
+				before := testenv.FileMD5(t, img)
+				if msg := e.errorOf("/api/resume-task?taskKey="+url.QueryEscape(key), 409); !strings.Contains(msg, "move it away") {
+					t.Fatalf("409 without advice: %s", msg)
+				}
+				if testenv.FileMD5(t, img) != before {
+					t.Fatal("the refused resume changed the partial E01")
+				}
+				if err := os.Rename(img, img+".moved"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.json("/api/resume-task?taskKey=" + url.QueryEscape(key))
+			m := e.wait(key)
+			if m["state"] != "completed" || m["hashes"].(map[string]any)["MD5"] != testenv.FileMD5(t, e.disks["SATA1"]) {
+				t.Fatalf("restarted task: %v", m)
+			}
+			log := e.reportMember(key, "Log.txt")
+			if !strings.Contains(log, "no checkpoint yet: imaging restarts from byte 0") || (typ == "raw" && !strings.Contains(log, "removed the partial image")) {
+				t.Fatalf("the log does not say it restarted:\n%s", log)
+			}
+		})
+	}
+}
