@@ -294,3 +294,36 @@ func TestResumeWithoutCheckpointRestarts(t *testing.T) {
 		})
 	}
 }
+
+// Item 6: a drive unplugged during start-logical fails the task (L01 and zip) as it fails a
+// physical one: state failed, a message that says the drive is gone, a report that says incomplete.
+func TestLogicalUnplugFails(t *testing.T) {
+	corpus := testenv.Corpus(t)
+	for _, typ := range []string{"l01", "zip"} {
+		t.Run(typ, func(t *testing.T) {
+			e := newEnv(t, board.PortDesc{Name: "SAS2", Mode: "source",
+				Drive: &board.DriveDesc{Path: corpus, Model: "Slow Evidence", Serial: "SLOWC1", ReadMBps: 20}})
+			key := e.mustStart("/api/start-logical?source=SAS2&targetType=" + typ + "&targetFolder=" + url.QueryEscape(e.targets+"/u"))
+			for deadline := time.Now().Add(2 * time.Minute); ; {
+				m := e.json("/api/check-task?taskKey=" + url.QueryEscape(key))
+				if p, _ := strconv.Atoi(m["progress"].(string)); m["taskStep"] == "copying" && p >= 10 {
+					break
+				}
+				if m["state"] != "in-progress" || time.Now().After(deadline) {
+					t.Fatalf("before unplug: %v", m)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if code, body := e.get("/api/sim/unplug?port=SAS2"); code != 200 {
+				t.Fatalf("unplug: %d %s", code, body)
+			}
+			m := e.wait(key)
+			if m["state"] != "failed" || !strings.Contains(m["message"].(string), "gone") || strings.Contains(m["message"].(string), "verified") {
+				t.Fatalf("after unplug: %v", m)
+			}
+			if html := e.reportMember(key, "Report.html"); !strings.Contains(html, "logical image incomplete") {
+				t.Fatalf("the report does not say incomplete:\n%s", html)
+			}
+		})
+	}
+}
