@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -94,5 +95,25 @@ func TestLocalNeverFollowsLinksOutside(t *testing.T) {
 	}
 	if err := l.Mkdir("rep"); !errors.Is(err, ErrExist) {
 		t.Fatalf("second Mkdir: %v, want ErrExist", err)
+	}
+}
+
+func TestStripSecretOptions(t *testing.T) {
+	cases := map[string]string{
+		"username=u,password=SECRET":                    "username=u",
+		"port=1445,pass=SECRET,domain=LAB":              "port=1445,domain=LAB",
+		"cred=/root/SECRET.txt,vers=3.0":                "vers=3.0",
+		"Credentials=/etc/SECRET, Password = SECRET,ro": "",
+		"password=SEC,RET,port=2445":                    "port=2445",
+		"domain=LAB,vers=3.1.1,nounix":                  "domain=LAB,vers=3.1.1,nounix",
+	}
+	for in, want := range cases {
+		if got := StripSecretOptions(in); got != want {
+			t.Errorf("StripSecretOptions(%q) = %q, want %q", in, got, want)
+		}
+	}
+	o, err := BuildKernelOptions("10.0.0.1", Spec{Login: "u", MountOptions: "pass=SECRET,cred=/x/SECRET,port=1445"})
+	if err != nil || strings.Contains(o.Data, "SECRET") || !strings.Contains(o.Data, "port=1445") {
+		t.Fatalf("kernel options %q (%v)", o.Data, err)
 	}
 }
