@@ -20,15 +20,32 @@ func TestKillDashNineThenResume(t *testing.T) {
 	src := testenv.Corpus(t)
 	md5src := toolSum(t, "md5sum", src)
 	for _, typ := range []string{"raw", "e01"} {
-		t.Run(typ, func(t *testing.T) { killDashNineThenResume(t, src, md5src, typ) })
+		// 256 MiB at 40 MB/s: about 6 s, so the kill lands in the middle.
+		t.Run(typ, func(t *testing.T) { killDashNineThenResume(t, src, md5src, typ, 40, waitHalfway) })
 	}
 }
 
-func killDashNineThenResume(t *testing.T, src, md5src, typ string) {
+// waitHalfway waits past the first checkpoints (every 3 s).
+func waitHalfway(t *testing.T, d *daemon, key string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200)
+		if p, _ := strconv.Atoi(m["progress"].(string)); p >= 50 && m["state"] == "in-progress" {
+			return
+		}
+		if time.Now().After(deadline) || m["state"] != "in-progress" {
+			t.Fatalf("task did not progress: %v", m)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// killDashNineThenResume images src from a drive reading at mbps MB/s, kills the daemon with
+// SIGKILL once before returns, restarts it, and resumes the task to an image equal to the source.
+func killDashNineThenResume(t *testing.T, src, md5src, typ string, mbps int, before func(*testing.T, *daemon, string)) {
 	dir := t.TempDir()
 	data, targets := filepath.Join(dir, "data"), filepath.Join(dir, "targets")
-	// 256 MiB at 40 MB/s: about 6 s, so the kill lands in the middle.
-	board := writeBoard(t, dir, fmt.Sprintf(`{"name": "SATA1", "mode": "source", "drive": {"path": %q, "model": "Slow Disk", "serial": "SLOW1", "readMBps": 40}}`, src))
+	board := writeBoard(t, dir, fmt.Sprintf(`{"name": "SATA1", "mode": "source", "drive": {"path": %q, "model": "Slow Disk", "serial": "SLOW1", "readMBps": %d}}`, src, mbps))
 	args := []string{"--data-dir", data, "--board", board, "--target-root", targets, "--spin-up", "50ms"}
 	d := startDaemon(t, args...)
 	code, keyB := d.get("/api/start-image?source=SATA1&targetFolder=" + url.QueryEscape(targets) + "&targetType=" + typ)
@@ -36,18 +53,7 @@ func killDashNineThenResume(t *testing.T, src, md5src, typ string) {
 		t.Fatalf("start-image: %d %s", code, keyB)
 	}
 	key := string(keyB)
-	// Wait past the first checkpoints (every 3 s).
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200)
-		if p, _ := strconv.Atoi(m["progress"].(string)); p >= 50 && m["state"] == "in-progress" {
-			break
-		}
-		if time.Now().After(deadline) || m["state"] != "in-progress" {
-			t.Fatalf("task did not progress: %v", m)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	before(t, d, key)
 	d.kill() // SIGKILL: no chance to checkpoint
 	d = startDaemon(t, args...)
 	m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200)
@@ -91,38 +97,7 @@ func TestKillDashNineBeforeFirstCheckpoint(t *testing.T) {
 	md5src := toolSum(t, "md5sum", src)
 	for _, typ := range []string{"raw", "e01"} {
 		t.Run(typ, func(t *testing.T) {
-			dir := t.TempDir()
-			data, targets := filepath.Join(dir, "data"), filepath.Join(dir, "targets")
-			board := writeBoard(t, dir, fmt.Sprintf(`{"name": "SATA1", "mode": "source", "drive": {"path": %q, "model": "Slow Disk", "serial": "SLOW1", "readMBps": 8}}`, src))
-			args := []string{"--data-dir", data, "--board", board, "--target-root", targets, "--spin-up", "50ms"}
-			d := startDaemon(t, args...)
-			code, keyB := d.get("/api/start-image?source=SATA1&targetFolder=" + url.QueryEscape(targets) + "&targetType=" + typ)
-			if code != 200 {
-				t.Fatalf("start-image: %d %s", code, keyB)
-			}
-			key := string(keyB)
-			time.Sleep(300 * time.Millisecond)
-			d.kill()
-			d = startDaemon(t, args...)
-			m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200)
-			if m["state"] != "paused" {
-				t.Fatalf("after kill -9: %v", m)
-			}
-			d.getJSON("/api/resume-task?taskKey="+url.QueryEscape(key), 200)
-			m = d.waitTask(key, time.Minute)
-			if m["state"] != "completed" || m["hashes"].(map[string]any)["MD5"] != md5src {
-				t.Fatalf("resumed task: %v (source MD5 %s)", m, md5src)
-			}
-			if typ == "raw" {
-				if got := toolSum(t, "md5sum", filepath.Join(targets, "Slow DiskSLOW1_0.raw")); got != md5src {
-					t.Fatalf("resumed image MD5 %s, source %s", got, md5src)
-				}
-				return
-			}
-			out, err := exec.Command(testenv.Tool(t, "ewfverify"), "-d", "md5", filepath.Join(targets, "Slow DiskSLOW1_0.E01")).CombinedOutput()
-			if err != nil || !strings.Contains(string(out), "MD5 hash calculated over data:\t\t"+md5src) {
-				t.Fatalf("ewfverify of the resumed E01: %v\n%s", err, out)
-			}
+			killDashNineThenResume(t, src, md5src, typ, 8, func(*testing.T, *daemon, string) { time.Sleep(300 * time.Millisecond) })
 		})
 	}
 }
