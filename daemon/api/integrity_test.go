@@ -22,6 +22,9 @@ func (e *env) pauseAt(key string, pct int) {
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		m := e.json("/api/check-task?taskKey=" + url.QueryEscape(key))
 		if p, _ := strconv.Atoi(m["progress"].(string)); p >= pct && m["state"] == "in-progress" {
+			if m["taskStep"] != "imaging" {
+				e.t.Fatalf("the task went past imaging before it could be paused: %v", m)
+			}
 			break
 		}
 		if m["state"] != "in-progress" || time.Now().After(deadline) {
@@ -32,6 +35,13 @@ func (e *env) pauseAt(key string, pct int) {
 	if st := e.json("/api/stop-task?taskKey=" + url.QueryEscape(key)); st["state"] != "paused" {
 		e.t.Fatalf("pause: %v", st)
 	}
+}
+
+// slowEnv is newEnv plus SATA6, a 6 MiB drive read at 2 MB/s: slow enough to pause mid-way.
+func slowEnv(t *testing.T) (*env, string) {
+	disk := randomDisk(t, t.TempDir(), "slow6.img", 6<<20)
+	return newEnv(t, board.PortDesc{Name: "SATA6", Mode: "source",
+		Drive: &board.DriveDesc{Path: disk, Model: "Slow Six", Serial: "SLOW6", ReadMBps: 2}}), disk
 }
 
 // errorOf asserts a status and returns the error message.
@@ -50,10 +60,10 @@ func TestResumeRefusesAnotherTasksImage(t *testing.T) {
 	testenv.Tool(t, "ewfverify")
 	for _, typ := range []string{"e01", "raw"} {
 		t.Run(typ, func(t *testing.T) {
-			e := newEnv(t)
+			e, disk := slowEnv(t)
 			ext := map[string]string{"e01": ".E01", "raw": ".raw"}[typ]
 			tf := url.QueryEscape(e.targets)
-			key := e.mustStart("/api/start-image?source=SATA4&targetType=" + typ + "&targetFile=R&targetFolder=" + tf)
+			key := e.mustStart("/api/start-image?source=SATA6&targetType=" + typ + "&targetFile=R&targetFolder=" + tf)
 			e.pauseAt(key, 10)
 			img := filepath.Join(e.targets, "R"+ext)
 			if err := os.Rename(img, img+".moved"); err != nil {
@@ -90,7 +100,7 @@ func TestResumeRefusesAnotherTasksImage(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.json("/api/resume-task?taskKey=" + url.QueryEscape(key))
-			if m := e.wait(key); m["state"] != "completed" || m["hashes"].(map[string]any)["MD5"] != testenv.FileMD5(t, e.disks["SATA1"]) {
+			if m := e.wait(key); m["state"] != "completed" || m["hashes"].(map[string]any)["MD5"] != testenv.FileMD5(t, disk) {
 				t.Fatalf("resumed task: %v", m)
 			}
 		})
@@ -258,8 +268,8 @@ func TestReportFoldersNeverOverwrittenOrFollowed(t *testing.T) {
 func TestResumeWithoutCheckpointRestarts(t *testing.T) {
 	for _, typ := range []string{"raw", "e01"} {
 		t.Run(typ, func(t *testing.T) {
-			e := newEnv(t)
-			key := e.mustStart("/api/start-image?source=SATA4&targetType=" + typ + "&targetFile=N&targetFolder=" + url.QueryEscape(e.targets))
+			e, disk := slowEnv(t)
+			key := e.mustStart("/api/start-image?source=SATA6&targetType=" + typ + "&targetFile=N&targetFolder=" + url.QueryEscape(e.targets))
 			e.pauseAt(key, 10)
 			rec, err := e.st.Task(key)
 			if err != nil {
@@ -284,7 +294,7 @@ func TestResumeWithoutCheckpointRestarts(t *testing.T) {
 			}
 			e.json("/api/resume-task?taskKey=" + url.QueryEscape(key))
 			m := e.wait(key)
-			if m["state"] != "completed" || m["hashes"].(map[string]any)["MD5"] != testenv.FileMD5(t, e.disks["SATA1"]) {
+			if m["state"] != "completed" || m["hashes"].(map[string]any)["MD5"] != testenv.FileMD5(t, disk) {
 				t.Fatalf("restarted task: %v", m)
 			}
 			log := e.reportMember(key, "Log.txt")
