@@ -337,3 +337,38 @@ func TestLogicalUnplugFails(t *testing.T) {
 		})
 	}
 }
+
+// Item 7: a task paused (or killed) while verifying a complete image resumes by verifying it again,
+// writing nothing, for every format.
+func TestResumeDuringVerification(t *testing.T) {
+	e := newEnv(t)
+	for _, typ := range []string{"raw", "e01", "aff4"} {
+		key := e.mustStart("/api/start-image?source=SATA1&targetType=" + typ + "&targetFile=V" + typ + "&targetFolder=" + url.QueryEscape(e.targets))
+		done := e.wait(key)
+		if done["state"] != "completed" {
+			t.Fatalf("%s: %v", typ, done)
+		}
+		img := filepath.Join(e.targets, "V"+typ+"."+map[string]string{"raw": "raw", "e01": "E01", "aff4": "aff4"}[typ])
+		before := testenv.FileMD5(t, img)
+		// As the record stands after a kill -9 during verification.
+		rec, err := e.st.Task(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.State, rec.Step, rec.Message, rec.Completed = "paused", "verifying", "interrupted (power loss or restart)", time.Time{}
+		if err := e.st.PutTask(rec); err != nil {
+			t.Fatal(err)
+		}
+		e.json("/api/resume-task?taskKey=" + url.QueryEscape(key))
+		m := e.wait(key)
+		if m["state"] != "completed" || m["message"] != "completed and verified" || m["hashes"].(map[string]any)["MD5"] != done["hashes"].(map[string]any)["MD5"] {
+			t.Fatalf("%s: re-verified task: %v", typ, m)
+		}
+		if testenv.FileMD5(t, img) != before {
+			t.Fatalf("%s: the verification resume changed the image", typ)
+		}
+		if log := e.reportMember(key, "Log.txt"); !strings.Contains(log, "verifying the image again") {
+			t.Fatalf("%s: the log does not say so:\n%s", typ, log)
+		}
+	}
+}

@@ -123,6 +123,13 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 		m.release(t.Port, t.Key)
 		return fmt.Errorf("targetFolder: %v: %w", err, ErrBadRequest)
 	}
+	if verifyOnly(t) {
+		t.State, t.Message = StateInProgress, ""
+		m.logf(t, "imaging had completed before the interruption: verifying the image again")
+		m.save(t)
+		m.launch(t, func(ctx context.Context, t *store.Task, l *live) error { return m.reverify(ctx, t, l, tgt) })
+		return nil
+	}
 	if t.Kind == KindImage {
 		f, cp, err := m.reopenImage(t, d, tgt)
 		if err != nil {
@@ -383,7 +390,7 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	if t.Params["verify"] != "false" {
 		t.Step = "verifying"
 		m.save(t)
-		if err := m.verify(ctx, t, l, f, hashes, res.Hashes); err != nil {
+		if err := m.verify(ctx, t, l, f.ReadBack, hashes, res.Hashes); err != nil {
 			return err
 		}
 	}
@@ -391,9 +398,36 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	return nil
 }
 
+// verifyOnly reports whether a paused image task had written its whole image and was verifying
+// it: resuming it verifies again and writes nothing.
+func verifyOnly(t *store.Task) bool {
+	return t.Kind == KindImage && t.Step == "verifying" && len(t.Hashes) > 0
+}
+
+// reverify is the run of a resumed task that was interrupted while verifying.
+func (m *Manager) reverify(ctx context.Context, t *store.Task, l *live, tgt target.Target) error {
+	l.tgt = tgt
+	l.set(0)
+	if n := badCount(t.BadSectors); n > 0 {
+		t.Message = fmt.Sprintf("completed; %d unreadable sectors zero-filled", n)
+	}
+	names := make([]string, 0, len(t.Hashes))
+	for name := range t.Hashes {
+		names = append(names, name)
+	}
+	rb := func() (io.Reader, func() error, error) {
+		return ReadBack(t.Params["targetType"], t.Params["targetBase"], tgt)
+	}
+	if err := m.verify(ctx, t, l, rb, names, t.Hashes); err != nil {
+		return err
+	}
+	t.Step = "post-hash"
+	return nil
+}
+
 // verify re-reads the written image through our reader and compares its hashes.
-func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, f *Image, names []string, want map[string]string) error {
-	r, closeFn, err := f.ReadBack()
+func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, readBack func() (io.Reader, func() error, error), names []string, want map[string]string) error {
+	r, closeFn, err := readBack()
 	if err != nil {
 		return fmt.Errorf("verify: open image: %w", err)
 	}

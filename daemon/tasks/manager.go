@@ -276,7 +276,7 @@ func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 	case err == nil:
 		t.State, t.Message, t.Completed = StateCompleted, firstNonEmpty(t.Message, "completed"), now
 	case errors.Is(cause, errPause) || errors.Is(cause, errShutdown):
-		if pausable(t) && t.Checkpoint != nil {
+		if pausable(t) && (t.Checkpoint != nil || verifyOnly(t)) {
 			t.State, t.Message = StatePaused, "paused at "+percent(t.BytesDone, t.BytesTotal)+"%"
 		} else {
 			t.State, t.Message, t.Completed = StateStopped, "stopped", now
