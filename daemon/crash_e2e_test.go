@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -18,21 +19,41 @@ import (
 )
 
 // kill -9 in the middle of imaging: after restart the task is paused, and resuming it gives an
-// image whose hashes equal the source's, raw, E01 and AFF4. The AFF4 run is first paused by a
-// SIGTERM (graceful shutdown pauses) and resumed, then killed and resumed across its bevies.
+// image whose hashes equal the source's, raw, E01 and AFF4 (AFF4 first paused by SIGTERM and resumed).
 func TestKillDashNineThenResume(t *testing.T) {
 	src := testenv.Corpus(t)
 	md5src := toolSum(t, "md5sum", src)
 	for _, typ := range []string{"raw", "e01", "aff4"} {
-		t.Run(typ, func(t *testing.T) { killDashNineThenResume(t, src, md5src, typ) })
+		// 256 MiB at 40 MB/s: about 6 s, so the kill lands in the middle.
+		t.Run(typ, func(t *testing.T) { killDashNineThenResume(t, src, md5src, typ, 40, waitHalfway) })
 	}
 }
 
-func killDashNineThenResume(t *testing.T, src, md5src, typ string) {
+// waitHalfway waits past the first checkpoints (every 3 s).
+func waitHalfway(t *testing.T, d *daemon, key string) { waitProgress(t, d, key, 50) }
+
+// waitProgress waits until the task is in progress at pct percent or more.
+func waitProgress(t *testing.T, d *daemon, key string, pct int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200)
+		if p, _ := strconv.Atoi(m["progress"].(string)); p >= pct && m["state"] == "in-progress" {
+			return
+		}
+		if time.Now().After(deadline) || m["state"] != "in-progress" {
+			t.Fatalf("task did not progress: %v", m)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// killDashNineThenResume images src from a drive reading at mbps MB/s, kills the daemon with
+// SIGKILL once before returns, restarts it, and resumes the task to an image equal to the source.
+func killDashNineThenResume(t *testing.T, src, md5src, typ string, mbps int, before func(*testing.T, *daemon, string)) {
 	dir := t.TempDir()
 	data, targets := filepath.Join(dir, "data"), filepath.Join(dir, "targets")
-	// 256 MiB at 40 MB/s: about 6 s, so the kill lands in the middle.
-	board := writeBoard(t, dir, fmt.Sprintf(`{"name": "SATA1", "mode": "source", "drive": {"path": %q, "model": "Slow Disk", "serial": "SLOW1", "readMBps": 40}}`, src))
+	board := writeBoard(t, dir, fmt.Sprintf(`{"name": "SATA1", "mode": "source", "drive": {"path": %q, "model": "Slow Disk", "serial": "SLOW1", "readMBps": %d}}`, src, mbps))
 	args := []string{"--data-dir", data, "--board", board, "--target-root", targets, "--spin-up", "50ms"}
 	d := startDaemon(t, args...)
 	code, keyB := d.get("/api/start-image?source=SATA1&targetFolder=" + url.QueryEscape(targets) + "&targetType=" + typ)
@@ -41,8 +62,10 @@ func killDashNineThenResume(t *testing.T, src, md5src, typ string) {
 	}
 	key := string(keyB)
 	if typ == "aff4" {
+		// SIGTERM first: graceful shutdown pauses the task at a checkpoint; then resume, so the
+		// kill below lands in a container that was already reopened once.
 		waitProgress(t, d, key, 25)
-		d.stop() // SIGTERM: the daemon pauses the task at a checkpoint
+		d.stop()
 		d = startDaemon(t, args...)
 		if m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200); m["state"] != "paused" {
 			t.Fatalf("after SIGTERM: %v", m)
@@ -51,10 +74,8 @@ func killDashNineThenResume(t *testing.T, src, md5src, typ string) {
 			t.Fatalf("resume after SIGTERM: %v", r)
 		}
 		waitProgress(t, d, key, 60)
-	} else {
-		// Wait past the first checkpoints (every 3 s).
-		waitProgress(t, d, key, 50)
 	}
+	before(t, d, key)
 	d.kill() // SIGKILL: no chance to checkpoint
 	d = startDaemon(t, args...)
 	m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200)
@@ -98,19 +119,24 @@ func killDashNineThenResume(t *testing.T, src, md5src, typ string) {
 	}
 }
 
-// waitProgress waits until the task is in progress at pct percent or more.
-func waitProgress(t *testing.T, d *daemon, key string, pct int) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200)
-		if p, _ := strconv.Atoi(m["progress"].(string)); p >= pct && m["state"] == "in-progress" {
-			return
-		}
-		if time.Now().After(deadline) || m["state"] != "in-progress" {
-			t.Fatalf("task did not progress: %v", m)
-		}
-		time.Sleep(100 * time.Millisecond)
+// Item 7 of issue 11: kill -9 0.3 s into a task, before its first periodic checkpoint: after the
+// restart the task is paused, and it resumes (from its first checkpoint, taken before the key was
+// answered) to an image equal to the source, raw and E01.
+func TestKillDashNineBeforeFirstCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "disk.img")
+	b := make([]byte, 16<<20)
+	for i := range b {
+		b[i] = byte(i*7 + i>>12)
+	}
+	if err := os.WriteFile(src, b, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	md5src := toolSum(t, "md5sum", src)
+	for _, typ := range []string{"raw", "e01"} {
+		t.Run(typ, func(t *testing.T) {
+			killDashNineThenResume(t, src, md5src, typ, 8, func(*testing.T, *daemon, string) { time.Sleep(300 * time.Millisecond) })
+		})
 	}
 }
 

@@ -26,6 +26,9 @@ func params(q url.Values) map[string]string {
 			continue
 		}
 		out[k] = v[0]
+		if k == "mountOptions" { // a password typed here is used for the mount, never kept
+			out[k] = target.StripSecretOptions(v[0])
+		}
 	}
 	return out
 }

@@ -119,29 +119,8 @@ func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Imag
 			}
 			return err
 		},
-		Files: func() []string { return []string{name} },
-		ReadBack: func() (io.Reader, func() error, error) {
-			rf, err := tgt.Open(name)
-			if err != nil {
-				return nil, nil, err
-			}
-			v, err := aff4.Open(rf, rf.Size())
-			if err != nil {
-				rf.Close()
-				return nil, nil, err
-			}
-			imgs := v.Images()
-			if len(imgs) != 1 {
-				rf.Close()
-				return nil, nil, fmt.Errorf("AFF4 volume holds %d images, want 1", len(imgs))
-			}
-			ra, err := imgs[0].Open()
-			if err != nil {
-				rf.Close()
-				return nil, nil, err
-			}
-			return io.NewSectionReader(ra, 0, imgs[0].Size), rf.Close, nil
-		},
+		Files:    func() []string { return []string{name} },
+		ReadBack: func() (io.Reader, func() error, error) { return readBackAFF4(tgt, name) },
 	}, nil
 }
 
@@ -176,4 +155,27 @@ func resumeAFF4(tgt target.Target, name string, opt aff4.Options, cp *pipeline.C
 		return nil, nil, err
 	}
 	return f, w, nil
+}
+
+func readBackAFF4(tgt target.Target, name string) (io.Reader, func() error, error) {
+	rf, err := tgt.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := aff4.Open(rf, rf.Size())
+	if err != nil {
+		rf.Close()
+		return nil, nil, err
+	}
+	imgs := v.Images()
+	if len(imgs) != 1 {
+		rf.Close()
+		return nil, nil, fmt.Errorf("AFF4 volume holds %d images, want 1", len(imgs))
+	}
+	ra, err := imgs[0].Open()
+	if err != nil {
+		rf.Close()
+		return nil, nil, err
+	}
+	return io.NewSectionReader(ra, 0, imgs[0].Size), rf.Close, nil
 }
