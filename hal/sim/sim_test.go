@@ -73,7 +73,7 @@ func TestNewErrors(t *testing.T) {
 		d    board.Description
 		want string
 	}{
-		{"kind", board.Description{Kind: "linux", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA1"}}}, "kind"},
+		{"kind", board.Description{Kind: "linux", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA1", Attach: "pci-0000:00:1f.2-ata-1"}}}, "kind"},
 		{"invalid", board.Description{Kind: "sim", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA99"}}}, "unknown port"},
 		{"missing image", board.Description{Kind: "sim", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA1", Drive: &board.DriveDesc{Path: img + ".nope", Model: "M", Serial: "S"}}}}, "no such file"},
 		{"directory", board.Description{Kind: "sim", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA1", Drive: &board.DriveDesc{Path: filepath.Dir(img), Model: "M", Serial: "S"}}}}, "not a regular file"},
