@@ -27,6 +27,7 @@ import (
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
+	halinux "github.com/evidenced/evidenced/hal/linux"
 	"github.com/evidenced/evidenced/hal/sim"
 	"github.com/evidenced/evidenced/store"
 	"github.com/evidenced/evidenced/systemd"
@@ -106,10 +107,15 @@ func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 			return nil, "", err
 		}
 	}
-	if desc.Kind != "sim" {
-		return nil, "", fmt.Errorf("board kind %q is not supported by this build (supported: sim)", desc.Kind)
+	var b hal.Board
+	switch desc.Kind {
+	case board.KindSim:
+		b, err = sim.New(desc, sim.Options{SpinUp: o.spinUp, Logger: log})
+	case board.KindLinux:
+		b, err = halinux.New(desc, halinux.Options{Logger: log})
+	default:
+		err = fmt.Errorf("board kind %q is not supported (supported: sim, linux)", desc.Kind)
 	}
-	b, err := sim.New(desc, sim.Options{SpinUp: o.spinUp, Logger: log})
 	if err != nil {
 		return nil, "", err
 	}

@@ -48,6 +48,9 @@ type Identity struct {
 	Size       int64  `json:"size"`       // bytes
 	SectorSize int    `json:"sectorSize"` // logical sector, bytes
 	Bus        string `json:"bus"`        // sata, sas, usb, ide, nvme, ext
+	// NativeSize is the drive's size without its Host Protected Area, in bytes, when the drive
+	// reports one larger than Size (an HPA hides NativeSize-Size bytes); 0 = no HPA seen.
+	NativeSize int64 `json:"nativeSize,omitempty"`
 }
 
 // Health is the SMART-like view of a drive, where the bus offers one.
