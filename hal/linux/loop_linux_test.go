@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -329,4 +330,123 @@ func addPartitions(t *testing.T, dev string) {
 	if out, err := exec.Command("partx", "-a", dev).CombinedOutput(); err != nil {
 		t.Fatalf("partx -a %s: %v %s", dev, err, out)
 	}
+}
+
+// TestLoopGoneMidRead: the kernel announces the drive's removal (a remove uevent, synthesized
+// through the device's uevent file: a loop device held open cannot really vanish) while a reader
+// is reading: reads fail with hal.ErrGone within 2 s and the port reports unplugged.
+func TestLoopGoneMidRead(t *testing.T) {
+	needLoop(t)
+	n := freeLoop(t)
+	b := loopBoard(t, board.PortDesc{Name: "SATA3", Attach: fmt.Sprintf("loop-%d", n), Mode: "source"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ev := b.Subscribe(ctx)
+	img, _ := image(t, 16<<20)
+	attach(t, n, img)
+	waitEvent(t, ev, "SATA3", hal.Plugged, 5*time.Second)
+	p, _ := b.Port("SATA3")
+	r, err := p.Drive().Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	failed := make(chan error, 1)
+	go func() {
+		buf := AlignedBuffer(64 << 10)
+		for off := int64(0); ; off = (off + int64(len(buf))) % r.Size() {
+			if _, err := r.ReadAt(buf, off); err != nil {
+				failed <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	if err := os.WriteFile(fmt.Sprintf("/sys/block/loop%d/uevent", n), []byte("remove"), 0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-failed:
+		took := time.Since(start)
+		t.Logf("removal to ErrGone: %v", took)
+		if !errors.Is(err, hal.ErrGone) || !strings.Contains(err.Error(), "SATA3") {
+			t.Fatalf("read error %v, want hal.ErrGone naming the port", err)
+		}
+		if took > 2*time.Second {
+			t.Fatalf("ErrGone after %v, want within 2 s", took)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("reads still succeed 2 s after the drive was removed")
+	}
+	waitEvent(t, ev, "SATA3", hal.Unplugged, time.Second)
+	if p.Drive() != nil {
+		t.Fatal("port still has a drive after its removal")
+	}
+}
+
+// TestLoopEventStormLeaksNothing: 1,000 change uevents about a plugged drive neither re-plug it
+// nor leak goroutines or file descriptors; closing the board ends every goroutine it started.
+func TestLoopEventStormLeaksNothing(t *testing.T) {
+	needLoop(t)
+	goroutines0 := runtime.NumGoroutine()
+	n := freeLoop(t)
+	desc := board.Description{Kind: board.KindLinux, ApplianceID: "EVDTEST", Ports: []board.PortDesc{{Name: "SATA4", Attach: fmt.Sprintf("loop-%d", n), Mode: "source"}}}
+	b, err := New(desc, Options{Source: "kernel"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ev := b.Subscribe(ctx)
+	img, sum := image(t, 4<<20)
+	attach(t, n, img)
+	waitEvent(t, ev, "SATA4", hal.Plugged, 5*time.Second)
+	p, _ := b.Port("SATA4")
+	drive := p.Drive()
+	fds0, g0 := openFDs(t), runtime.NumGoroutine()
+	uev := fmt.Sprintf("/sys/block/loop%d/uevent", n)
+	for i := 0; i < 1000; i++ {
+		if err := os.WriteFile(uev, []byte("change"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An event after the storm: when it is seen, the storm has been handled.
+	losetup(t, "-d", fmt.Sprintf("/dev/loop%d", n))
+	deadline := time.After(30 * time.Second)
+	for done := false; !done; {
+		select {
+		case e := <-ev:
+			if e.Kind == hal.Plugged {
+				t.Fatal("a change event re-plugged the same drive")
+			}
+			done = e.Kind == hal.Unplugged
+		case <-deadline:
+			t.Fatal("the storm was not handled within 30 s")
+		}
+	}
+	if p.Drive() != nil || !drive.(*Drive).isGone() {
+		t.Fatal("the drive is not gone after detach")
+	}
+	if fds := openFDs(t); fds != fds0 {
+		t.Errorf("open descriptors %d before the storm, %d after", fds0, fds)
+	}
+	if g := runtime.NumGoroutine(); g > g0 {
+		t.Errorf("goroutines %d before the storm, %d after", g0, g)
+	}
+	if fileMD5(t, img) != sum {
+		t.Fatal("the evidence image changed")
+	}
+	cancel()
+	b.Close()
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= goroutines0 })
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }
