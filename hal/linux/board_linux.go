@@ -264,6 +264,9 @@ func (b *Board) disk(name string) {
 	if p == nil {
 		return
 	}
+	b.mu.Lock()
+	p.present = d // known to the port (power-off deletes it) even if it cannot be identified
+	b.mu.Unlock()
 	devnode := filepath.Join(b.opt.DevRoot, d.Name)
 	switch mode := p.Mode(); {
 	case mode == hal.ModeSource && d.Size > 0:
@@ -295,7 +298,6 @@ func (b *Board) disk(name string) {
 	if b.closed {
 		return
 	}
-	p.present = d
 	if d.Size == 0 {
 		// No medium (an empty card reader, a detached loop device).
 		if p.drive != nil && p.drive.disk.Name == d.Name {

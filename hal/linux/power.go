@@ -153,7 +153,7 @@ func attachExists(sysRoot, attach string) error {
 }
 
 func writeFile(name, v string) error {
-	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0) // sysfs ignores O_TRUNC; a fake tree needs it
 	if err != nil {
 		return err
 	}
