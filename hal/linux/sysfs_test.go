@@ -2,6 +2,7 @@ package linux
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,11 +14,18 @@ import (
 // fakeSys is a sysfs tree in a temporary folder: device directories with attribute files and the
 // class/bus symlinks the kernel makes. Real symlinks, so os.DirFS reads it as it reads /sys.
 type fakeSys struct {
-	t    *testing.T
+	t    testing.TB
 	root string
 }
 
 func newFakeSys(t *testing.T) *fakeSys { return &fakeSys{t: t, root: t.TempDir()} }
+
+// newFakeSysF is the fake tree of build() for a fuzz target.
+func newFakeSysF(f *testing.F) fs.FS {
+	fk := &fakeSys{t: f, root: f.TempDir()}
+	fk.build()
+	return os.DirFS(fk.root)
+}
 
 func (f *fakeSys) file(name, content string) {
 	f.t.Helper()
