@@ -4,6 +4,7 @@
 //	evidenced [flags]                 serve the API
 //	evidenced user add NAME           create a user; the password is read from stdin
 //	evidenced acquire --source PATH … image a device or file once, without the daemon
+//	evidenced board discover          print a board file skeleton for this machine
 package main
 
 import (
@@ -61,6 +62,8 @@ func main() {
 		err = userCmd(args[1:])
 	case len(args) > 0 && args[0] == "acquire":
 		err = acquireCmd(args[1:], log)
+	case len(args) > 0 && args[0] == "board":
+		err = boardCmd(args[1:], os.Stdout, os.Stderr)
 	case len(args) > 0 && args[0] == "version":
 		fmt.Println("evidenced", Version)
 	default:

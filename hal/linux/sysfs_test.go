@@ -369,3 +369,49 @@ func TestRescanNVMeAndDelete(t *testing.T) {
 		t.Fatal("rescan of a controller without SCSI hosts succeeded")
 	}
 }
+
+func TestDiscoverSkeleton(t *testing.T) {
+	f := newFakeSys(t)
+	f.build()
+	f.link("class/ata_port/ata3", "devices/pci0000:00/0000:00:1f.2/ata3/ata_port/ata3")
+	f.file("devices/pci0000:00/0000:00:1f.2/ata4/ata_port/ata4/port_no", "4\n") // an empty SATA port
+	f.link("class/ata_port/ata4", "devices/pci0000:00/0000:00:1f.2/ata4/ata_port/ata4")
+	f.file("class/gpio/gpiochip504/label", "port-power\n")
+	f.file("class/gpio/gpiochip504/base", "504\n")
+	f.file("class/gpio/gpiochip504/ngpio", "8\n")
+	d, err := Discover(os.DirFS(f.root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, notes := d.Skeleton("EVD0042")
+	want := []board.PortDesc{
+		{Name: "SATA1", Bus: "sata", Attach: "pci-0000:00:1f.2-ata-3", Mode: "source"},
+		{Name: "SATA2", Bus: "sata", Attach: "pci-0000:00:1f.2-ata-4", Mode: "source"},
+		{Name: "NVME1", Bus: "nvme", Attach: "pci-0000:03:00.0-nvme-1", Mode: "source"},
+		{Name: "SAS1", Bus: "sas", Attach: "pci-0000:02:00.0-sas-phy5-lun-0", Mode: "source"},
+		{Name: "USB1", Bus: "usb", Attach: "pci-0000:00:14.0-usb-0:2:1.0-scsi-0:0:0:0", Mode: "target"},
+	}
+	if len(desc.Ports) != len(want) {
+		t.Fatalf("ports %+v", desc.Ports)
+	}
+	for i, w := range want {
+		if g := desc.Ports[i]; g.Name != w.Name || g.Bus != w.Bus || g.Attach != w.Attach || g.Mode != w.Mode {
+			t.Errorf("port %d = %+v, want %+v", i, g, w)
+		}
+	}
+	if err := desc.Validate(); err != nil {
+		t.Fatalf("skeleton does not validate: %v", err)
+	}
+	all := strings.Join(notes, "\n")
+	for _, s := range []string{"SATA1 = pci-0000:00:1f.2-ata-3 (sda, WDC WD10EZEX-08W WD-WCC6Y0ABCDEF", "SATA2 = pci-0000:00:1f.2-ata-4 (empty)", `GPIO chip "port-power": 8 lines`, "vda", "mmcblk0"} {
+		if !strings.Contains(all, s) {
+			t.Errorf("notes lack %q:\n%s", s, all)
+		}
+	}
+	// The skeleton starts a board on the same tree: every attach point exists.
+	b, err := New(desc, Options{SysRoot: f.root, DevRoot: t.TempDir(), Source: "kernel"})
+	if err != nil {
+		t.Fatalf("board from the skeleton: %v", err)
+	}
+	b.Close()
+}
