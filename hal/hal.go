@@ -80,6 +80,12 @@ type Drive interface {
 	Health(ctx context.Context) (Health, error)
 }
 
+// Resetter is a Drive that can be reset without cutting its power (a SCSI device reset): the first
+// step of unfreezing a drive that stopped answering.
+type Resetter interface {
+	Reset() error
+}
+
 // Port is one physical connector of the board.
 type Port interface {
 	Name() string // SATA1, USB4, NVME2, ...

@@ -19,6 +19,7 @@ import (
 
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal/board"
+	"github.com/evidenced/evidenced/hal/recovery"
 	"github.com/evidenced/evidenced/hal/sim"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/internal/testenv"
@@ -83,6 +84,8 @@ func (e *env) serve(dir string, desc board.Description, logW io.Writer, client s
 	e.st = st
 	roots := []string{e.targets}
 	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: "EVD0001", TargetRoots: roots, Software: "evidenced test",
+		// Freezing drives (sim freezeAt) recover in test time: 300 ms timeout, 50 ms off.
+		Freeze: recovery.Config{Timeout: 300 * time.Millisecond, ResetWait: 100 * time.Millisecond, OffTime: 50 * time.Millisecond, ReadyWait: 5 * time.Second, Cycles: 2},
 		OpenTarget: func(ctx context.Context, spec target.Spec) (target.Target, error) {
 			return target.Open(ctx, spec, target.Config{Roots: roots, Client: client})
 		}})

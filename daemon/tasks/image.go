@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/hal/recovery"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/imaging/target"
@@ -137,9 +138,20 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	hashes := strings.Split(t.Params["hashes"], ",")
 	id := d.Identity()
 
-	rd, err := d.Open()
+	raw, err := d.Open()
 	if err != nil {
 		return fmt.Errorf("open source drive: %w", err)
+	}
+	var rd hal.Reader = raw
+	if p, ok := m.board.Port(t.Port); ok {
+		// A drive that freezes is reset, power-cycled and read again; every step is logged.
+		fc := m.cfg.Freeze
+		fc.Log = func(format string, args ...any) {
+			l.mu.Lock()
+			m.logf(t, format, args...)
+			l.mu.Unlock()
+		}
+		rd = recovery.New(p, d, raw, fc)
 	}
 	defer rd.Close()
 

@@ -73,6 +73,10 @@ type DriveDesc struct {
 	ReadMBps   float64 `json:"readMBps,omitempty"`   // 0 = unthrottled; MB = 10^6 bytes
 	SpinUpMs   int     `json:"spinUpMs,omitempty"`   // 0 = the simulator's default
 	SMART      *SMART  `json:"smart,omitempty"`      // nil = healthy defaults
+	// FreezeAt are LBAs where the drive stops answering: a read touching one hangs until the port
+	// is power-cycled (or the drive unplugged). Each LBA freezes FreezeTimes times (0 = once).
+	FreezeAt    []int64 `json:"freezeAt,omitempty"`
+	FreezeTimes int     `json:"freezeTimes,omitempty"`
 }
 
 // SMART is the health a simulated drive reports. Nil pointers mean "use the default", so that a
@@ -339,6 +343,14 @@ func (dd *DriveDesc) normalize() error {
 		if lba < 0 {
 			return fmt.Errorf("badSectors[%d]: negative LBA %d", j, lba)
 		}
+	}
+	for j, lba := range dd.FreezeAt {
+		if lba < 0 {
+			return fmt.Errorf("freezeAt[%d]: negative LBA %d", j, lba)
+		}
+	}
+	if dd.FreezeTimes < 0 {
+		return fmt.Errorf("freezeTimes: negative (%d)", dd.FreezeTimes)
 	}
 	if dd.ReadMBps < 0 {
 		return fmt.Errorf("readMBps: negative (%g)", dd.ReadMBps)

@@ -96,7 +96,10 @@ type Drive struct {
 	goneOnce sync.Once
 }
 
-var _ hal.Drive = (*Drive)(nil)
+var (
+	_ hal.Drive    = (*Drive)(nil)
+	_ hal.Resetter = (*Drive)(nil)
+)
 
 func (d *Drive) markGone() { d.goneOnce.Do(func() { close(d.gone) }) }
 
@@ -140,6 +143,19 @@ func (d *Drive) Open() (hal.Reader, error) {
 		}
 	}
 	return &Reader{d: d, f: f, ss: d.id.SectorSize}, nil
+}
+
+// Reset sends a SCSI device reset (SG_SCSI_RESET) to a SCSI, SATA (libata), SAS or USB drive: the
+// first step of unfreezing it. NVMe and loop devices have no such reset.
+func (d *Drive) Reset() error {
+	if d.isGone() {
+		return d.errGone()
+	}
+	switch d.disk.Transport {
+	case "ata", "sas", "usb", "scsi":
+		return scsiReset(d.devnode)
+	}
+	return fmt.Errorf("%s: device reset of a %s drive: %w", d.port.name, d.disk.Transport, errNotSupported)
 }
 
 // Health is not read on hal/linux yet (SMART through anatol/smart.go is not wired in).

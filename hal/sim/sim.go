@@ -456,6 +456,22 @@ type media struct {
 	desc     board.DriveDesc
 	bad      []int64 // sorted, distinct
 	throttle *bucket // nil = unthrottled
+
+	mu      sync.Mutex
+	freezes map[int64]int // LBA -> freezes left; survives power cycles, as the fault is the drive's
+}
+
+// freezeIn reports whether a read of sectors [first, last] freezes the drive, using up one freeze.
+func (m *media) freezeIn(first, last int64) (int64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for lba, left := range m.freezes {
+		if lba >= first && lba <= last && left > 0 {
+			m.freezes[lba] = left - 1
+			return lba, true
+		}
+	}
+	return 0, false
 }
 
 func newMedia(d board.DriveDesc) *media {
@@ -471,6 +487,13 @@ func newMedia(d board.DriveDesc) *media {
 		}
 	}
 	m := &media{desc: d, bad: out}
+	if len(d.FreezeAt) > 0 {
+		times := max(d.FreezeTimes, 1)
+		m.freezes = map[int64]int{}
+		for _, lba := range d.FreezeAt {
+			m.freezes[lba] = times
+		}
+	}
 	if d.ReadMBps > 0 {
 		m.throttle = newBucket(d.ReadMBps * 1e6)
 	}
@@ -504,6 +527,15 @@ func (d *Drive) errGone() error { return fmt.Errorf("sim: %s: %w", d.port, hal.E
 
 // Identity is what identification found.
 func (d *Drive) Identity() hal.Identity { return d.id }
+
+// Reset is the SCSI device reset of a simulated drive: it does not unfreeze a frozen drive (only a
+// power cycle does), which is the case the recovery has to handle.
+func (d *Drive) Reset() error {
+	if d.isGone() {
+		return d.errGone()
+	}
+	return nil
+}
 
 // Open opens the image file read-only (O_RDONLY). Write-blocking is structural: the file
 // descriptor cannot write and the returned Reader has no write method, so nothing reachable
@@ -641,6 +673,17 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 		want = want[:max(0, lba*ss-off)]
 		mediaErr = &hal.MediaError{LBA: lba, Count: 1}
 		tailErr = nil
+	}
+	if len(want) > 0 {
+		if _, frozen := r.d.media.freezeIn(first, (off+int64(len(want))-1)/ss); frozen {
+			// The drive stops answering: nothing comes back until its power goes.
+			select {
+			case <-r.d.gone:
+				return 0, r.d.errGone()
+			case <-r.closed:
+				return 0, fmt.Errorf("sim: %s: read: %w", r.d.port, os.ErrClosed)
+			}
+		}
 	}
 	if t := r.d.media.throttle; t != nil && len(want) > 0 {
 		if err := r.wait(t.reserve(len(want))); err != nil {
