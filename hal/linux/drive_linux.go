@@ -73,7 +73,9 @@ func askDrive(id *hal.Identity, d Disk, devnode string) {
 		}
 		return
 	}
-	if id.Serial != "" && id.Model != "" {
+	// Behind a USB bridge sysfs may only know the bridge's own iSerial (usb-storage skips VPD
+	// pages): the drive's unit serial number, when it answers VPD 0x80, is the one that names it.
+	if id.Serial != "" && id.Model != "" && d.Transport != "usb" {
 		return
 	}
 	if inq, serial, err := scsiInquiry(f); err == nil {
