@@ -84,8 +84,9 @@ func (e *env) serve(dir string, desc board.Description, logW io.Writer, client s
 	e.st = st
 	roots := []string{e.targets}
 	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: "EVD0001", TargetRoots: roots, Software: "evidenced test",
-		// Freezing drives (sim freezeAt) recover in test time: 300 ms timeout, 50 ms off.
-		Freeze: recovery.Config{Timeout: 300 * time.Millisecond, ResetWait: 100 * time.Millisecond, OffTime: 50 * time.Millisecond, ReadyWait: 5 * time.Second, Cycles: 2},
+		// Freezing drives (sim freezeAt) recover in test time: 4 s timeout (above the 2 s one read
+		// of the slowest sim drive here takes), 50 ms off.
+		Freeze: recovery.Config{Timeout: 4 * time.Second, ResetWait: 100 * time.Millisecond, OffTime: 50 * time.Millisecond, ReadyWait: 5 * time.Second, Cycles: 2},
 		OpenTarget: func(ctx context.Context, spec target.Spec) (target.Target, error) {
 			return target.Open(ctx, spec, target.Config{Roots: roots, Client: client})
 		}})

@@ -88,11 +88,14 @@ func TestFreezingDriveImaged(t *testing.T) {
 	if got, want := testenv.FileMD5(t, filepath.Join(e.targets, "f", "once.raw")), testenv.FileMD5(t, once); got != want {
 		t.Fatalf("image MD5 %s, drive %s", got, want)
 	}
+	if code, _ := e.get("/api/report?taskKey=" + url.QueryEscape(key)); code != 200 {
+		t.Fatalf("report: %d", code)
+	}
 	logTxt, err := os.ReadFile(filepath.Join(e.targets, "f", "once_RAW_report", "Log.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"did not return within 300ms: the drive is frozen", "SCSI device reset", "power cycle 1 of 2", "same serial FRZ1"} {
+	for _, s := range []string{"did not return within 4s: the drive is frozen", "SCSI device reset", "power cycle 1 of 2", "same serial FRZ1"} {
 		if !strings.Contains(string(logTxt), s) {
 			t.Errorf("log lacks %q:\n%s", s, logTxt)
 		}
@@ -109,6 +112,9 @@ func TestFreezingDriveImaged(t *testing.T) {
 	sum := md5.Sum(src)
 	if got := testenv.FileMD5(t, filepath.Join(e.targets, "f", "always.raw")); got != hex.EncodeToString(sum[:]) {
 		t.Fatal("the image is not the drive with the given-up block zero-filled")
+	}
+	if code, _ := e.get("/api/report?taskKey=" + url.QueryEscape(key)); code != 200 {
+		t.Fatalf("report: %d", code)
 	}
 	logTxt, _ = os.ReadFile(filepath.Join(e.targets, "f", "always_RAW_report", "Log.txt"))
 	if !strings.Contains(string(logTxt), "LBA 2048-4095 still froze after 2 power cycles: recorded unreadable") {

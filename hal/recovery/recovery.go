@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/evidenced/evidenced/hal"
@@ -16,7 +17,10 @@ import (
 
 // Config tunes the recovery. Zero values are the defaults.
 type Config struct {
-	Timeout   time.Duration // a read longer than this is a frozen drive (default 10 s)
+	// Timeout: a read outstanding this long while no other read of the drive completed for as
+	// long is a frozen drive (default 10 s). Reads merely queued behind others on a slow drive
+	// are not: the drive still answers.
+	Timeout   time.Duration
 	ResetWait time.Duration // how long a read gets to return after the device reset (default Timeout)
 	OffTime   time.Duration // power off time of a cycle (default 5 s)
 	ReadyWait time.Duration // how long the drive gets to come back after power on (default 60 s)
@@ -65,6 +69,8 @@ type Reader struct {
 	dead  [][2]int64 // byte ranges given up [start, end)
 
 	recMu sync.Mutex // one recovery at a time
+
+	lastDone atomic.Int64 // unix nanoseconds of the last read the drive answered
 }
 
 var _ hal.Reader = (*Reader)(nil)
@@ -106,15 +112,11 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 			n, err := rd.ReadAt(p, off)
 			done <- result{n, err}
 		}()
-		t := time.NewTimer(r.cfg.Timeout)
-		select {
-		case res := <-done:
-			t.Stop()
+		if res, ok := r.wait(done); ok {
 			if errors.Is(res.err, hal.ErrGone) && r.cycledSince(gen) {
 				continue // another read's recovery cut the power under this one: read again
 			}
 			return res.n, res.err
-		case <-t.C:
 		}
 		res, finished, err := r.recover(off, len(p), gen, done, &cycles)
 		if err != nil {
@@ -122,6 +124,26 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 		}
 		if finished {
 			return res.n, res.err
+		}
+	}
+}
+
+// wait waits for a read; false when the drive froze: the read is outstanding for Timeout and no
+// read completed in the last Timeout either.
+func (r *Reader) wait(done chan result) (result, bool) {
+	start := time.Now()
+	tick := time.NewTicker(r.cfg.Timeout / 8)
+	defer tick.Stop()
+	for {
+		select {
+		case res := <-done:
+			r.lastDone.Store(time.Now().UnixNano())
+			return res, true
+		case now := <-tick.C:
+			last := time.Unix(0, r.lastDone.Load())
+			if now.Sub(start) >= r.cfg.Timeout && now.Sub(last) >= r.cfg.Timeout {
+				return result{}, false
+			}
 		}
 	}
 }
@@ -169,6 +191,7 @@ func (r *Reader) recover(off int64, n int, gen int, done chan result, cycles *in
 		}
 		select {
 		case res := <-done:
+			r.lastDone.Store(time.Now().UnixNano())
 			r.cfg.Log("%s: the read returned after the reset", name)
 			return res, true, nil
 		case <-time.After(r.cfg.ResetWait):
@@ -211,6 +234,7 @@ func (r *Reader) recover(off int64, n int, gen int, done chan result, cycles *in
 	r.gen++
 	r.mu.Unlock()
 	old.Close()
+	r.lastDone.Store(time.Now().UnixNano())
 	r.cfg.Log("%s: drive back after %v with the same serial %s; reading again at LBA %d", name, time.Since(start).Round(time.Millisecond), r.serial, lba)
 	if *cycles >= r.cfg.Cycles {
 		count := int64(n+r.ss-1) / int64(r.ss)

@@ -198,3 +198,43 @@ func TestConcurrentReadsOneRecovery(t *testing.T) {
 		t.Errorf("%d power cycles, want 1:\n%s", c, l.String())
 	}
 }
+
+// TestSlowDriveIsNotFrozen: reads queued behind each other on a slow drive take longer than the
+// timeout, but the drive keeps answering: no reset, no power cycle.
+func TestSlowDriveIsNotFrozen(t *testing.T) {
+	data := make([]byte, 2<<20)
+	rand.Read(data)
+	p := filepath.Join(t.TempDir(), "slow.img")
+	os.WriteFile(p, data, 0o444)
+	desc := board.Description{Kind: board.KindSim, ApplianceID: "E1", Ports: []board.PortDesc{{Name: "SATA1", Mode: "source",
+		Drive: &board.DriveDesc{Path: p, Model: "Slow Disk", Serial: "SLOW1", ReadMBps: 4}}}}
+	b, err := sim.New(desc, sim.Options{SpinUp: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	port, _ := b.Port("SATA1")
+	port.PowerOn(context.Background())
+	waitReady(t, port)
+	var l logBuf
+	r := open(t, port, fast(&l)) // 150 ms timeout; each 256 KiB read takes 65 ms, the 8th ends after 520 ms
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			buf := make([]byte, 256<<10)
+			if _, err := r.ReadAt(buf, int64(i)*int64(len(buf))); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Fatalf("the reads took %v: the throttle did not queue them, the test proves nothing", took)
+	}
+	if l.String() != "" {
+		t.Fatalf("a slow drive was taken for a frozen one:\n%s", l.String())
+	}
+}
