@@ -31,9 +31,6 @@ type Options struct {
 	Logger          *slog.Logger
 }
 
-// subscriberBuffer is how many events a subscriber may lag behind before it loses events.
-const subscriberBuffer = 64
-
 // Board is the appliance's real board. It implements hal.Board.
 type Board struct {
 	id  string
@@ -44,8 +41,9 @@ type Board struct {
 	mu     sync.Mutex
 	ports  []*Port
 	byName map[string]*Port
-	subs   map[chan hal.Event]struct{}
 	closed bool
+
+	events hal.Fanout
 
 	stop    context.CancelFunc
 	watched chan struct{} // closed when the event loop ended
@@ -90,7 +88,9 @@ func New(desc board.Description, opt Options) (*Board, error) {
 		sys:    os.DirFS(opt.SysRoot),
 		log:    opt.Logger.With("board", "linux"),
 		byName: map[string]*Port{},
-		subs:   map[chan hal.Event]struct{}{},
+	}
+	b.events.Dropped = func(ev hal.Event) {
+		b.log.Warn("event dropped for a slow subscriber", "port", ev.Port, "event", ev.Kind)
 	}
 	for _, pd := range desc.Ports {
 		p := &Port{b: b, name: pd.Name, bus: pd.Bus, attach: pd.Attach, mode: hal.Mode(pd.Mode), powered: true}
@@ -179,37 +179,7 @@ func (b *Board) Port(name string) (hal.Port, bool) {
 
 // Subscribe delivers plug/unplug events until ctx ends or the board is closed; a subscriber whose
 // buffer is full loses events, so the board never waits for a consumer.
-func (b *Board) Subscribe(ctx context.Context) <-chan hal.Event {
-	ch := make(chan hal.Event, subscriberBuffer)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed || ctx.Err() != nil {
-		close(ch)
-		return ch
-	}
-	b.subs[ch] = struct{}{}
-	context.AfterFunc(ctx, func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if _, ok := b.subs[ch]; ok {
-			delete(b.subs, ch)
-			close(ch)
-		}
-	})
-	return ch
-}
-
-// emit fans an event out; caller holds b.mu.
-func (b *Board) emit(port string, kind hal.EventKind) {
-	ev := hal.Event{Port: port, Kind: kind, Time: time.Now()}
-	for ch := range b.subs {
-		select {
-		case ch <- ev:
-		default:
-			b.log.Warn("event dropped for a slow subscriber", "port", port, "event", kind)
-		}
-	}
-}
+func (b *Board) Subscribe(ctx context.Context) <-chan hal.Event { return b.events.Subscribe(ctx) }
 
 // Close stops listening, fails open Readers with hal.ErrGone and ends subscriptions. Port power is
 // left as it is: closing the daemon must not cut a drive's power mid-write of another process.
@@ -223,10 +193,7 @@ func (b *Board) Close() error {
 	for _, p := range b.ports {
 		p.dropLocked()
 	}
-	for ch := range b.subs {
-		delete(b.subs, ch)
-		close(ch)
-	}
+	b.events.Close()
 	stop, watched := b.stop, b.watched
 	b.mu.Unlock()
 	if stop != nil {
@@ -324,7 +291,7 @@ func (b *Board) disk(name string) {
 	p.drive = &Drive{port: p, disk: *d, devnode: devnode, id: id, gone: make(chan struct{})}
 	p.identifying = false
 	b.log.Info("drive plugged", "port", p.name, "dev", d.Name, "model", id.Model, "serial", id.Serial, "size", id.Size)
-	b.emit(p.name, hal.Plugged)
+	b.events.Emit(p.name, hal.Plugged)
 }
 
 // partition write-blocks a partition of a source port's drive.
@@ -579,5 +546,5 @@ func (p *Port) dropLocked() {
 func (p *Port) unpluggedLocked() {
 	p.dropLocked()
 	p.b.log.Info("drive unplugged", "port", p.name)
-	p.b.emit(p.name, hal.Unplugged)
+	p.b.events.Emit(p.name, hal.Unplugged)
 }

@@ -131,22 +131,74 @@ func attach(t *testing.T, n int, img string, extra ...string) {
 	})
 }
 
+// loopDrive is a board with one port on a free loop device, and the image attached to it.
+type loopDrive struct {
+	b   *Board
+	ev  <-chan hal.Event
+	dev string // /dev/loopN
+	img string
+	sum [16]byte // of the image as attached
+
+	plugged time.Duration // from losetup to the plugged event
+}
+
+// plugLoop starts a board whose port (in mode) is a free loop device, attaches a random image of
+// size bytes to it (partitioned by the sfdisk script, if any) and waits for the plugged event.
+func plugLoop(t *testing.T, port, mode string, size int, table string) loopDrive {
+	t.Helper()
+	n := freeLoop(t)
+	l := loopDrive{b: loopBoard(t, board.PortDesc{Name: port, Attach: fmt.Sprintf("loop-%d", n), Mode: mode}), dev: fmt.Sprintf("/dev/loop%d", n)}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	l.ev = l.b.Subscribe(ctx)
+	l.img, l.sum = image(t, size)
+	var extra []string
+	if table != "" {
+		if _, err := exec.LookPath("sfdisk"); err != nil {
+			t.Skip("no sfdisk")
+		}
+		sf := exec.Command("sfdisk", "-q", l.img)
+		sf.Stdin = strings.NewReader(table)
+		if out, err := sf.CombinedOutput(); err != nil {
+			t.Fatalf("sfdisk: %v %s", err, out)
+		}
+		l.sum = fileMD5(t, l.img)
+		extra = []string{"-P"}
+	}
+	start := time.Now()
+	attach(t, n, l.img, extra...)
+	waitEvent(t, l.ev, port, hal.Plugged, 5*time.Second)
+	l.plugged = time.Since(start)
+	if table != "" {
+		addPartitions(t, l.dev)
+	}
+	return l
+}
+
+// readUntilError reads the drive over and over until a read fails, and sends that error.
+func readUntilError(r hal.Reader) <-chan error {
+	failed := make(chan error, 1)
+	go func() {
+		buf := AlignedBuffer(64 << 10)
+		for off := int64(0); ; off = (off + int64(len(buf))) % r.Size() {
+			if _, err := r.ReadAt(buf, off); err != nil {
+				failed <- err
+				return
+			}
+		}
+	}()
+	return failed
+}
+
 // TestLoopSourceDrive: a drive attached to a source port is plugged (a real kernel uevent),
 // identified, write-blocked in the kernel before we open it (a write through another descriptor
 // fails with EPERM/EROFS), read back exactly through O_DIRECT at aligned and unaligned offsets, left
 // unchanged, and unplugged when detached.
 func TestLoopSourceDrive(t *testing.T) {
 	needLoop(t)
-	n := freeLoop(t)
-	b := loopBoard(t, board.PortDesc{Name: "SATA1", Attach: fmt.Sprintf("loop-%d", n), Mode: "source"})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ev := b.Subscribe(ctx)
-	img, sum := image(t, 8<<20)
-	start := time.Now()
-	attach(t, n, img)
-	waitEvent(t, ev, "SATA1", hal.Plugged, 5*time.Second)
-	t.Logf("attach to plugged: %v", time.Since(start))
+	l := plugLoop(t, "SATA1", "source", 8<<20, "")
+	t.Logf("losetup to plugged: %v", l.plugged)
+	b, ev, img, sum := l.b, l.ev, l.img, l.sum
 	p, _ := b.Port("SATA1")
 	if p.State() != hal.StateReady {
 		t.Fatalf("state %s", p.State())
@@ -155,7 +207,7 @@ func TestLoopSourceDrive(t *testing.T) {
 	if id.Model != "Linux loop" || id.Serial != "evidence-disk.img" || id.Size != 8<<20 || id.SectorSize != 512 || id.Bus != "sata" {
 		t.Fatalf("identity %+v", id)
 	}
-	dev := fmt.Sprintf("/dev/loop%d", n)
+	dev := l.dev
 	assertWriteBlocked(t, dev)
 
 	r, err := p.Drive().Open()
@@ -224,24 +276,8 @@ func assertWriteBlocked(t *testing.T, dev string) {
 // write-blocks it (and its partitions) at once; back to target lifts it.
 func TestLoopTargetToSource(t *testing.T) {
 	needLoop(t)
-	if _, err := exec.LookPath("sfdisk"); err != nil {
-		t.Skip("no sfdisk")
-	}
-	n := freeLoop(t)
-	b := loopBoard(t, board.PortDesc{Name: "USB1", Attach: fmt.Sprintf("loop-%d", n), Mode: "target"})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ev := b.Subscribe(ctx)
-	img, _ := image(t, 8<<20)
-	sf := exec.Command("sfdisk", "-q", img)
-	sf.Stdin = strings.NewReader("label: dos\n,2M\n,\n")
-	if out, err := sf.CombinedOutput(); err != nil {
-		t.Fatalf("sfdisk: %v %s", err, out)
-	}
-	attach(t, n, img, "-P")
-	waitEvent(t, ev, "USB1", hal.Plugged, 5*time.Second)
-	dev := fmt.Sprintf("/dev/loop%d", n)
-	addPartitions(t, dev)
+	l := plugLoop(t, "USB1", "target", 8<<20, "label: dos\n,2M\n,\n")
+	b, dev := l.b, l.dev
 	waitFor(t, func() bool { _, err := os.Stat(dev + "p2"); return err == nil })
 	w, err := os.OpenFile(dev, os.O_WRONLY, 0)
 	if err != nil {
@@ -273,25 +309,8 @@ func TestLoopTargetToSource(t *testing.T) {
 // write-blocked as their uevent arrives.
 func TestLoopPartitionsBlockedOnAppearance(t *testing.T) {
 	needLoop(t)
-	if _, err := exec.LookPath("sfdisk"); err != nil {
-		t.Skip("no sfdisk")
-	}
-	n := freeLoop(t)
-	b := loopBoard(t, board.PortDesc{Name: "SATA2", Attach: fmt.Sprintf("loop-%d", n), Mode: "source"})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ev := b.Subscribe(ctx)
-	img, _ := image(t, 8<<20)
-	sf := exec.Command("sfdisk", "-q", img)
-	sf.Stdin = strings.NewReader("label: gpt\n,2M\n,\n")
-	if out, err := sf.CombinedOutput(); err != nil {
-		t.Fatalf("sfdisk: %v %s", err, out)
-	}
-	sum := fileMD5(t, img)
-	attach(t, n, img, "-P")
-	waitEvent(t, ev, "SATA2", hal.Plugged, 5*time.Second)
-	dev := fmt.Sprintf("/dev/loop%d", n)
-	addPartitions(t, dev)
+	l := plugLoop(t, "SATA2", "source", 8<<20, "label: gpt\n,2M\n,\n")
+	dev, img, sum := l.dev, l.img, l.sum
 	for _, part := range []string{dev + "p1", dev + "p2"} {
 		waitFor(t, func() bool {
 			f, err := os.Open(part)
@@ -337,33 +356,18 @@ func addPartitions(t *testing.T, dev string) {
 // is reading: reads fail with hal.ErrGone within 2 s and the port reports unplugged.
 func TestLoopGoneMidRead(t *testing.T) {
 	needLoop(t)
-	n := freeLoop(t)
-	b := loopBoard(t, board.PortDesc{Name: "SATA3", Attach: fmt.Sprintf("loop-%d", n), Mode: "source"})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ev := b.Subscribe(ctx)
-	img, _ := image(t, 16<<20)
-	attach(t, n, img)
-	waitEvent(t, ev, "SATA3", hal.Plugged, 5*time.Second)
+	l := plugLoop(t, "SATA3", "source", 16<<20, "")
+	b, ev := l.b, l.ev
 	p, _ := b.Port("SATA3")
 	r, err := p.Drive().Open()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	failed := make(chan error, 1)
-	go func() {
-		buf := AlignedBuffer(64 << 10)
-		for off := int64(0); ; off = (off + int64(len(buf))) % r.Size() {
-			if _, err := r.ReadAt(buf, off); err != nil {
-				failed <- err
-				return
-			}
-		}
-	}()
+	failed := readUntilError(r)
 	time.Sleep(200 * time.Millisecond)
 	start := time.Now()
-	if err := os.WriteFile(fmt.Sprintf("/sys/block/loop%d/uevent", n), []byte("remove"), 0); err != nil {
+	if err := os.WriteFile("/sys/block/"+filepath.Base(l.dev)+"/uevent", []byte("remove"), 0); err != nil {
 		t.Fatal(err)
 	}
 	select {

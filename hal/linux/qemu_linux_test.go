@@ -26,8 +26,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
 	"github.com/evidenced/evidenced/internal/testenv"
@@ -72,7 +70,7 @@ func TestBoardInQEMU(t *testing.T) {
 	for _, line := range strings.Split(string(out), "\n") {
 		for _, f := range strings.Fields(line) {
 			if strings.HasPrefix(f, "/") {
-				copyTo(t, f, filepath.Join(root, f))
+				testenv.CopyFile(t, f, filepath.Join(root, f))
 			}
 		}
 	}
@@ -80,7 +78,7 @@ func TestBoardInQEMU(t *testing.T) {
 	var g qemuGuest
 	for i, m := range mods {
 		name := fmt.Sprintf("%02d-%s", i, filepath.Base(m))
-		copyTo(t, m, filepath.Join(root, "modules", name))
+		testenv.CopyFile(t, m, filepath.Join(root, "modules", name))
 		g.Modules = append(g.Modules, "/modules/"+name)
 	}
 	// The topology: fixed PCI addresses make the attach points known in advance.
@@ -150,29 +148,8 @@ func TestBoardInQEMU(t *testing.T) {
 	}
 }
 
-func copyTo(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestMain powers the QEMU guest off once the tests ran (init must not exit).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if os.Getpid() == 1 {
-		unix.Sync()
-		unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.GuestMain(m) }
 
 // TestBoardGuest runs as /init inside the QEMU guest only.
 func TestBoardGuest(t *testing.T) {
@@ -240,16 +217,7 @@ func TestBoardGuest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	failed := make(chan error, 1)
-	go func() {
-		buf := AlignedBuffer(64 << 10)
-		for off := int64(0); ; off = (off + int64(len(buf))) % r.Size() {
-			if _, err := r.ReadAt(buf, off); err != nil {
-				failed <- err
-				return
-			}
-		}
-	}()
+	failed := readUntilError(r)
 	time.Sleep(300 * time.Millisecond)
 	gone := time.Now()
 	if err := os.WriteFile("/sys/block/"+drv.disk.Name+"/device/delete", []byte("1"), 0); err != nil {

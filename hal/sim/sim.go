@@ -33,9 +33,6 @@ import (
 // DefaultSpinUp is the identification time when neither Options nor the drive description set one.
 const DefaultSpinUp = 1500 * time.Millisecond
 
-// subscriberBuffer is how many events a subscriber may lag behind before it loses events.
-const subscriberBuffer = 64
-
 // Options tune the simulated board.
 type Options struct {
 	// SpinUp is how long identification takes after power-on or plug (default 1.5 s; tests use
@@ -55,8 +52,8 @@ type Board struct {
 	mu     sync.Mutex
 	ports  []*Port
 	byName map[string]*Port
-	subs   map[chan hal.Event]struct{}
 	closed bool
+	events hal.Fanout
 }
 
 var _ hal.Board = (*Board)(nil)
@@ -82,7 +79,9 @@ func New(desc board.Description, opt Options) (*Board, error) {
 		spinUp: opt.SpinUp,
 		log:    opt.Logger.With("board", "sim"),
 		byName: map[string]*Port{},
-		subs:   map[chan hal.Event]struct{}{},
+	}
+	b.events.Dropped = func(ev hal.Event) {
+		b.log.Warn("event dropped for a slow subscriber", "port", ev.Port, "event", ev.Kind)
 	}
 	for _, pd := range desc.Ports {
 		p := &Port{b: b, name: pd.Name, bus: board.BusOf(pd.Name), mode: hal.Mode(pd.Mode), state: hal.StateOff}
@@ -145,38 +144,10 @@ func (b *Board) port(name string) *Port {
 // Subscribe delivers plug/unplug events until ctx ends or the board is closed; then the channel
 // is closed. Each subscriber has its own buffer; when it is full, events for that subscriber are
 // dropped (and logged) so that the board never waits for a consumer.
-func (b *Board) Subscribe(ctx context.Context) <-chan hal.Event {
-	ch := make(chan hal.Event, subscriberBuffer)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed || ctx.Err() != nil {
-		close(ch)
-		return ch
-	}
-	b.subs[ch] = struct{}{}
-	context.AfterFunc(ctx, func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if _, ok := b.subs[ch]; ok {
-			delete(b.subs, ch)
-			close(ch)
-		}
-	})
-	return ch
-}
+func (b *Board) Subscribe(ctx context.Context) <-chan hal.Event { return b.events.Subscribe(ctx) }
 
-// emit fans an event out. Caller holds b.mu (which also keeps a channel from being closed while
-// we send on it).
-func (b *Board) emit(port string, kind hal.EventKind) {
-	ev := hal.Event{Port: port, Kind: kind, Time: time.Now()}
-	for ch := range b.subs {
-		select {
-		case ch <- ev:
-		default:
-			b.log.Warn("event dropped for a slow subscriber", "port", port, "event", kind)
-		}
-	}
-}
+// emit fans an event out. Caller holds b.mu, so that events leave in the order of the changes.
+func (b *Board) emit(port string, kind hal.EventKind) { b.events.Emit(port, kind) }
 
 // Close powers every port off (open Readers fail with hal.ErrGone) and ends all subscriptions.
 // Closing twice is harmless.
@@ -190,10 +161,7 @@ func (b *Board) Close() error {
 	for _, p := range b.ports {
 		p.powerOffLocked()
 	}
-	for ch := range b.subs {
-		delete(b.subs, ch)
-		close(ch)
-	}
+	b.events.Close()
 	return nil
 }
 

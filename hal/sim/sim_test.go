@@ -465,7 +465,7 @@ func TestPlugUnplugAndEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Overflow the slow subscriber: the board must keep going.
-	for range subscriberBuffer + 10 {
+	for range hal.SubscriberBuffer + 10 {
 		if err := b.Unplug("USB1"); err != nil {
 			t.Fatal(err)
 		}
@@ -487,8 +487,8 @@ func TestPlugUnplugAndEvents(t *testing.T) {
 			}
 		}
 	}
-	if n := len(slow); n != subscriberBuffer {
-		t.Fatalf("slow subscriber holds %d events, want a full buffer of %d", n, subscriberBuffer)
+	if n := len(slow); n != hal.SubscriberBuffer {
+		t.Fatalf("slow subscriber holds %d events, want a full buffer of %d", n, hal.SubscriberBuffer)
 	}
 
 	// Cancelling the context closes the channel (after draining what is buffered).

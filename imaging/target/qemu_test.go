@@ -68,7 +68,7 @@ func TestKernelCIFSInQEMU(t *testing.T) {
 		Options: fmt.Sprintf("port=%d", srv.Port)}
 	for i, m := range mods {
 		name := fmt.Sprintf("%02d-%s", i, filepath.Base(m))
-		copyFile(t, m, filepath.Join(root, "modules", name))
+		testenv.CopyFile(t, m, filepath.Join(root, "modules", name))
 		cfg.Modules = append(cfg.Modules, "/modules/"+name)
 	}
 	b, _ := json.Marshal(cfg)
@@ -115,26 +115,8 @@ func guestMD5(b []byte) string {
 	return ""
 }
 
-func copyFile(t *testing.T, from, to string) {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// TestMain powers the QEMU guest off once the tests ran and printed their results (init must not
-// exit: the kernel would panic).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if os.Getpid() == 1 {
-		unix.Sync()
-		unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
-	}
-	os.Exit(code)
-}
+// TestMain powers the QEMU guest off once the tests ran and printed their results.
+func TestMain(m *testing.M) { testenv.GuestMain(m) }
 
 // TestKernelCIFSGuest runs as /init inside the QEMU guest only.
 func TestKernelCIFSGuest(t *testing.T) {

@@ -99,3 +99,29 @@ func GuestInit(t testing.TB, modules []string) {
 		}
 	}
 }
+
+// CopyFile copies a file for a guest's root, creating its folder.
+func CopyFile(t testing.TB, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// GuestMain is TestMain for a package whose test binary is also a guest's /init: it runs the
+// tests, then, as init (which must not exit: the kernel would panic), powers the guest off.
+func GuestMain(m *testing.M) {
+	code := m.Run()
+	if os.Getpid() == 1 {
+		unix.Sync()
+		unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	}
+	os.Exit(code)
+}
