@@ -146,6 +146,14 @@ func attachExists(sysRoot, attach string) error {
 		return fmt.Errorf("attach point %q: evidenced knows attach points on PCI (pci-…) and loop devices (loop-N)", attach)
 	}
 	pci = pci[:strings.IndexByte(pci+"-", '-')]
+	if strings.Contains(attach, "-nvme-") && len(pci) > 7 {
+		// An empty NVMe slot has no PCI function yet, only the bus behind its root port.
+		bus := pci[:7] // DDDD:BB
+		if _, err := os.Stat(filepath.Join(sysRoot, "class/pci_bus", bus)); err != nil {
+			return fmt.Errorf("attach point %q: no PCI bus %s", attach, bus)
+		}
+		return nil
+	}
 	if _, err := os.Stat(filepath.Join(sysRoot, "bus/pci/devices", pci)); err != nil {
 		return fmt.Errorf("attach point %q: no PCI device %s", attach, pci)
 	}

@@ -5,8 +5,9 @@ package linux
 // (virtio-scsi with scsi-hd), xHCI with a USB mass-storage bridge (usb-bot + scsi-hd) and NVMe, all
 // with model and serial set on the QEMU command line. Inside, TestBoardGuest opens a board of kind
 // linux on that topology and checks each drive is identified on its port with QEMU's model and
-// serial, write-blocked, read back exactly, and that deleting the SATA disk from the kernel in the
-// middle of a read gives hal.ErrGone within 2 s, and a rescan brings it back (plugged). The host
+// serial, write-blocked, read back exactly, that deleting the SATA disk from the kernel in the
+// middle of a read gives hal.ErrGone within 2 s and a rescan brings it back (plugged), and that a
+// USB stick and an NVMe drive added and removed through QMP are plugged and unplugged. The host
 // then checks the disk images' hashes are unchanged.
 
 import (
@@ -20,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -123,16 +125,50 @@ func TestBoardInQEMU(t *testing.T) {
 	}
 	initrd := filepath.Join(tmp, "initrd.cpio")
 	testenv.PackInitramfs(t, root, initrd)
-	args = append(args, "-initrd", initrd)
+	// Drives for hot-plug: a USB stick and an NVMe drive, added and removed through QMP when the
+	// guest says it is ready.
+	hot := map[string]string{}
+	for _, name := range []string{"hotusb", "hotnvme"} {
+		hot[name] = filepath.Join(tmp, name+".img")
+		if err := os.WriteFile(hot[name], make([]byte, 8<<20), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "-drive", "if=none,id="+name+",format=raw,file="+hot[name])
+	}
+	qmpSock := filepath.Join(tmp, "qmp.sock")
+	args = append(args, "-initrd", initrd, "-qmp", "unix:"+qmpSock+",server=on,wait=off")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	start := time.Now()
-	console, err := exec.CommandContext(ctx, qemu, args...).CombinedOutput()
-	t.Logf("guest console (%v):\n%s", time.Since(start).Round(time.Second), console)
+	cmd := exec.CommandContext(ctx, qemu, args...)
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var console bytes.Buffer
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		line := sc.Text()
+		console.WriteString(line + "\n")
+		switch {
+		case strings.Contains(line, "HOTPLUG-READY"):
+			qmp(t, qmpSock, `{"execute":"device_add","arguments":{"driver":"usb-storage","bus":"xhci.0","port":"2","drive":"hotusb","id":"hotusb","serial":"EVDHOTUSB1"}}`)
+			qmp(t, qmpSock, `{"execute":"device_add","arguments":{"driver":"nvme","drive":"hotnvme","id":"hotnvme","serial":"EVDHOTNVME1","addr":"0x9"}}`)
+		case strings.Contains(line, "UNPLUG-READY"):
+			qmp(t, qmpSock, `{"execute":"device_del","arguments":{"id":"hotusb"}}`)
+			qmp(t, qmpSock, `{"execute":"device_del","arguments":{"id":"hotnvme"}}`)
+		}
+	}
+	err = cmd.Wait()
+	t.Logf("guest console (%v):\n%s", time.Since(start).Round(time.Second), console.String())
 	if err != nil {
 		t.Fatalf("qemu: %v", err)
 	}
-	if !bytes.Contains(console, []byte("--- PASS: TestBoardGuest")) {
+	if !strings.Contains(console.String(), "--- PASS: TestBoardGuest") {
 		t.Fatal("the guest test did not pass")
 	}
 	for _, d := range g.Disks {
@@ -140,10 +176,46 @@ func TestBoardInQEMU(t *testing.T) {
 			t.Errorf("%s: the disk image changed in the guest (MD5 %s, was %s)", d.Port, got, d.MD5)
 		}
 	}
-	sc := bufio.NewScanner(bytes.NewReader(console))
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "FIGURE ") {
-			t.Log(sc.Text())
+	for _, line := range strings.Split(console.String(), "\n") {
+		if strings.Contains(line, "FIGURE ") {
+			t.Log(line)
+		}
+	}
+}
+
+// qmp sends one command to QEMU's monitor socket and fails the test on an error answer.
+func qmp(t *testing.T, sock, command string) {
+	t.Helper()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Errorf("QMP: %v", err)
+		return
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	if _, err := r.ReadString('\n'); err != nil { // the greeting
+		t.Errorf("QMP greeting: %v", err)
+		return
+	}
+	for _, cmd := range []string{`{"execute":"qmp_capabilities"}`, command} {
+		if _, err := c.Write([]byte(cmd + "\n")); err != nil {
+			t.Errorf("QMP %s: %v", cmd, err)
+			return
+		}
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Errorf("QMP %s: %v", cmd, err)
+				return
+			}
+			if strings.Contains(line, `"error"`) {
+				t.Errorf("QMP %s: %s", cmd, line)
+				return
+			}
+			if strings.Contains(line, `"return"`) {
+				break
+			}
 		}
 	}
 }
@@ -245,4 +317,56 @@ func TestBoardGuest(t *testing.T) {
 		t.Fatalf("after the rescan: %+v", id)
 	}
 	assertWriteBlocked(t, "/dev/"+p.Drive().(*Drive).disk.Name)
+
+	// QMP hot-plug: the host adds a USB stick and an NVMe drive when told, and removes them.
+	hb, err := New(board.Description{Kind: board.KindLinux, ApplianceID: "EVDQEMU", Ports: []board.PortDesc{
+		{Name: "USB2", Attach: "pci-0000:00:07.0-usb-0:2:1.0", Mode: "target"},
+		{Name: "NVME2", Attach: "pci-0000:00:09.0-nvme-1", Mode: "source"},
+	}}, Options{Source: "kernel"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hb.Close()
+	hev := hb.Subscribe(ctx)
+	asked := time.Now()
+	fmt.Println("HOTPLUG-READY")
+	seen := map[string]time.Duration{}
+	for len(seen) < 2 && time.Since(asked) < 30*time.Second {
+		select {
+		case e := <-hev:
+			if e.Kind == hal.Plugged {
+				seen[e.Port] = time.Since(asked)
+			}
+		case <-time.After(time.Second):
+		}
+	}
+	for _, c := range []struct{ port, model, serial string }{{"USB2", "QEMU QEMU HARDDISK", "EVDHOTUSB1"}, {"NVME2", "QEMU NVMe Ctrl", "EVDHOTNVME1"}} {
+		hp, _ := hb.Port(c.port)
+		if _, ok := seen[c.port]; !ok || hp.Drive() == nil {
+			t.Fatalf("%s: no plugged event within 30 s of the QMP device_add", c.port)
+		}
+		id := hp.Drive().Identity()
+		t.Logf("FIGURE %s QMP device_add to plugged: %v (%s %s)", c.port, seen[c.port].Round(time.Millisecond), id.Model, id.Serial)
+		if id.Model != c.model || id.Serial != c.serial {
+			t.Errorf("%s: identity %+v, want %s %s", c.port, id, c.model, c.serial)
+		}
+	}
+	asked = time.Now()
+	fmt.Println("UNPLUG-READY")
+	left := map[string]time.Duration{}
+	for len(left) < 2 && time.Since(asked) < 30*time.Second {
+		select {
+		case e := <-hev:
+			if e.Kind == hal.Unplugged {
+				left[e.Port] = time.Since(asked)
+			}
+		case <-time.After(time.Second):
+		}
+	}
+	for _, port := range []string{"USB2", "NVME2"} {
+		if _, ok := left[port]; !ok {
+			t.Fatalf("%s: no unplugged event within 30 s of the QMP device_del", port)
+		}
+		t.Logf("FIGURE %s QMP device_del to unplugged: %v", port, left[port].Round(time.Millisecond))
+	}
 }

@@ -116,6 +116,8 @@ func (f *fakeSys) build() {
 	f.file(ctrl+"/firmware_rev", "2B2QEXM7\n")
 	f.disk(ctrl+"/nvme0n1", "1953525168", map[string]string{"nsid": "1\n"})
 	f.pci("0000:03:00.0", "devices/pci0000:00/0000:00:1d.0/0000:03:00.0")
+	f.link("class/pci_bus/0000:03", "devices/pci0000:00/0000:00:1d.0/pci_bus/0000:03")
+	f.file("devices/pci0000:00/0000:00:1d.0/pci_bus/0000:03/.keep", "")
 	// virtio-scsi (QEMU) at 00:05.0, second host on that controller; virtio-blk at 00:02.0.
 	vs := "devices/pci0000:00/0000:00:05.0/virtio3"
 	f.file(vs+"/host0/.keep", "")
@@ -253,6 +255,7 @@ func TestBoardStartErrors(t *testing.T) {
 	}{
 		{board.PortDesc{Name: "SATA1", Attach: "pci-0000:00:1f.3-ata-1"}, "port SATA1: attach point \"pci-0000:00:1f.3-ata-1\": no PCI device 0000:00:1f.3"},
 		{board.PortDesc{Name: "SATA2", Attach: "loop-99"}, "port SATA2: attach point \"loop-99\": no loop device loop99"},
+		{board.PortDesc{Name: "NVME2", Attach: "pci-0000:04:00.0-nvme-1"}, "port NVME2: attach point \"pci-0000:04:00.0-nvme-1\": no PCI bus 0000:04"},
 		{board.PortDesc{Name: "SAS1", Attach: "platform-ahci-ata-1"}, "port SAS1: attach point"},
 		{board.PortDesc{Name: "SATA3", Attach: "pci-0000:00:1f.2-ata-3", Power: &board.GPIOLine{Chip: "nope", Line: 1}}, "port SATA3: power line: GPIO chip \"nope\" not found (chips: port-power)"},
 		{board.PortDesc{Name: "SATA3", Attach: "pci-0000:00:1f.2-ata-3", Reset: &board.GPIOLine{Chip: "port-power", Line: 16}}, "port SATA3: reset line: GPIO chip \"port-power\" has 16 lines, line 16 does not exist"},
