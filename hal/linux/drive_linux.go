@@ -1,7 +1,6 @@
 package linux
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -158,14 +157,6 @@ func (d *Drive) Reset() error {
 		return scsiReset(d.devnode)
 	}
 	return fmt.Errorf("%s: device reset of a %s drive: %w", d.port.name, d.disk.Transport, errNotSupported)
-}
-
-// Health is not read on hal/linux yet (SMART through anatol/smart.go is not wired in).
-func (d *Drive) Health(ctx context.Context) (hal.Health, error) {
-	if d.isGone() {
-		return hal.Health{}, d.errGone()
-	}
-	return hal.Health{}, fmt.Errorf("%s: SMART on the real board: %w", d.port.name, errNotSupported)
 }
 
 // Reader reads a drive with direct I/O. It implements hal.Reader.

@@ -225,34 +225,81 @@ func ReadNativeMaxCDB() [16]byte {
 	}
 }
 
-// ParseNativeMax decodes the ATA Status Return descriptor (type 0x09) of the sense data an ATA
-// PASS-THROUGH with CK_COND returns: the native max LBA of READ NATIVE MAX ADDRESS EXT. The
-// number of native sectors is that LBA + 1.
-func ParseNativeMax(sense []byte) (int64, error) {
+// ataRegs are the ATA registers an ATA PASS-THROUGH with CK_COND returns in its ATA Status
+// Return sense descriptor (type 0x09).
+type ataRegs struct {
+	errReg, status byte
+	lbaLow, lbaMid byte // LBA 7:0 and 15:8
+	lba            int64
+}
+
+func parseATAReturn(sense []byte) (ataRegs, error) {
 	if len(sense) < 8 {
-		return 0, fmt.Errorf("ATA return: %d bytes of sense", len(sense))
+		return ataRegs{}, fmt.Errorf("ATA return: %d bytes of sense", len(sense))
 	}
 	if sense[0]&0x7f != 0x72 {
-		return 0, fmt.Errorf("ATA return: sense format 0x%02x, want descriptor format 0x72", sense[0])
+		return ataRegs{}, fmt.Errorf("ATA return: sense format 0x%02x, want descriptor format 0x72", sense[0])
 	}
-	n := 8 + int(sense[7])
-	if n > len(sense) {
-		n = len(sense)
-	}
+	n := min(8+int(sense[7]), len(sense))
 	for i := 8; i+1 < n; {
 		typ, l := sense[i], int(sense[i+1])
 		if typ == 0x09 && l >= 12 && i+14 <= n {
 			d := sense[i:]
-			if d[13]&0x01 != 0 { // status ERR
-				return 0, fmt.Errorf("ATA return: command aborted (error 0x%02x)", d[3])
+			r := ataRegs{errReg: d[3], status: d[13]}
+			r.lba = int64(d[7]) | int64(d[9])<<8 | int64(d[11])<<16 // LBA 7:0, 15:8, 23:16
+			if d[2]&1 != 0 {                                        // EXTEND: high bytes valid
+				r.lba |= int64(d[6])<<24 | int64(d[8])<<32 | int64(d[10])<<40
 			}
-			lba := int64(d[7]) | int64(d[9])<<8 | int64(d[11])<<16 // LBA 7:0, 15:8, 23:16
-			if d[2]&1 != 0 {                                       // EXTEND: high bytes valid
-				lba |= int64(d[6])<<24 | int64(d[8])<<32 | int64(d[10])<<40
-			}
-			return lba, nil
+			return r, nil
 		}
 		i += 2 + l
 	}
-	return 0, errors.New("ATA return: no ATA Status Return descriptor in the sense data")
+	return ataRegs{}, errors.New("ATA return: no ATA Status Return descriptor in the sense data")
+}
+
+// ParseNativeMax decodes the sense data of READ NATIVE MAX ADDRESS EXT: the native max LBA. The
+// number of native sectors is that LBA + 1.
+func ParseNativeMax(sense []byte) (int64, error) {
+	r, err := parseATAReturn(sense)
+	if err != nil {
+		return 0, err
+	}
+	if r.status&0x01 != 0 { // ERR
+		return 0, fmt.Errorf("ATA return: command aborted (error 0x%02x)", r.errReg)
+	}
+	return r.lba, nil
+}
+
+// SMARTStatusCDB is ATA PASS-THROUGH(16) carrying SMART RETURN STATUS (B0h/DAh): non-data, with
+// CK_COND; the drive answers in LBA 15:8 and 23:16.
+func SMARTStatusCDB() [16]byte {
+	return [16]byte{
+		0:  0x85,
+		1:  3 << 1, // protocol 3: non-data
+		2:  1 << 5, // CK_COND
+		4:  0xda,   // feature: SMART RETURN STATUS
+		10: 0x4f,   // LBA 15:8
+		12: 0xc2,   // LBA 23:16
+		14: 0xb0,
+	}
+}
+
+// ParseSMARTStatus decodes the answer to SMART RETURN STATUS: true when the drive says its
+// thresholds are not exceeded (4Fh/C2h), false when they are (F4h/2Ch).
+func ParseSMARTStatus(sense []byte) (bool, error) {
+	r, err := parseATAReturn(sense)
+	if err != nil {
+		return false, err
+	}
+	if r.status&0x01 != 0 {
+		return false, fmt.Errorf("SMART RETURN STATUS aborted (error 0x%02x): SMART disabled or unsupported", r.errReg)
+	}
+	switch mid, high := byte(r.lba>>8), byte(r.lba>>16); {
+	case mid == 0x4f && high == 0xc2:
+		return true, nil
+	case mid == 0xf4 && high == 0x2c:
+		return false, nil
+	default:
+		return false, fmt.Errorf("SMART RETURN STATUS: unexpected LBA registers %02x/%02x", mid, high)
+	}
 }

@@ -192,6 +192,7 @@ func FuzzDecoders(f *testing.F) {
 		ParseNVMeIdentifyController(b)
 		ParseNVMeIdentifyNamespace(b)
 		ParseNativeMax(b)
+		ParseSMARTStatus(b)
 	})
 }
 
@@ -204,4 +205,31 @@ func FuzzPathID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, p string) {
 		PathID(fs, p)
 	})
+}
+
+func TestParseSMARTStatus(t *testing.T) {
+	sense := func(mid, high, status byte) []byte {
+		s := make([]byte, 8+14)
+		s[0], s[7] = 0x72, 14
+		d := s[8:]
+		d[0], d[1] = 0x09, 0x0c
+		d[9], d[11], d[13] = mid, high, status
+		return s
+	}
+	if ok, err := ParseSMARTStatus(sense(0x4f, 0xc2, 0x50)); err != nil || !ok {
+		t.Fatalf("passing drive: %v %v", ok, err)
+	}
+	if ok, err := ParseSMARTStatus(sense(0xf4, 0x2c, 0x50)); err != nil || ok {
+		t.Fatalf("failing drive: %v %v", ok, err)
+	}
+	if _, err := ParseSMARTStatus(sense(0x4f, 0xc2, 0x51)); err == nil {
+		t.Fatal("aborted command accepted")
+	}
+	if _, err := ParseSMARTStatus(sense(0x12, 0x34, 0x50)); err == nil {
+		t.Fatal("unexpected registers accepted")
+	}
+	cdb := SMARTStatusCDB()
+	if cdb[0] != 0x85 || cdb[4] != 0xda || cdb[10] != 0x4f || cdb[12] != 0xc2 || cdb[14] != 0xb0 {
+		t.Fatalf("SMART RETURN STATUS CDB % x", cdb)
+	}
 }

@@ -281,6 +281,14 @@ func TestBoardGuest(t *testing.T) {
 		if got := hex.EncodeToString(h.Sum(nil)); got != d.MD5 {
 			t.Errorf("%s: read MD5 %s, image %s", d.Port, got, d.MD5)
 		}
+		// SMART through smart.go: QEMU's IDE and NVMe drives answer it; the SCSI ones do not.
+		hh, err := p.Drive().Health(context.Background())
+		t.Logf("FIGURE %s health: %+v %v", d.Port, hh, err)
+		wantSMART := d.Port == "SATA1" || d.Port == "NVME1"
+		if err != nil || hh.Supported != wantSMART || (wantSMART && !hh.Passed) {
+			t.Errorf("%s: health %+v, %v (want supported=%v and passed)", d.Port, hh, err, wantSMART)
+		}
+		assertWriteBlocked(t, dev)
 	}
 	// The SATA disk leaves the kernel mid-read (what power-off does first): ErrGone within 2 s.
 	p, _ := bd.Port("SATA1")
