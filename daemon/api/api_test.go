@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/daemon/tasks"
+	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
 	"github.com/evidenced/evidenced/hal/recovery"
 	"github.com/evidenced/evidenced/hal/sim"
@@ -77,6 +78,13 @@ func (e *env) serve(dir string, desc board.Description, logW io.Writer, client s
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.serveBoard(dir, b, log, client)
+}
+
+// serveBoard is serve on a board already built (the real board's tests build theirs).
+func (e *env) serveBoard(dir string, b hal.Board, log *slog.Logger, client string) {
+	t := e.t
+	t.Helper()
 	st, err := store.Open(filepath.Join(dir, "state.db"))
 	if err != nil {
 		t.Fatal(err)
