@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -461,6 +462,11 @@ func (p *Port) PowerOn(ctx context.Context) error {
 			return fmt.Errorf("port %s: power on: %w", p.name, err)
 		}
 		p.b.log.Info("port powered on", "port", p.name)
+	} else if p.bus == "usb" {
+		// The connector's device was deauthorized by PowerOff: let the kernel bind it again.
+		if err := usbAuthorize(p.b.opt.SysRoot, p.attach, true); err != nil && !errors.Is(err, os.ErrNotExist) {
+			p.b.log.Warn("USB authorize on power on", "port", p.name, "err", err)
+		}
 	}
 	go p.identifyAfterPower(gen)
 	return nil
@@ -505,8 +511,9 @@ func (p *Port) identifyAfterPower(gen int) {
 }
 
 // PowerOff: the disk is deleted from the kernel first (the SCSI midlayer flushes and lets go
-// cleanly), then the power line goes inactive. Open Readers fail with hal.ErrGone. Without a power
-// line the port is only marked off: its drive is forgotten until PowerOn.
+// cleanly), then the power line goes inactive. Open Readers fail with hal.ErrGone. A USB port
+// without a power line deauthorizes the device on its connector; other ports without one are only
+// marked off: their drive is forgotten until PowerOn.
 func (p *Port) PowerOff() error {
 	p.b.mu.Lock()
 	p.gen++
@@ -519,6 +526,12 @@ func (p *Port) PowerOff() error {
 	p.powered, p.identifying = false, false
 	p.b.mu.Unlock()
 	if p.power == nil {
+		if p.bus == "usb" && strings.Contains(p.attach, "-usb-0:") {
+			// No power line: deauthorizing the device makes the kernel let go of the drive.
+			if err := usbAuthorize(p.b.opt.SysRoot, p.attach, false); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("port %s: power off: %w", p.name, err)
+			}
+		}
 		return nil
 	}
 	if present != nil {

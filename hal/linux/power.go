@@ -183,3 +183,38 @@ func readIntFile(name string) (int, error) {
 	}
 	return v, nil
 }
+
+// usbAuthorize switches the USB device on a port's connector on or off through its authorized
+// file (0: the kernel unbinds its drivers and the disk goes; 1: it is bound again), the power
+// switch of a USB port without a power line. The attach point names the connector after
+// "-usb-0:" ("pci-0000:00:14.0-usb-0:2:1.0" is connector 2, "…-usb-0:1.4:1.0" port 4 of the hub on
+// connector 1). Nothing plugged there: os.ErrNotExist.
+func usbAuthorize(sysRoot, attach string, on bool) error {
+	pci, rest, ok := strings.Cut(strings.TrimPrefix(attach, "pci-"), "-usb-0:")
+	if !ok || !strings.HasPrefix(attach, "pci-") {
+		return fmt.Errorf("attach point %q is not a USB connector", attach)
+	}
+	port := rest
+	if i := strings.IndexAny(port, ":-"); i >= 0 {
+		port = port[:i]
+	}
+	devs, _ := filepath.Glob(filepath.Join(sysRoot, "bus/pci/devices", pci, "usb*", "*-"+port))
+	v := "0"
+	if on {
+		v = "1"
+	}
+	n := 0
+	for _, d := range devs {
+		if _, err := os.Stat(filepath.Join(d, "authorized")); err != nil {
+			continue
+		}
+		if err := writeFile(filepath.Join(d, "authorized"), v); err != nil {
+			return fmt.Errorf("USB %s: authorized=%s: %w", filepath.Base(d), v, err)
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("USB connector %s of %s: %w", port, pci, os.ErrNotExist)
+	}
+	return nil
+}

@@ -326,6 +326,24 @@ func TestBoardGuest(t *testing.T) {
 	}
 	assertWriteBlocked(t, "/dev/"+p.Drive().(*Drive).disk.Name)
 
+	// A USB port without a power line: power off deauthorizes the device (the disk leaves the
+	// kernel), power on authorizes it again (plugged, identified).
+	up, _ := bd.Port("USB1")
+	usbDev := up.Drive().(*Drive).disk.Name
+	if err := up.PowerOff(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { _, err := os.Stat("/sys/class/block/" + usbDev); return err != nil })
+	on := time.Now()
+	if err := up.PowerOn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, "USB1", hal.Plugged, 15*time.Second)
+	t.Logf("FIGURE USB1 power on (authorized=1) to plugged: %v", time.Since(on).Round(time.Millisecond))
+	if id := up.Drive().Identity(); id.Serial != "EVDUSB0001" {
+		t.Fatalf("USB1 after power on: %+v", id)
+	}
+
 	// QMP hot-plug: the host adds a USB stick and an NVMe drive when told, and removes them.
 	hb, err := New(board.Description{Kind: board.KindLinux, ApplianceID: "EVDQEMU", Ports: []board.PortDesc{
 		{Name: "USB2", Attach: "pci-0000:00:07.0-usb-0:2:1.0", Mode: "target"},

@@ -418,3 +418,39 @@ func TestDiscoverSkeleton(t *testing.T) {
 	}
 	b.Close()
 }
+
+// TestUSBPortPowerByAuthorized: a USB port without a power line is switched off and on through
+// its device's authorized file.
+func TestUSBPortPowerByAuthorized(t *testing.T) {
+	f := newFakeSys(t)
+	f.build()
+	f.file("devices/pci0000:00/0000:00:14.0/usb2/2-2/authorized", "1\n")
+	desc := board.Description{Kind: board.KindLinux, ApplianceID: "E1", Ports: []board.PortDesc{
+		{Name: "USB1", Attach: "pci-0000:00:14.0-usb-0:2:1.0"},
+	}}
+	b, err := New(desc, Options{SysRoot: f.root, DevRoot: t.TempDir(), Source: "kernel", IdentifyTimeout: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p, _ := b.Port("USB1")
+	auth := func() string {
+		b, _ := os.ReadFile(filepath.Join(f.root, "devices/pci0000:00/0000:00:14.0/usb2/2-2/authorized"))
+		return string(b)
+	}
+	if err := p.PowerOff(); err != nil {
+		t.Fatal(err)
+	}
+	if auth() != "0" || p.Powered() {
+		t.Fatalf("after power off: authorized %q powered %v", auth(), p.Powered())
+	}
+	if err := p.PowerOn(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if auth() != "1" || !p.Powered() {
+		t.Fatalf("after power on: authorized %q powered %v", auth(), p.Powered())
+	}
+	if err := usbAuthorize(f.root, "pci-0000:00:14.0-usb-0:3:1.0", false); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("empty connector: %v", err)
+	}
+}
