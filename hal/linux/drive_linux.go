@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -146,18 +147,30 @@ func (d *Drive) Open() (hal.Reader, error) {
 	return &Reader{d: d, f: f, ss: d.id.SectorSize}, nil
 }
 
-// Reset sends a SCSI device reset (SG_SCSI_RESET) to a SCSI, SATA (libata), SAS or USB drive: the
-// first step of unfreezing it. NVMe and loop devices have no such reset.
+// Reset sends a SCSI device reset (SG_SCSI_RESET) to a SCSI, SATA (libata), SAS or USB drive and,
+// when the port has a reset line, pulses it: the first step of unfreezing a drive.
 func (d *Drive) Reset() error {
 	if d.isGone() {
 		return d.errGone()
 	}
+	var err error
 	switch d.disk.Transport {
 	case "ata", "sas", "usb", "scsi":
-		return scsiReset(d.devnode)
+		err = scsiReset(d.devnode)
+	default:
+		err = fmt.Errorf("%s: device reset of a %s drive: %w", d.port.name, d.disk.Transport, errNotSupported)
 	}
-	return fmt.Errorf("%s: device reset of a %s drive: %w", d.port.name, d.disk.Transport, errNotSupported)
+	if l := d.port.reset; l != nil {
+		if perr := l.pulse(resetPulse); perr != nil {
+			return errors.Join(err, fmt.Errorf("%s: reset line: %w", d.port.name, perr))
+		}
+		return nil // the line reset the drive whatever the SCSI layer said
+	}
+	return err
 }
+
+// resetPulse is how long a port's reset line is held active.
+const resetPulse = 100 * time.Millisecond
 
 // Reader reads a drive with direct I/O. It implements hal.Reader.
 //

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/evidenced/evidenced/hal/board"
 )
@@ -77,6 +78,15 @@ func (g *gpioLine) set(on bool) error {
 		return fmt.Errorf("GPIO %s/%d: direction: %w", g.desc.Chip, g.desc.Line, err)
 	}
 	return nil
+}
+
+// pulse drives the line active for d, then inactive.
+func (g *gpioLine) pulse(d time.Duration) error {
+	if err := g.set(true); err != nil {
+		return err
+	}
+	time.Sleep(d)
+	return g.set(false)
 }
 
 // rescanFor asks the kernel to look for the drive of an attach point: the SCSI hosts below its

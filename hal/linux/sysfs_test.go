@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/evidenced/evidenced/hal/board"
 )
@@ -452,5 +453,57 @@ func TestUSBPortPowerByAuthorized(t *testing.T) {
 	}
 	if err := usbAuthorize(f.root, "pci-0000:00:14.0-usb-0:3:1.0", false); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("empty connector: %v", err)
+	}
+}
+
+// TestResetLine: a drive's Reset pulses the port's reset line (found by label, exported, driven
+// active then inactive), even where the SCSI reset cannot be sent.
+func TestResetLine(t *testing.T) {
+	f := newFakeSys(t)
+	f.build()
+	f.file("class/gpio/gpiochip504/label", "port-reset\n")
+	f.file("class/gpio/gpiochip504/base", "504\n")
+	f.file("class/gpio/gpiochip504/ngpio", "8\n")
+	f.file("class/gpio/export", "")
+	f.file("class/gpio/gpio505/direction", "in\n")
+	desc := board.Description{Kind: board.KindLinux, ApplianceID: "E1", Ports: []board.PortDesc{
+		{Name: "SAS1", Attach: "pci-0000:02:00.0-sas-phy5-lun-0", Mode: "target", Reset: &board.GPIOLine{Chip: "port-reset", Line: 1}},
+	}}
+	b, err := New(desc, Options{SysRoot: f.root, DevRoot: t.TempDir(), Source: "kernel"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p, _ := b.Port("SAS1")
+	d, ok := p.Drive().(*Drive)
+	if !ok {
+		t.Fatalf("SAS1: no drive (state %s)", p.State())
+	}
+	var levels []string
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // watch the line's level while the pulse runs
+		defer close(done)
+		for {
+			v, _ := os.ReadFile(filepath.Join(f.root, "class/gpio/gpio505/direction"))
+			// (a fake file is empty for a moment while it is rewritten)
+			if len(v) > 0 && (len(levels) == 0 || levels[len(levels)-1] != string(v)) {
+				levels = append(levels, string(v))
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	if err := d.Reset(); err != nil {
+		t.Fatalf("reset with a reset line: %v", err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(stop)
+	<-done
+	if !strings.HasSuffix(strings.Join(levels, ","), "high,low") {
+		t.Fatalf("reset line levels %q, want high then low", levels)
 	}
 }
