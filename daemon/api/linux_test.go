@@ -1,7 +1,6 @@
 package api
 
 import (
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,12 +42,7 @@ func TestRealBoardLoopDrive(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	img := filepath.Join(dir, "evidence.img")
-	data := make([]byte, 24<<20)
-	rand.Read(data)
-	if err := os.WriteFile(img, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	img := testenv.RandomDisk(t, dir, "evidence.img", 24<<20)
 	before := testenv.FileMD5(t, img)
 	desc := board.Description{Kind: board.KindLinux, ApplianceID: "EVD0001", Ports: []board.PortDesc{{Name: "SATA1", Attach: fmt.Sprintf("loop-%d", n), Mode: "source"}}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -2,6 +2,7 @@ package linux
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -69,6 +70,14 @@ func (f *fakeSys) disk(devpath string, sectors string, attrs map[string]string) 
 }
 
 func (f *fakeSys) pci(addr, devdir string) { f.link("bus/pci/devices/"+addr, devdir) }
+
+// gpioChip adds a GPIO controller as /sys/class/gpio shows it.
+func (f *fakeSys) gpioChip(label string, base, lines int) {
+	dir := fmt.Sprintf("class/gpio/gpiochip%d/", base)
+	f.file(dir+"label", label+"\n")
+	f.file(dir+"base", fmt.Sprintf("%d\n", base))
+	f.file(dir+"ngpio", fmt.Sprintf("%d\n", lines))
+}
 
 func vpd80(serial string) string {
 	return string([]byte{0, 0x80, 0, byte(len(serial))}) + serial
@@ -247,9 +256,7 @@ func TestListDisksIdentity(t *testing.T) {
 func TestBoardStartErrors(t *testing.T) {
 	f := newFakeSys(t)
 	f.build()
-	f.file("class/gpio/gpiochip496/label", "port-power\n")
-	f.file("class/gpio/gpiochip496/base", "496\n")
-	f.file("class/gpio/gpiochip496/ngpio", "16\n")
+	f.gpioChip("port-power", 496, 16)
 	cases := []struct {
 		port board.PortDesc
 		want string
@@ -276,12 +283,8 @@ func TestBoardStartErrors(t *testing.T) {
 func TestGPIOPowerCycle(t *testing.T) {
 	f := newFakeSys(t)
 	f.build()
-	f.file("class/gpio/gpiochip0/label", "INT34BB:00\n")
-	f.file("class/gpio/gpiochip0/base", "0\n")
-	f.file("class/gpio/gpiochip0/ngpio", "8\n")
-	f.file("class/gpio/gpiochip504/label", "port-power\n")
-	f.file("class/gpio/gpiochip504/base", "504\n")
-	f.file("class/gpio/gpiochip504/ngpio", "8\n")
+	f.gpioChip("INT34BB:00", 0, 8)
+	f.gpioChip("port-power", 504, 8)
 	f.file("class/gpio/export", "")
 	f.file("class/block/sda/device/delete", "") // sda's device dir: the SCSI device
 	read := func(name string) string {
@@ -380,9 +383,7 @@ func TestDiscoverSkeleton(t *testing.T) {
 	f.link("class/ata_port/ata3", "devices/pci0000:00/0000:00:1f.2/ata3/ata_port/ata3")
 	f.file("devices/pci0000:00/0000:00:1f.2/ata4/ata_port/ata4/port_no", "4\n") // an empty SATA port
 	f.link("class/ata_port/ata4", "devices/pci0000:00/0000:00:1f.2/ata4/ata_port/ata4")
-	f.file("class/gpio/gpiochip504/label", "port-power\n")
-	f.file("class/gpio/gpiochip504/base", "504\n")
-	f.file("class/gpio/gpiochip504/ngpio", "8\n")
+	f.gpioChip("port-power", 504, 8)
 	d, err := Discover(os.DirFS(f.root))
 	if err != nil {
 		t.Fatal(err)
@@ -461,9 +462,7 @@ func TestUSBPortPowerByAuthorized(t *testing.T) {
 func TestResetLine(t *testing.T) {
 	f := newFakeSys(t)
 	f.build()
-	f.file("class/gpio/gpiochip504/label", "port-reset\n")
-	f.file("class/gpio/gpiochip504/base", "504\n")
-	f.file("class/gpio/gpiochip504/ngpio", "8\n")
+	f.gpioChip("port-reset", 504, 8)
 	f.file("class/gpio/export", "")
 	f.file("class/gpio/gpio505/direction", "in\n")
 	desc := board.Description{Kind: board.KindLinux, ApplianceID: "E1", Ports: []board.PortDesc{
