@@ -43,9 +43,12 @@ bench: build test-deps
 	SHARED=$(SHARED) scripts/bench.sh
 
 # The kernel CIFS client, tested in a QEMU guest (Debian kernel, this package's test binary as
-# /init) against a Samba server on this machine. Not part of `make test`: it fetches a kernel.
+# /init) against a Samba server on this machine; hal/linux on AHCI, virtio-scsi, USB and NVMe disks
+# in a guest. Not part of `make test`: it fetches a kernel.
 QEMU_KERNEL := var/cache/qemu-kernel
 qemu-test: test-deps
 	@scripts/qemu-kernel.sh $(QEMU_KERNEL)
 	EVIDENCED_QEMU_KERNEL=$(abspath $(QEMU_KERNEL)) EVIDENCED_REQUIRE_TOOLS=1 \
 		$(GO) test -count=1 -v -run 'TestKernelCIFSInQEMU' ./imaging/target
+	EVIDENCED_QEMU_KERNEL=$(abspath $(QEMU_KERNEL)) EVIDENCED_REQUIRE_TOOLS=1 \
+		$(GO) test -count=1 -v -run 'TestBoardInQEMU' ./hal/linux

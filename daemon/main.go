@@ -4,6 +4,7 @@
 //	evidenced [flags]                 serve the API
 //	evidenced user add NAME           create a user; the password is read from stdin
 //	evidenced acquire --source PATH … image a device or file once, without the daemon
+//	evidenced board discover          print a board file skeleton for this machine
 package main
 
 import (
@@ -28,6 +29,7 @@ import (
 	"github.com/evidenced/evidenced/daemon/web"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
+	halinux "github.com/evidenced/evidenced/hal/linux"
 	"github.com/evidenced/evidenced/hal/sim"
 	"github.com/evidenced/evidenced/store"
 	"github.com/evidenced/evidenced/systemd"
@@ -61,6 +63,8 @@ func main() {
 		err = userCmd(args[1:])
 	case len(args) > 0 && args[0] == "acquire":
 		err = acquireCmd(args[1:], log)
+	case len(args) > 0 && args[0] == "board":
+		err = boardCmd(args[1:], os.Stdout, os.Stderr)
 	case len(args) > 0 && args[0] == "version":
 		fmt.Println("evidenced", Version)
 	default:
@@ -107,10 +111,15 @@ func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 			return nil, "", err
 		}
 	}
-	if desc.Kind != "sim" {
-		return nil, "", fmt.Errorf("board kind %q is not supported by this build (supported: sim)", desc.Kind)
+	var b hal.Board
+	switch desc.Kind {
+	case board.KindSim:
+		b, err = sim.New(desc, sim.Options{SpinUp: o.spinUp, Logger: log})
+	case board.KindLinux:
+		b, err = halinux.New(desc, halinux.Options{Logger: log})
+	default:
+		err = fmt.Errorf("board kind %q is not supported (supported: sim, linux)", desc.Kind)
 	}
-	b, err := sim.New(desc, sim.Options{SpinUp: o.spinUp, Logger: log})
 	if err != nil {
 		return nil, "", err
 	}

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/daemon/tasks"
+	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
+	"github.com/evidenced/evidenced/hal/recovery"
 	"github.com/evidenced/evidenced/hal/sim"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/internal/testenv"
@@ -66,6 +68,13 @@ func (e *env) serve(dir string, desc board.Description, logW io.Writer, client s
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.serveBoard(dir, b, log, client)
+}
+
+// serveBoard is serve on a board already built (the real board's tests build theirs).
+func (e *env) serveBoard(dir string, b hal.Board, log *slog.Logger, client string) {
+	t := e.t
+	t.Helper()
 	st, err := store.Open(filepath.Join(dir, "state.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +82,9 @@ func (e *env) serve(dir string, desc board.Description, logW io.Writer, client s
 	e.st = st
 	roots := []string{e.targets}
 	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: "EVD0001", TargetRoots: roots, Software: "evidenced test",
+		// Freezing drives (sim freezeAt) recover in test time: 4 s timeout (above the 2 s one read
+		// of the slowest sim drive here takes), 50 ms off.
+		Freeze: recovery.Config{Timeout: 4 * time.Second, ResetWait: 100 * time.Millisecond, OffTime: 50 * time.Millisecond, ReadyWait: 5 * time.Second, Cycles: 2},
 		OpenTarget: func(ctx context.Context, spec target.Spec) (target.Target, error) {
 			return target.Open(ctx, spec, target.Config{Roots: roots, Client: client})
 		}})

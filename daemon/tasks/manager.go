@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/hal/recovery"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
@@ -52,6 +53,8 @@ type Config struct {
 	TargetRoots     []string
 	Software        string // "evidenced 0.1"
 	CheckpointEvery time.Duration
+	// Freeze is the freezing-drive recovery of image tasks (zero: the defaults, 10 s timeout).
+	Freeze recovery.Config
 	// OpenTarget opens a target folder; nil means target.Open.
 	OpenTarget func(ctx context.Context, spec target.Spec) (target.Target, error)
 }
