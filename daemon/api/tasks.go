@@ -329,6 +329,7 @@ func (s *Server) visibleTask(r *http.Request, key string) (*store.Task, error) {
 	if err != nil {
 		return nil, err
 	}
+	note(r).task = t.Key // the stored key: the request may spell it escaped or not
 	if !mayAccess(who(r), t) {
 		return nil, notFound("no task %s among yours or the shared ones", key)
 	}

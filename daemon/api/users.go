@@ -132,7 +132,7 @@ func (s *Server) users(w http.ResponseWriter, r *http.Request) error {
 func userErr(err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return notFound("%s", trimSentinel(err))
+		return notFound("%s does not exist", trimSentinel(err))
 	case errors.Is(err, auth.ErrLastAdmin):
 		return conflict("%v", err)
 	}
