@@ -113,7 +113,8 @@ func readPassword(prompt string) (string, error) {
 }
 
 // serveSocket serves the command line on the data folder's Unix socket: mode 0600, and only
-// peers running as root or as the daemon's own user are answered.
+// peers running as root or as the daemon's own user are answered. Closing the server removes
+// the socket (net.UnixListener unlinks the path it created).
 func serveSocket(dataDir string, h http.Handler, log *slog.Logger) (*http.Server, error) {
 	path := filepath.Join(dataDir, SocketName)
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {

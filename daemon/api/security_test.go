@@ -660,4 +660,7 @@ func TestThrottleMeasure60s(t *testing.T) {
 	if checked > 30 || a.code != 200 {
 		t.Fatalf("checked %d (goal ≤ 30), owner %d", checked, a.code)
 	}
+	e.api.bursts.flush(true)
+	recs, _, _ := e.st.AuditPage(0, 1000)
+	t.Logf("audit records after the attack: %d (%v)", len(recs), recs[len(recs)-1].Params)
 }
