@@ -331,7 +331,7 @@ func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request, user, pass s
 	if err != nil {
 		return err
 	}
-	s.audit(store.AuditRecord{Time: time.Now(), User: u.Name, Addr: addr, Action: "login", Result: "ok"})
+	s.audit(store.AuditRecord{Time: time.Now(), User: u.Name, Addr: addr, Action: "login", Result: "200 OK"})
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, err = w.Write([]byte(tok))
 	return err
@@ -346,7 +346,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if err := s.sessions.Revoke(id.token); err != nil {
 		return err
 	}
-	s.audit(store.AuditRecord{Time: time.Now(), User: id.User, Addr: clientAddr(r), Action: "logout", Result: "ok"})
+	s.audit(store.AuditRecord{Time: time.Now(), User: id.User, Addr: clientAddr(r), Action: "logout", Result: "200 OK"})
 	writeJSON(w, http.StatusOK, map[string]string{"loggedOut": id.User})
 	return nil
 }

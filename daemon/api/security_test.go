@@ -664,3 +664,20 @@ func TestThrottleMeasure60s(t *testing.T) {
 	recs, _, _ := e.st.AuditPage(0, 1000)
 	t.Logf("audit records after the attack: %d (%v)", len(recs), recs[len(recs)-1].Params)
 }
+
+// Secrets never reach the audit trail, whatever they are called.
+func TestAuditParamsMaskSecrets(t *testing.T) {
+	q := url.Values{"targetFolderPwd": {"p1"}, "reportFolderPwd": {"p2"}, "token": {"t"}, "myPassword": {"p3"},
+		"mountOptions": {"vers=3.0,password=p4,port=1445,credentials=/root/c"}, "source": {"SATA1"}}
+	p := auditParams(q)
+	for _, secret := range []string{"p1", "p2", "p3", "p4", "/root/c"} {
+		for k, v := range p {
+			if strings.Contains(v, secret) {
+				t.Errorf("%s=%q keeps %q", k, v, secret)
+			}
+		}
+	}
+	if p["source"] != "SATA1" || p["mountOptions"] != "vers=3.0,password=***,port=1445,credentials=***" {
+		t.Fatalf("kept: %v", p)
+	}
+}
