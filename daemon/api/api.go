@@ -179,6 +179,7 @@ func (s *Server) routes() []route {
 		{methods: "POST", path: "/login", h: s.login, need: public},
 		{methods: "POST", path: "/logout", h: s.logout, need: examiner},
 		{methods: "GET", path: "/healthz", h: s.healthz, need: public},
+		{methods: "GET", path: "/api/whoami", h: s.whoami, need: examiner},
 		{methods: "GET", path: "/api/source-drives", h: s.sourceDrives, need: examiner},
 		{methods: "GET", path: "/api/scan-port", h: s.scanPort, need: examiner},
 		{methods: "GET", path: "/api/start-image", h: s.startImage, need: examiner, audit: true},
@@ -348,6 +349,13 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.audit(store.AuditRecord{Time: time.Now(), User: id.User, Addr: clientAddr(r), Action: "logout", Result: "200 OK"})
 	writeJSON(w, http.StatusOK, map[string]string{"loggedOut": id.User})
+	return nil
+}
+
+// whoami tells a client (the dashboard) who its token belongs to and with which role.
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
+	id := who(r)
+	writeJSON(w, http.StatusOK, map[string]any{"user": id.User, "role": id.Role, "userManagement": s.cfg.UserManagement})
 	return nil
 }
 

@@ -95,6 +95,7 @@ func TestRouteRoleTable(t *testing.T) {
 		{"POST", "/login", "", want{400, 400, 400}},
 		{"POST", "/logout", "", want{401, 200, 200}},
 		{"GET", "/healthz", "", want{200, 200, 200}},
+		{"GET", "/api/whoami", "", want{401, 200, 200}},
 		{"GET", "/api/source-drives", "", want{401, 200, 200}},
 		{"GET", "/api/scan-port", "", want{401, 400, 400}},
 		{"GET", "/api/start-image", "", want{401, 400, 400}},
@@ -152,6 +153,9 @@ func TestRouteRoleTable(t *testing.T) {
 				e.api.sessions.SetRole("ex1", auth.Examiner)
 			}
 		}
+	}
+	if a := e.do("GET", "/api/whoami", toks["examiner"], ""); a.body != `{"role":"examiner","user":"ex1","userManagement":true}`+"\n" {
+		t.Fatalf("whoami: %s", a.body)
 	}
 	// Lower-case scheme: RFC 9110 makes it case-insensitive.
 	req, _ := http.NewRequest("GET", e.srv.URL+"/api/ports", nil)

@@ -109,7 +109,9 @@ func selfSigned(hosts []string, now time.Time) (certPEM, keyPEM []byte, err erro
 	}
 	for _, h := range append([]string{"localhost", "127.0.0.1", "::1"}, hosts...) {
 		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			if !ip.IsUnspecified() { // 0.0.0.0 from --listen names no host
+				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			}
 		} else if h != "" {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
