@@ -43,10 +43,10 @@ func (rt route) needs(method string) access {
 
 // audited says whether a call changes state.
 func (rt route) audited(method string) bool {
-	if !rt.audit {
+	switch {
+	case !rt.audit:
 		return false
-	}
-	if strings.Fields(rt.methods)[0] == http.MethodGet && len(strings.Fields(rt.methods)) == 1 {
+	case rt.methods == http.MethodGet:
 		return true // the TaskForce API changes state with GET
 	}
 	return method != http.MethodGet && method != http.MethodHead
