@@ -290,10 +290,12 @@ func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 		}
 	}
 	t.Log = append(t.Log, stamp("task "+t.State+": "+t.Message))
+	// The report first: a client that sees the task end (check-task) then reads the report
+	// beside the image must find it written.
+	m.writeReport(t, l.tgt)
 	if err := m.st.PutTask(t); err != nil {
 		m.log.Error("store task", "task", t.Key, "err", err)
 	}
-	m.writeReport(t, l.tgt)
 	m.log.Info("task ended", "task", t.Key, "state", t.State, "message", t.Message)
 }
 
