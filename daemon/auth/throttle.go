@@ -20,14 +20,20 @@ type ThrottleConfig struct {
 // which attempts are refused without checking the password. Attempts on one account or from one
 // address are checked one at a time, so parallel requests cannot slip in before the window
 // starts. A success clears only its account: a good login for one account does not make guessing
-// another from the same address cheaper.
+// another from the same address cheaper. An address the account logged in from before is not
+// held by the account's lockout (only by its own), so guessing from elsewhere cannot lock the
+// owner out.
 type Throttle struct {
 	cfg ThrottleConfig
 
 	mu    sync.Mutex
 	slots map[string]*slot
+	known map[string]time.Time // account + address -> last good login
 	calls int
 }
+
+// maxKnown bounds the remembered good logins (real users × their addresses).
+const maxKnown = 4096
 
 type slot struct {
 	fails int
@@ -53,22 +59,25 @@ func NewThrottle(cfg ThrottleConfig) *Throttle {
 	if cfg.Forget <= 0 {
 		cfg.Forget = 30 * time.Minute
 	}
-	return &Throttle{cfg: cfg, slots: map[string]*slot{}}
+	return &Throttle{cfg: cfg, slots: map[string]*slot{}, known: map[string]time.Time{}}
 }
 
 // Attempt is a password check the throttle let through; Done must be called with its outcome.
 type Attempt struct {
 	t     *Throttle
 	slots []*slot
+	known string // key of the account and address in known
 }
 
 // Begin asks to check a password for account from addr. It returns an Attempt, or the time to
 // wait before trying again (the account or address is locked, or busy beyond Wait).
 func (t *Throttle) Begin(ctx context.Context, account, addr string) (*Attempt, time.Duration) {
 	keys := []string{"addr\x00" + addr, "acct\x00" + account}
+	pair := account + "\x00" + addr
 	t.mu.Lock()
 	now := time.Now()
 	t.sweep(now)
+	_, trusted := t.known[pair]
 	// Refuse a locked address before looking at the account, so refused requests naming ever new
 	// accounts create nothing.
 	if s := t.slots[keys[0]]; s != nil && now.Before(s.until) {
@@ -103,16 +112,16 @@ func (t *Throttle) Begin(ctx context.Context, account, addr string) (*Attempt, t
 	// The attempt before may have started a lockout while this one waited.
 	t.mu.Lock()
 	now = time.Now()
-	var wait time.Duration
-	for _, s := range slots {
-		wait = max(wait, s.until.Sub(now))
+	wait := slots[0].until.Sub(now)
+	if !trusted {
+		wait = max(wait, slots[1].until.Sub(now))
 	}
 	t.mu.Unlock()
 	if wait > 0 {
 		t.release(slots)
 		return nil, wait
 	}
-	return &Attempt{t: t, slots: slots}, 0
+	return &Attempt{t: t, slots: slots, known: pair}, 0
 }
 
 func (t *Throttle) release(slots []*slot) {
@@ -141,6 +150,10 @@ func (a *Attempt) Done(ok bool) {
 	if ok {
 		acct := a.slots[1]
 		acct.fails, acct.until = 0, time.Time{}
+		if len(t.known) >= maxKnown {
+			t.forgetOldestKnown()
+		}
+		t.known[a.known] = now
 	} else {
 		for _, s := range a.slots {
 			if s.fails > 0 && now.After(s.until) && now.Sub(s.last) > t.cfg.Forget {
@@ -159,6 +172,17 @@ func (a *Attempt) Done(ok bool) {
 	}
 	t.mu.Unlock()
 	t.release(a.slots)
+}
+
+func (t *Throttle) forgetOldestKnown() {
+	var oldest string
+	var at time.Time
+	for k, v := range t.known {
+		if oldest == "" || v.Before(at) {
+			oldest, at = k, v
+		}
+	}
+	delete(t.known, oldest)
 }
 
 // sweep forgets slots that are idle, unlocked and quiet (bounded memory whatever names are
