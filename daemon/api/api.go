@@ -20,6 +20,7 @@ import (
 	"github.com/evidenced/evidenced/daemon/auth"
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/hal/board"
 	"github.com/evidenced/evidenced/store"
 )
 
@@ -41,7 +42,7 @@ type Config struct {
 
 // Plugger is the simulated board's hot-plug; real boards do not have it.
 type Plugger interface {
-	Plug(port, path, model, serial string) error
+	PlugDrive(port string, d board.DriveDesc) error
 	Unplug(port string) error
 }
 
@@ -56,6 +57,10 @@ type Server struct {
 	throttle *auth.Throttle
 	bursts   *bursts
 	dummy    []byte // bcrypt hash compared for unknown users, so timing does not tell
+
+	// streams ends the open event streams (StopEvents).
+	streams     context.Context
+	stopStreams context.CancelFunc
 }
 
 // New returns the API server, with the stored sessions loaded.
@@ -85,8 +90,9 @@ func New(board hal.Board, tm *tasks.Manager, st *store.Store, log *slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
+	streams, stop := context.WithCancel(context.Background())
 	s := &Server{board: board, tasks: tm, st: st, log: log, cfg: cfg, sessions: ss,
-		throttle: auth.NewThrottle(cfg.Throttle), dummy: dummy}
+		throttle: auth.NewThrottle(cfg.Throttle), dummy: dummy, streams: streams, stopStreams: stop}
 	s.bursts = newBursts(s.audit, cfg.BurstQuiet)
 	return s, nil
 }
@@ -194,6 +200,9 @@ func (s *Server) routes() []route {
 		{methods: "GET", path: "/api/ports", h: s.ports, need: examiner},
 		{methods: "GET", path: "/api/set-port-mode", h: s.setPortMode, need: examiner, audit: true},
 		{methods: "GET", path: "/api/tasks", h: s.listTasks, need: examiner},
+		{methods: "GET", path: "/api/cases", h: s.listCases, need: examiner},
+		// The dashboard's live feed; an examiner's carries only the tasks they may see.
+		{methods: "GET", path: "/api/events", h: s.events, need: examiner},
 		// Examiners read the filter presets start-logical uses; admins change them.
 		{methods: "GET POST DELETE", path: "/api/settings", h: s.settings, need: examiner,
 			byMethod: map[string]access{"POST": admin, "DELETE": admin}, audit: true},

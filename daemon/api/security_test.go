@@ -2,6 +2,7 @@ package api
 
 import (
 	"archive/zip"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -48,6 +49,9 @@ type answer struct {
 // do sends a request with an optional bearer token and JSON body.
 func (e *env) do(method, path, tok, body string) answer {
 	e.t.Helper()
+	if path == "/api/events" {
+		return e.stream(path, tok, nil)
+	}
 	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
@@ -65,6 +69,36 @@ func (e *env) do(method, path, tok, body string) answer {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return answer{resp.StatusCode, string(b), resp.Header}
+}
+
+// stream opens an event stream and reads it until until says stop (nil: only the status).
+func (e *env) stream(path, tok string, until func(body string) bool) answer {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+path, nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body strings.Builder
+	buf := make([]byte, 4096)
+	for until != nil && resp.StatusCode == 200 && !until(body.String()) {
+		n, err := resp.Body.Read(buf)
+		body.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		body.Write(b)
+	}
+	return answer{resp.StatusCode, body.String(), resp.Header}
 }
 
 func (e *env) login(user, pass string) answer {
@@ -110,6 +144,8 @@ func TestRouteRoleTable(t *testing.T) {
 		{"GET", "/api/ports", "", want{401, 200, 200}},
 		{"GET", "/api/set-port-mode", "", want{401, 400, 400}},
 		{"GET", "/api/tasks", "", want{401, 200, 200}},
+		{"GET", "/api/cases", "", want{401, 200, 200}},
+		{"GET", "/api/events", "", want{401, 200, 200}},
 		{"GET", "/api/settings", "", want{401, 200, 200}},
 		{"POST", "/api/settings", "{}", want{401, 403, 400}},
 		{"DELETE", "/api/settings", "", want{401, 403, 400}},
@@ -474,8 +510,32 @@ func TestTaskOwnership(t *testing.T) {
 		}
 		return a.body
 	}
+	// Event streams: ex2's carries nothing of ex1's private task, the admin's does.
+	type seen struct{ ex2, boss string }
+	streams := make(chan seen, 1)
+	go func() {
+		var got seen
+		var wg sync.WaitGroup
+		wg.Add(2)
+		for _, who := range []struct {
+			tok string
+			out *string
+		}{{ex2, &got.ex2}, {boss, &got.boss}} {
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				*who.out = taskEvents(e.stream("/api/events", who.tok, func(string) bool {
+					return time.Since(start) > 2500*time.Millisecond
+				}).body)
+			}()
+		}
+		wg.Wait()
+		streams <- got
+	}()
+	time.Sleep(200 * time.Millisecond)
 	private := start(ex1, "SATA4", "") // the slow drive: still running below
 	shared := start(ex1, "SATA3", "&shared=true")
+
 	for _, c := range []struct {
 		tok, path string
 		want      int
@@ -511,6 +571,10 @@ func TestTaskOwnership(t *testing.T) {
 	if a := e.do("GET", "/api/stop-task?taskKey="+private, ex1, ""); a.code != 200 {
 		t.Fatalf("owner stops: %d %s", a.code, a.body)
 	}
+	got := <-streams
+	if strings.Contains(got.ex2, "SLOW1") || !strings.Contains(got.boss, "SLOW1") || !strings.Contains(got.ex2, "S2RWJ9CD415935") {
+		t.Errorf("task events: ex2's:\n%s\nthe admin's:\n%s", got.ex2, got.boss)
+	}
 	task, err := e.st.Task(private)
 	if err != nil || task.Owner != "ex1" || task.Shared {
 		t.Fatalf("owner recorded: %+v %v", task, err)
@@ -543,6 +607,17 @@ func TestTaskOwnership(t *testing.T) {
 	if !strings.Contains(files["Report.html"], "start-image") {
 		t.Fatal("Report.html has no audit section")
 	}
+}
+
+// taskEvents keeps the task and progress events of a stream (ports events show every port).
+func taskEvents(body string) string {
+	var out []string
+	for _, ev := range strings.Split(body, "\n\n") {
+		if strings.HasPrefix(ev, "event: task") || strings.HasPrefix(ev, "event: progress") {
+			out = append(out, ev)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // The audit trail pages through GET /api/audit and verifies.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -323,6 +322,24 @@ func mayAccess(id identity, t *store.Task) bool {
 	return id.Role == auth.Admin || t.Owner == "" || t.Owner == id.User || t.Shared
 }
 
+// visibleKeys answers whether the caller may see a task by key, for the event stream; owner and
+// sharing are fixed when a task starts, so each key is looked up once per stream.
+func (s *Server) visibleKeys(id identity) func(key string) bool {
+	if id.Role == auth.Admin {
+		return func(string) bool { return true }
+	}
+	seen := map[string]bool{}
+	return func(key string) bool {
+		v, ok := seen[key]
+		if !ok {
+			t, err := s.tasks.Task(key)
+			v = err == nil && mayAccess(id, t)
+			seen[key] = v
+		}
+		return v
+	}
+}
+
 // visibleTask reads a task the caller may see; another examiner's task does not exist for them.
 func (s *Server) visibleTask(r *http.Request, key string) (*store.Task, error) {
 	t, err := s.tasks.Task(key)
@@ -428,10 +445,10 @@ func (s *Server) checkTask(w http.ResponseWriter, r *http.Request) error {
 	if len(t.Hashes) > 0 {
 		out["hashes"] = t.Hashes
 	}
-	if rate > 0 {
-		out["mbps"] = math.Round(rate/1e4) / 100
+	if mbps, eta := speed(done, total, rate); eta >= 0 {
+		out["mbps"] = mbps
 		if total > done {
-			out["eta"] = int(float64(total-done) / rate)
+			out["eta"] = eta
 		}
 	}
 	if len(t.BadSectors) > 0 {
@@ -514,6 +531,7 @@ var validStates = map[string]bool{tasks.StatePending: true, tasks.StateInProgres
 
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 	want := strings.ToLower(strings.TrimSpace(query(r).Get("state")))
+	caseID := strings.TrimSpace(query(r).Get("caseId"))
 	if want != "" && !validStates[want] {
 		return bad("state=%q: accepted values are pending, in-progress, paused, completed, failed, stopped", want)
 	}
@@ -528,18 +546,19 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 		Progress string `json:"progress"`
 		Port     string `json:"port"`
 		Source   string `json:"source"`
+		CaseID   string `json:"caseId"`
 	}
 	out := []row{}
 	id := who(r)
 	for _, t := range all {
-		if (want != "" && t.State != want) || !mayAccess(id, t) {
+		if (want != "" && t.State != want) || (caseID != "" && t.CaseID != caseID) || !mayAccess(id, t) {
 			continue
 		}
 		done, total := t.BytesDone, t.BytesTotal
 		if d, tot, _, ok := s.tasks.Live(t.Key); ok {
 			done, total = d, tot
 		}
-		out = append(out, row{t.Key, t.Kind, t.State, tasks.Progress(t, done, total), t.Port, t.Model + " " + t.Serial})
+		out = append(out, row{t.Key, t.Kind, t.State, tasks.Progress(t, done, total), t.Port, t.Model + " " + t.Serial, t.CaseID})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tasks": out})
 	return nil
