@@ -128,10 +128,10 @@ func TestSessionsLoad(t *testing.T) {
 	}
 }
 
-// 200 concurrent attempts on one account: the free ones and then one per window are checked,
-// the rest refused with a wait; a success clears the account but not the address.
+// 200 concurrent attempts on one account: the free ones and the one that starts the lockout
+// are checked, every other is refused with a wait, however the goroutines interleave.
 func TestThrottleConcurrent(t *testing.T) {
-	th := NewThrottle(ThrottleConfig{Free: 3, Base: 100 * time.Millisecond, Max: time.Second, Wait: 50 * time.Millisecond})
+	th := NewThrottle(ThrottleConfig{Free: 3, Base: time.Minute, Wait: time.Minute})
 	var checked, refused atomic.Int64
 	var wg sync.WaitGroup
 	for range 200 {
@@ -152,29 +152,43 @@ func TestThrottleConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	// The 4th failure starts a lockout; attempts already waiting see it and are refused.
 	if checked.Load() != 4 || refused.Load() != 196 {
 		t.Fatalf("checked %d, refused %d; want 4 and 196", checked.Load(), refused.Load())
 	}
 	// Another address, same account: the account is locked.
-	if a, wait := th.Begin(context.Background(), "ex1", "10.0.0.10"); a != nil || wait < 50*time.Millisecond {
+	if a, wait := th.Begin(context.Background(), "ex1", "10.0.0.10"); a != nil || wait < 50*time.Second {
 		t.Fatalf("locked account from another address: %v %v", a, wait)
 	}
-	time.Sleep(110 * time.Millisecond)
-	// ex2 from the locked address, after the window: allowed, and its success leaves the address's
-	// count as it was: the next failure doubles the window.
-	a, _ := th.Begin(context.Background(), "ex2", "10.0.0.9")
+}
+
+// A success for one account leaves the address's count as it was: the next failure from the
+// address doubles its window.
+func TestThrottleSuccessClearsOnlyItsAccount(t *testing.T) {
+	th := NewThrottle(ThrottleConfig{Free: 1, Base: 300 * time.Millisecond, Max: time.Minute})
+	ctx := context.Background()
+	for range 2 {
+		a, _ := th.Begin(ctx, "ex1", "10.0.0.9")
+		if a == nil {
+			t.Fatal("refused before the lockout")
+		}
+		a.Done(false)
+	}
+	if a, _ := th.Begin(ctx, "ex2", "10.0.0.9"); a != nil {
+		t.Fatal("the locked address let another account through")
+	}
+	time.Sleep(350 * time.Millisecond)
+	a, _ := th.Begin(ctx, "ex2", "10.0.0.9")
 	if a == nil {
 		t.Fatal("after the window: refused")
 	}
 	a.Done(true)
-	a, _ = th.Begin(context.Background(), "ex3", "10.0.0.9")
+	a, _ = th.Begin(ctx, "ex3", "10.0.0.9")
 	if a == nil {
-		t.Fatal("after the window: refused")
+		t.Fatal("after a success: refused")
 	}
 	a.Done(false)
-	if _, wait := th.Begin(context.Background(), "ex2", "10.0.0.9"); wait < 150*time.Millisecond {
-		t.Fatalf("address window after a success elsewhere: %v, want about 200 ms", wait)
+	if _, wait := th.Begin(ctx, "ex2", "10.0.0.9"); wait < 400*time.Millisecond {
+		t.Fatalf("address window after a success elsewhere: %v, want about 600 ms", wait)
 	}
 }
 
