@@ -149,25 +149,15 @@ func (s *Server) guard(rt route, authn func(*http.Request) (identity, error)) ht
 	}
 }
 
-// auditParams are a request's parameters as the audit trail keeps them: known secrets out
-// (params), and, whatever a caller invents, any parameter named like a secret and any
-// password-like mount option masked.
+// auditParams are a request's parameters as the audit trail keeps them: what params keeps (known
+// secrets out, secret mount options stripped), and, whatever a caller invents, any parameter
+// named like a secret masked.
 func auditParams(q url.Values) map[string]string {
 	p := params(q)
-	for k, v := range p {
+	for k := range p {
 		lk := strings.ToLower(k)
-		switch {
-		case strings.Contains(lk, "pwd"), strings.Contains(lk, "pass"), strings.Contains(lk, "token"), strings.Contains(lk, "secret"):
+		if strings.Contains(lk, "pwd") || strings.Contains(lk, "pass") || strings.Contains(lk, "token") || strings.Contains(lk, "secret") {
 			p[k] = "***"
-		case lk == "mountoptions":
-			opts := strings.Split(v, ",")
-			for i, o := range opts {
-				key, _, ok := strings.Cut(o, "=")
-				if lkey := strings.ToLower(key); ok && (strings.Contains(lkey, "pass") || strings.Contains(lkey, "cred")) {
-					opts[i] = key + "=***"
-				}
-			}
-			p[k] = strings.Join(opts, ",")
 		}
 	}
 	return p

@@ -749,7 +749,7 @@ func TestAuditParamsMaskSecrets(t *testing.T) {
 			}
 		}
 	}
-	if p["source"] != "SATA1" || p["mountOptions"] != "vers=3.0,password=***,port=1445,credentials=***" {
+	if p["source"] != "SATA1" || p["mountOptions"] != "vers=3.0,port=1445" || p["myPassword"] != "***" {
 		t.Fatalf("kept: %v", p)
 	}
 }

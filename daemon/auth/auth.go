@@ -77,5 +77,5 @@ func HashPassword(password string) ([]byte, error) {
 // hash, because people type passwords into the user name field.
 func NameTag(name string) string {
 	sum := sha256.Sum256([]byte(name))
-	return "unknown#" + hex.EncodeToString(sum[:4])
+	return "sha256:" + hex.EncodeToString(sum[:4])
 }
