@@ -29,8 +29,26 @@ func TestKillDashNineThenResume(t *testing.T) {
 	}
 }
 
-// waitHalfway waits past the first checkpoints (every 3 s).
-func waitHalfway(t *testing.T, d *daemon, key string) { waitProgress(t, d, key, 50) }
+// waitHalfway waits past the first checkpoints (every 3 s). An AFF4 task is first paused by a
+// SIGTERM (graceful shutdown pauses it at a checkpoint) and resumed, so that the kill lands in a
+// container that was already reopened once. It returns the daemon now running.
+func waitHalfway(t *testing.T, d *daemon, key string) *daemon {
+	if strings.HasSuffix(d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200)["target"].(string), ".aff4") {
+		waitProgress(t, d, key, 25)
+		d.stop()
+		d = startDaemon(t, d.args...)
+		if m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200); m["state"] != "paused" {
+			t.Fatalf("after SIGTERM: %v", m)
+		}
+		if r := d.getJSON("/api/resume-task?taskKey="+url.QueryEscape(key), 200); r["state"] != "in-progress" {
+			t.Fatalf("resume after SIGTERM: %v", r)
+		}
+		waitProgress(t, d, key, 60)
+		return d
+	}
+	waitProgress(t, d, key, 50)
+	return d
+}
 
 // waitProgress waits until the task is in progress at pct percent or more.
 func waitProgress(t *testing.T, d *daemon, key string, pct int) {
@@ -50,7 +68,7 @@ func waitProgress(t *testing.T, d *daemon, key string, pct int) {
 
 // killDashNineThenResume images src from a drive reading at mbps MB/s, kills the daemon with
 // SIGKILL once before returns, restarts it, and resumes the task to an image equal to the source.
-func killDashNineThenResume(t *testing.T, src, md5src, typ string, mbps int, before func(*testing.T, *daemon, string)) {
+func killDashNineThenResume(t *testing.T, src, md5src, typ string, mbps int, before func(*testing.T, *daemon, string) *daemon) {
 	dir := t.TempDir()
 	data, targets := filepath.Join(dir, "data"), filepath.Join(dir, "targets")
 	board := writeBoard(t, dir, fmt.Sprintf(`{"name": "SATA1", "mode": "source", "drive": {"path": %q, "model": "Slow Disk", "serial": "SLOW1", "readMBps": %d}}`, src, mbps))
@@ -61,21 +79,7 @@ func killDashNineThenResume(t *testing.T, src, md5src, typ string, mbps int, bef
 		t.Fatalf("start-image: %d %s", code, keyB)
 	}
 	key := string(keyB)
-	if typ == "aff4" {
-		// SIGTERM first: graceful shutdown pauses the task at a checkpoint; then resume, so the
-		// kill below lands in a container that was already reopened once.
-		waitProgress(t, d, key, 25)
-		d.stop()
-		d = startDaemon(t, args...)
-		if m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200); m["state"] != "paused" {
-			t.Fatalf("after SIGTERM: %v", m)
-		}
-		if r := d.getJSON("/api/resume-task?taskKey="+url.QueryEscape(key), 200); r["state"] != "in-progress" {
-			t.Fatalf("resume after SIGTERM: %v", r)
-		}
-		waitProgress(t, d, key, 60)
-	}
-	before(t, d, key)
+	d = before(t, d, key)
 	d.kill() // SIGKILL: no chance to checkpoint
 	d = startDaemon(t, args...)
 	m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200)
@@ -121,7 +125,7 @@ func killDashNineThenResume(t *testing.T, src, md5src, typ string, mbps int, bef
 
 // Item 7 of issue 11: kill -9 0.3 s into a task, before its first periodic checkpoint: after the
 // restart the task is paused, and it resumes (from its first checkpoint, taken before the key was
-// answered) to an image equal to the source, raw and E01.
+// answered) to an image equal to the source, raw, E01 and AFF4.
 func TestKillDashNineBeforeFirstCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "disk.img")
@@ -133,9 +137,9 @@ func TestKillDashNineBeforeFirstCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	md5src := toolSum(t, "md5sum", src)
-	for _, typ := range []string{"raw", "e01"} {
+	for _, typ := range []string{"raw", "e01", "aff4"} {
 		t.Run(typ, func(t *testing.T) {
-			killDashNineThenResume(t, src, md5src, typ, 8, func(*testing.T, *daemon, string) { time.Sleep(300 * time.Millisecond) })
+			killDashNineThenResume(t, src, md5src, typ, 8, func(_ *testing.T, d *daemon, _ string) *daemon { time.Sleep(300 * time.Millisecond); return d })
 		})
 	}
 }

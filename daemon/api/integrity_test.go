@@ -58,10 +58,10 @@ func (e *env) errorOf(path string, want int) string {
 // name, is not resumed onto the other image: 409, and the other image keeps every byte (ewfverify).
 func TestResumeRefusesAnotherTasksImage(t *testing.T) {
 	testenv.Tool(t, "ewfverify")
-	for _, typ := range []string{"e01", "raw"} {
+	for _, typ := range []string{"e01", "raw", "aff4"} {
 		t.Run(typ, func(t *testing.T) {
 			e, disk := slowEnv(t)
-			ext := map[string]string{"e01": ".E01", "raw": ".raw"}[typ]
+			ext := map[string]string{"e01": ".E01", "raw": ".raw", "aff4": ".aff4"}[typ]
 			tf := url.QueryEscape(e.targets)
 			key := e.mustStart("/api/start-image?source=SATA6&targetType=" + typ + "&targetFile=R&targetFolder=" + tf)
 			e.pauseAt(key, 10)
@@ -77,7 +77,7 @@ func TestResumeRefusesAnotherTasksImage(t *testing.T) {
 			}
 			before := testenv.FileMD5(t, img)
 			msg := e.errorOf("/api/resume-task?taskKey="+url.QueryEscape(key), 409)
-			if !strings.Contains(msg, "not what it wrote") && !strings.Contains(msg, "not this task's") {
+			if !strings.Contains(msg, "not what it wrote") && !strings.Contains(msg, "not this task's") && !strings.Contains(msg, "not the paused task's image") {
 				t.Fatalf("409 does not say the image is another's: %s", msg)
 			}
 			if got := testenv.FileMD5(t, img); got != before {
@@ -86,10 +86,16 @@ func TestResumeRefusesAnotherTasksImage(t *testing.T) {
 			if m := e.json("/api/check-task?taskKey=" + url.QueryEscape(key)); m["state"] != "paused" {
 				t.Fatalf("refused task: %v", m)
 			}
-			if typ == "e01" {
+			switch typ {
+			case "e01":
 				out, err := exec.Command("ewfverify", "-q", img).CombinedOutput()
 				if err != nil || !strings.Contains(string(out), "SUCCESS") {
 					t.Fatalf("ewfverify of the other image: %v\n%s", err, out)
+				}
+			case "aff4":
+				out, err := exec.Command(testenv.Tool(t, "unzip"), "-t", img).CombinedOutput()
+				if err != nil || !strings.Contains(string(out), "No errors detected") {
+					t.Fatalf("unzip -t of the other image: %v\n%s", err, out)
 				}
 			}
 			// Its own image back in place, the paused task resumes and completes.
