@@ -32,6 +32,8 @@ type env struct {
 	targets string
 	disks   map[string]string // port -> image path
 	st      *store.Store
+	cfg     Config // of the API (ScanWait 1 s unless set)
+	api     *Server
 }
 
 func randomDisk(t *testing.T, dir, name string, size int) string {
@@ -41,8 +43,14 @@ func randomDisk(t *testing.T, dir, name string, size int) string {
 // newEnv starts the API on a sim board with the standard ports plus extra ones.
 func newEnv(t *testing.T, extra ...board.PortDesc) *env {
 	t.Helper()
+	return newEnvCfg(t, Config{}, extra...)
+}
+
+// newEnvCfg is newEnv with an API configuration (user management, throttle, sessions).
+func newEnvCfg(t *testing.T, cfg Config, extra ...board.PortDesc) *env {
+	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, targets: filepath.Join(dir, "targets"), disks: map[string]string{}}
+	e := &env{t: t, targets: filepath.Join(dir, "targets"), disks: map[string]string{}, cfg: cfg}
 	e.disks["SATA1"] = randomDisk(t, dir, "sata1.img", 4<<20)
 	e.disks["SATA3"] = randomDisk(t, dir, "sata3.img", 2<<20)
 	e.disks["USB1"] = randomDisk(t, dir, "usb1.img", 1<<20)
@@ -91,8 +99,27 @@ func (e *env) serveBoard(dir string, b hal.Board, log *slog.Logger, client strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(New(b, tm, st, log, Config{ScanWait: time.Second}).Handler())
-	t.Cleanup(func() { e.srv.Close(); tm.Close(); b.Close(); st.Close() })
+	cfg := e.cfg
+	if cfg.ScanWait == 0 {
+		cfg.ScanWait = time.Second
+	}
+	srv, err := New(b, tm, st, log, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.api = srv
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { srv.Run(ctx); close(ran) }()
+	e.srv = httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		e.srv.Close()
+		stop()
+		<-ran
+		tm.Close()
+		b.Close()
+		st.Close()
+	})
 }
 
 func (e *env) get(path string) (int, string) {
