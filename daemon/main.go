@@ -4,6 +4,7 @@
 //	evidenced [flags]                 serve the API
 //	evidenced user add NAME           create a user; the password is read from stdin
 //	evidenced acquire --source PATH … image a device or file once, without the daemon
+//	evidenced store check|backup FILE check the state file, or copy it consistently (daemon running or not)
 package main
 
 import (
@@ -58,6 +59,8 @@ func main() {
 	switch {
 	case len(args) > 0 && args[0] == "user":
 		err = userCmd(args[1:])
+	case len(args) > 0 && args[0] == "store":
+		err = storeCmd(args[1:], os.Stdout)
 	case len(args) > 0 && args[0] == "acquire":
 		err = acquireCmd(args[1:], log)
 	case len(args) > 0 && args[0] == "version":
@@ -175,6 +178,9 @@ func serve(args []string, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go systemd.Watchdog(ctx, func() bool { return true })
+	if err := serveAdmin(ctx, o.dataDir, st, log); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("evidenced serving", "version", Version, "listen", ln.Addr().String(), "board", o.board,
