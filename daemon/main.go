@@ -46,6 +46,7 @@ type options struct {
 	dataDir     string
 	board       string
 	roots       multiFlag
+	simRoots    multiFlag
 	userMgmt    bool
 	tokenTTL    time.Duration
 	applianceID string
@@ -80,6 +81,7 @@ func serveFlags(fs *flag.FlagSet) *options {
 	fs.StringVar(&o.dataDir, "data-dir", "/var/lib/evidenced", "state directory (store, demo drives)")
 	fs.StringVar(&o.board, "board", "sim", "board: sim (built-in demo board) or the path of a board file")
 	fs.Var(&o.roots, "target-root", "local folder a targetFolder may point into (repeatable)")
+	fs.Var(&o.simRoots, "sim-root", "folder whose image files /api/sim/plug may connect (repeatable; default DATA-DIR/sim)")
 	fs.BoolVar(&o.userMgmt, "user-management", false, "require a login token on every /api call")
 	fs.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "idle time after which a token expires")
 	fs.StringVar(&o.applianceID, "appliance-id", "", "appliance id in task keys (default: from the board, else EVD0001)")
@@ -90,6 +92,13 @@ func serveFlags(fs *flag.FlagSet) *options {
 func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 	var desc board.Description
 	var err error
+	if len(o.simRoots) == 0 {
+		def := filepath.Join(o.dataDir, "sim")
+		if err := os.MkdirAll(def, 0o755); err != nil {
+			return nil, "", fmt.Errorf("sim root: %w", err)
+		}
+		o.simRoots = append(o.simRoots, def)
+	}
 	if o.board == "sim" {
 		id := o.applianceID
 		if id == "" {
@@ -100,6 +109,7 @@ func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 			return nil, "", fmt.Errorf("demo board: %w", err)
 		}
 		o.roots = append(o.roots, filepath.Join(o.dataDir, "targets"))
+		o.simRoots = append(o.simRoots, filepath.Join(o.dataDir, sim.DemoDir)) // so the demo drives can be re-plugged
 		if err := os.MkdirAll(filepath.Join(o.dataDir, "targets"), 0o755); err != nil {
 			return nil, "", err
 		}
@@ -112,7 +122,7 @@ func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 	if desc.Kind != "sim" {
 		return nil, "", fmt.Errorf("board kind %q is not supported by this build (supported: sim)", desc.Kind)
 	}
-	b, err := sim.New(desc, sim.Options{SpinUp: o.spinUp, Logger: log})
+	b, err := sim.New(desc, sim.Options{SpinUp: o.spinUp, Logger: log, PlugRoots: o.simRoots})
 	if err != nil {
 		return nil, "", err
 	}
