@@ -253,7 +253,6 @@ func exfatVolumeLabel(r *io.SectionReader) (label string) {
 }
 
 func (v *exfatVol) Walk(fn func(Entry) error, onErr func(string, error)) (err error) {
-	defer recoverTo(&err, "exfat: walk")
 	return v.walkDir(exfatEntry{Entry: Entry{ID: uint64(v.rootClus)}}, "", map[uint32]bool{}, fn, onErr)
 }
 
@@ -292,7 +291,6 @@ func (v *exfatVol) walkDir(d exfatEntry, dir string, seen map[uint32]bool, fn fu
 // from Walk in the Entry) or if it is deleted (its chain may be gone; TSK assumes the same),
 // else along the FAT chain.
 func (v *exfatVol) Open(e Entry) (rc io.ReadCloser, err error) {
-	defer recoverTo(&err, "exfat: open "+e.Path)
 	if rc, done, err := openTrivial("exfat", e); done {
 		return rc, err
 	}

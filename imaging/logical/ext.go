@@ -456,7 +456,6 @@ func (v *extVol) entry(in *extInode, p string) Entry {
 }
 
 func (v *extVol) Walk(fn func(Entry) error, onErr func(string, error)) (err error) {
-	defer recoverTo(&err, "ext: walk")
 	root, err := v.inode(extRootIno)
 	if err != nil {
 		return fmt.Errorf("ext: root directory: %w", err)
@@ -499,7 +498,6 @@ func (v *extVol) walkDir(dir *extInode, p string, seen map[uint32]bool, fn func(
 // Open returns the content of a file; for a symbolic link that is its target (as icat gives),
 // for devices, fifos and sockets nothing.
 func (v *extVol) Open(e Entry) (rc io.ReadCloser, err error) {
-	defer recoverTo(&err, "ext: open "+e.Path)
 	if e.Dir {
 		return nil, fmt.Errorf("ext: open %s: is a directory", e.Path)
 	}

@@ -20,7 +20,6 @@ const maxLogical = 128
 // sfdisk do: primaries 1-4 by slot, logicals from 5 in chain order, GPT by entry slot.
 // Partitions whose file system is unknown are still returned, with FS "".
 func Volumes(src io.ReaderAt, size int64) (vols []Volume, err error) {
-	defer recoverTo(&err, "volumes")
 	if size < sectorSize {
 		return nil, fmt.Errorf("volumes: source of %d bytes: %w", size, ErrNoVolumes)
 	}
