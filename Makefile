@@ -52,7 +52,8 @@ qemu-test: test-deps
 
 # Fuzz every parser of outside bytes for FUZZTIME each, one worker (the machine is shared). An input
 # that fails is written to the package's testdata/fuzz/<Target>/, where `make test` replays it: commit
-# it with the fix. All targets run; the exit status says whether any failed.
+# it with the fix. All targets run; the exit status says whether any failed. Minimizing is capped
+# (-fuzzminimizetime, default 60 s per new input) or a worker spends the whole minute minimizing.
 FUZZTIME ?= 60s
 FUZZ_TARGETS := formats/ewf:FuzzEWF formats/ewf:FuzzL01 formats/ewf:FuzzLtree \
 	formats/aff4:FuzzAFF4 formats/aff4:FuzzTurtle \
@@ -63,5 +64,5 @@ fuzz:
 	@failed=""; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "== $$pkg $$fn for $(FUZZTIME)"; \
 		EVIDENCED_AFF4_REF=$(SHARED)/aff4-reference nice -n 10 $(GO) test -run '^$$' -fuzz "^$$fn\$$" \
-			-fuzztime $(FUZZTIME) -parallel=1 ./$$pkg || failed="$$failed $$t"; \
+			-fuzztime $(FUZZTIME) -fuzzminimizetime=200x -parallel=1 ./$$pkg || failed="$$failed $$t"; \
 	done; if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi; echo "fuzz: all targets passed"

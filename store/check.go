@@ -132,15 +132,16 @@ func guard(fn func() error) (err error) {
 // page reachable from the buckets, and bbolt's consistency check (tx.Check). A missing file is
 // fs.ErrNotExist; a file the daemon holds is ErrInUse; a damaged one is a *DamagedError.
 func Check(path string) error {
-	db, err := openChecked(path)
+	db, err := openChecked(path, lockWait)
 	if err != nil {
 		return err
 	}
 	return db.Close()
 }
 
-// openChecked opens the file read-only and returns it only if Check's tests pass.
-func openChecked(path string) (*bolt.DB, error) {
+// openChecked opens the file read-only, waiting up to wait for another process's lock, and returns
+// it only if Check's tests pass.
+func openChecked(path string, wait time.Duration) (*bolt.DB, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("state file: %w", err)
@@ -161,7 +162,7 @@ func openChecked(path string) (*bolt.DB, error) {
 	var db *bolt.DB
 	// PreLoadFreelist: read the free list here, under guard, not later in tx.Check's own goroutine.
 	err = guard(func() (err error) {
-		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, PreLoadFreelist: true, Timeout: lockWait})
+		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, PreLoadFreelist: true, Timeout: wait})
 		return err
 	})
 	switch {
@@ -254,7 +255,7 @@ func (s *Store) Size() int64 {
 // BackupFile copies the closed state file at path to dst after checking it; it refuses a damaged file
 // and answers ErrInUse while the daemon holds it.
 func BackupFile(path, dst string) error {
-	db, err := openChecked(path)
+	db, err := openChecked(path, lockWait)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,9 @@ var (
 	allBkts      = [][]byte{bMeta, bTasks, bCounters, bCases, bUsers, bTokens, bPorts, bSettings, bPresets, bAudit, bCheckpoints, bExtras}
 )
 
+// openWait is how long Open waits for another process's lock on the file.
+const openWait = 2 * time.Second
+
 // ErrNotFound is returned when a record does not exist.
 var ErrNotFound = errors.New("not found")
 
@@ -54,7 +57,12 @@ type Store struct {
 // checked first (Check) and a damaged one is refused with a *DamagedError, never written to: a
 // 0-byte or short file is damage, not a new store.
 func Open(path string) (*Store, error) {
-	switch err := Check(path); {
+	// Wait as long for a daemon that is still shutting down as the read-write open below does.
+	db, err := openChecked(path, openWait)
+	if err == nil {
+		err = db.Close()
+	}
+	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if err := create(path); err != nil {
 			return nil, err
@@ -62,7 +70,7 @@ func Open(path string) (*Store, error) {
 	case err != nil:
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: openWait})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
