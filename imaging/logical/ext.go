@@ -415,6 +415,9 @@ func (v *extVol) readDir(in *extInode) ([]extDirent, error) {
 	le := binary.LittleEndian
 	blk := int(v.bs)
 	if in.flags&extFlagInline != 0 {
+		if len(b) < 4 {
+			return nil, fmt.Errorf("ext: inline directory inode %d: %d bytes, too short for its parent", in.num, len(b))
+		}
 		blk = len(b)
 		b = b[4:] // inline directories start with the parent inode number
 	}

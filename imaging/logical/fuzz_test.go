@@ -94,24 +94,43 @@ func encodeSparse(img []byte, touched map[int64]bool) []byte {
 }
 
 // exercise walks fsys and reads the first limit bytes of every file, as a logical task does, within
-// a budget of entries and bytes (a fuzzed size field may claim gigabytes of zeros).
-func exercise(fsys FS, limit int64) {
+// a budget of entries and bytes (a fuzzed size field may claim gigabytes of zeros). It returns the
+// first broken promise of the FS interface: a path that could climb out of the export (empty, ".",
+// ".." or absolute), a negative size, or a file that yields other than its size without an error.
+func exercise(fsys FS, limit int64) error {
 	entries, budget := 0, int64(8<<20)
+	var broken error
 	_ = fsys.Walk(func(e Entry) error {
 		if entries++; entries > 5000 || budget <= 0 {
 			return io.EOF
+		}
+		for _, el := range strings.Split(e.Path, "/") {
+			if el == "" || el == "." || el == ".." {
+				broken = fmt.Errorf("entry path %q", e.Path)
+				return broken
+			}
+		}
+		if e.Size < 0 {
+			broken = fmt.Errorf("%s: size %d", e.Path, e.Size)
+			return broken
 		}
 		if e.Dir {
 			return nil
 		}
 		rc, err := fsys.Open(e)
 		if err == nil {
-			n, _ := io.Copy(io.Discard, io.LimitReader(rc, min(limit, budget)))
+			want := min(limit, budget, e.Size)
+			n, err := io.Copy(io.Discard, io.LimitReader(rc, want))
 			budget -= n
 			rc.Close()
+			if err == nil && n != want {
+				broken = fmt.Errorf("%s: read %d of %d bytes without an error", e.Path, n, want)
+				return broken
+			}
 		}
 		return nil
 	}, func(string, error) {})
+	return broken
 }
 
 // noHang crashes the fuzz worker when one input runs too long, so that the engine keeps the input
@@ -127,7 +146,9 @@ func fuzzFS(f *testing.F, open func(*io.SectionReader) (FS, error)) {
 		if err != nil {
 			return
 		}
-		exercise(fsys, 1<<20)
+		if err := exercise(fsys, 1<<20); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
 
@@ -245,7 +266,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			var fsys FS
 			fsys, err = OpenFS(rec, Volume{Offset: 0, Size: int64(len(data))})
 			if err == nil {
-				exercise(fsys, 1) // file contents are not structure: one sector of each is enough
+				err = exercise(fsys, 1) // file contents are not structure: one sector of each is enough
 			}
 		}
 		must(err)
