@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"sort"
 	"time"
 	"unicode/utf16"
@@ -270,7 +269,7 @@ func (v *exfatVol) walkDir(d exfatEntry, dir string, seen map[uint32]bool, fn fu
 		return !es[i].Deleted && es[j].Deleted
 	})
 	for _, e := range es {
-		e.Path = path.Join(dir, e.name)
+		e.Path = childPath("exfat", dir, e.name, onErr)
 		if e.Dir {
 			e.dirSize, e.Size = e.Size, 0 // Entry.Size is for file content
 		}

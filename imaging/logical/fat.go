@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -432,7 +431,7 @@ func (v *fatVol) walkDir(c uint32, dir string, seen map[uint32]bool, fn func(Ent
 		return !es[i].Deleted && es[j].Deleted
 	})
 	for _, e := range es {
-		e.Path = path.Join(dir, e.name)
+		e.Path = childPath("fat", dir, e.name, onErr)
 		if err := fn(e.Entry); err != nil {
 			return err
 		}

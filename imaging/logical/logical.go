@@ -14,10 +14,12 @@
 package logical
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -102,6 +104,18 @@ func OpenFS(src io.ReaderAt, v Volume) (fsys FS, err error) {
 	default:
 		return nil, fmt.Errorf("%s: %w", kind, ErrUnsupported)
 	}
+}
+
+// childPath joins a directory's path and an entry name read from the evidence. A name that is
+// empty, "." or "..", or holds "/" or NUL would name another entry or climb out of the export when
+// the path is used; such a name is listed hex-encoded and reported to onErr, so nothing is lost.
+func childPath(fsName, dir, name string, onErr func(string, error)) string {
+	if name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00") {
+		return path.Join(dir, name)
+	}
+	p := path.Join(dir, "invalid-name-"+hex.EncodeToString([]byte(name)))
+	onErr(p, fmt.Errorf("%s: invalid file name %q in directory %q", fsName, name, "/"+dir))
+	return p
 }
 
 // nonNil keeps a typed nil pointer from becoming a non-nil FS interface next to an error.
