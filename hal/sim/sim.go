@@ -276,26 +276,24 @@ func (b *Board) Close() error {
 
 // Plug connects an image file to a port as a drive with the given model and serial (512-byte
 // sectors, no faults, unthrottled), as if a drive had been hot-plugged. See PlugDrive.
-// The path must lie below one of Options.PlugRoots once symlinks are resolved.
 func (b *Board) Plug(port, path, model, serial string) error {
-	real, err := b.plugPath(path)
-	if err != nil {
-		return fmt.Errorf("sim: plug %s: path: %w", port, err)
-	}
-	return b.PlugDrive(port, board.DriveDesc{Path: real, Model: model, Serial: serial})
+	return b.PlugDrive(port, board.DriveDesc{Path: path, Model: model, Serial: serial})
 }
 
 // PlugDrive connects a drive described in full (bad sectors, throttle, SMART values ...). It emits
 // a Plugged event; on a powered port identification starts again and the port becomes ready after
 // the spin-up time. Errors: unknown port, the port already has a drive, an invalid description, a
-// path that is not absolute or not an existing regular file, a closed board.
+// path that is not absolute, not below one of Options.PlugRoots once symlinks are resolved, or not
+// an existing regular file or block device, a closed board.
 func (b *Board) PlugDrive(port string, d board.DriveDesc) error {
 	if err := validateDrive(&d); err != nil {
 		return fmt.Errorf("sim: plug %s: %w", port, err)
 	}
-	if err := checkImage(d.Path); err != nil {
+	real, err := b.plugPath(d.Path)
+	if err != nil {
 		return fmt.Errorf("sim: plug %s: path: %w", port, err)
 	}
+	d.Path = real
 	p := b.port(port)
 	if p == nil {
 		return fmt.Errorf("sim: plug: unknown port %q", port)
