@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/evidenced/evidenced/internal/testenv"
 )
 
 // The fuzz targets give hostile containers to the AFF4 reader (zip directory, members, maps,
@@ -15,11 +17,6 @@ import (
 // Seeds are small volumes written by this package with each compression, and the Turtle of the
 // AFF4 reference images when EVIDENCED_AFF4_REF names them; inputs that once failed are kept in
 // testdata/fuzz as regression cases.
-
-// noHang crashes the fuzz worker when one input runs too long, so that the engine keeps it.
-func noHang() (stop func() bool) {
-	return time.AfterFunc(20*time.Second, func() { panic("parser hangs on this input") }).Stop
-}
 
 // smallVolumes writes a few small volumes: 3 chunks of 4 KiB, part repetitive and part zero.
 func smallVolumes(f *testing.F) [][]byte {
@@ -46,7 +43,7 @@ func FuzzAFF4(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		defer noHang()()
+		defer testenv.NoHang(20 * time.Second)()
 		v, err := Open(bytes.NewReader(in), int64(len(in)))
 		if err != nil {
 			return
@@ -100,7 +97,7 @@ func FuzzTurtle(f *testing.F) {
 	}
 	f.Add("@prefix aff4: <http://aff4.org/Schema#> .\n<aff4://x> a aff4:Image ; aff4:size \"12\"^^<http://www.w3.org/2001/XMLSchema#long> , 13 .\n")
 	f.Fuzz(func(t *testing.T, in string) {
-		defer noHang()()
+		defer testenv.NoHang(20 * time.Second)()
 		_, _ = parseTurtle(in)
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/evidenced/evidenced/internal/testenv"
 )
 
 // The fuzz targets give hostile segment files to the E01 reader (every section type), the L01
@@ -28,11 +30,6 @@ func memOpen(first string, data []byte) OpenFunc {
 	}
 }
 
-// noHang crashes the fuzz worker when one input runs too long, so that the engine keeps it.
-func noHang() (stop func() bool) {
-	return time.AfterFunc(20*time.Second, func() { panic("parser hangs on this input") }).Stop
-}
-
 func seedFiles(f *testing.F, paths ...string) {
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
@@ -50,7 +47,7 @@ func FuzzEWF(f *testing.F) {
 		seedFiles(f, e01)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		defer noHang()()
+		defer testenv.NoHang(20 * time.Second)()
 		r, err := Open(memOpen("x.E01", in), "x.E01")
 		if err != nil {
 			return
@@ -77,7 +74,7 @@ func fuzzL01Seeds(f *testing.F) []string {
 func FuzzL01(f *testing.F) {
 	seedFiles(f, fuzzL01Seeds(f)...)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		defer noHang()()
+		defer testenv.NoHang(20 * time.Second)()
 		lr, err := OpenLogicalSet(memOpen("x.L01", in), "x.L01")
 		if err != nil {
 			return
@@ -105,7 +102,7 @@ func FuzzLtree(f *testing.F) {
 		r.Close()
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		defer noHang()()
+		defer testenv.NoHang(20 * time.Second)()
 		files, err := parseLtree(in)
 		if err != nil {
 			return

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/evidenced/evidenced/internal/testenv"
 )
 
 // FuzzParse gives hostile preset JSON (from /api/settings) to Parse, and the presets it accepts to
@@ -25,15 +27,7 @@ func FuzzParse(f *testing.F) {
 		{Path: "ab/" + string(make([]byte, 300)), Size: 1 << 40},
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		done := make(chan struct{})
-		defer close(done)
-		go func() {
-			select {
-			case <-done:
-			case <-time.After(20 * time.Second):
-				panic("filter hangs on this input")
-			}
-		}()
+		defer testenv.NoHang(20 * time.Second)()
 		flt, err := Parse([]byte(in))
 		if err != nil {
 			return

@@ -187,6 +187,9 @@ func (v *exfatVol) parseDir(b []byte) (out []exfatEntry, label string) {
 		if !ok || len(units) < 2*nameLen {
 			continue
 		}
+		if le.Uint64(st[24:]) > 1<<62 { // DataLength beyond any volume: a corrupt set, like those above
+			continue
+		}
 		attr := le.Uint16(d[4:])
 		e := exfatEntry{name: utf16String(units[:2*nameLen])}
 		e.contiguous = st[1]&exfatNoChain != 0

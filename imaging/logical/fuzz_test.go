@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evidenced/evidenced/internal/testenv"
 )
 
 // The fuzz targets feed hostile disks to every parser of this package: the partition tables
@@ -133,15 +135,9 @@ func exercise(fsys FS, limit int64) error {
 	return broken
 }
 
-// noHang crashes the fuzz worker when one input runs too long, so that the engine keeps the input
-// (a loop on a corrupt structure is a bug as much as a panic is).
-func noHang() (stop func() bool) {
-	return time.AfterFunc(20*time.Second, func() { panic("parser hangs on this input") }).Stop
-}
-
 func fuzzFS(f *testing.F, open func(*io.SectionReader) (FS, error)) {
 	f.Fuzz(func(t *testing.T, in []byte) {
-		defer noHang()()
+		defer testenv.NoHang(20 * time.Second)()
 		fsys, err := open(io.NewSectionReader(decodeSparse(in), 0, fuzzDiskSize))
 		if err != nil {
 			return
@@ -154,7 +150,7 @@ func fuzzFS(f *testing.F, open func(*io.SectionReader) (FS, error)) {
 
 func FuzzVolumes(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
-		defer noHang()()
+		defer testenv.NoHang(20 * time.Second)()
 		d := decodeSparse(in)
 		vols, err := Volumes(d, fuzzDiskSize)
 		if err != nil {
