@@ -13,7 +13,7 @@ import (
 
 // The fuzz targets give hostile segment files to the E01 reader (every section type), the L01
 // reader and the ltree parser: errors, never a panic or a hang. Seeds are small sets written by
-// this package (various compressions, read errors) plus, in testdata/fuzz, segments written by
+// this package (no, fast and empty-block compression) plus, in testdata/fuzz, a segment written by
 // libewf's ewfacquire; inputs that once failed are kept there as regression cases.
 
 type memFile struct{ *bytes.Reader }
