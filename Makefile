@@ -54,6 +54,8 @@ qemu-test: test-deps
 # that fails is written to the package's testdata/fuzz/<Target>/, where `make test` replays it: commit
 # it with the fix. All targets run; the exit status says whether any failed. Minimizing is capped
 # (-fuzzminimizetime, default 60 s per new input) or a worker spends the whole minute minimizing.
+# Go 1.26 sometimes fails a target with a bare "context deadline exceeded" at the end of FUZZTIME
+# (go.dev/issue/75804, fixed in 1.27): without a failing input written, that is not a finding.
 FUZZTIME ?= 60s
 FUZZ_TARGETS := formats/ewf:FuzzEWF formats/ewf:FuzzL01 formats/ewf:FuzzLtree \
 	formats/aff4:FuzzAFF4 formats/aff4:FuzzTurtle \
@@ -61,8 +63,13 @@ FUZZ_TARGETS := formats/ewf:FuzzEWF formats/ewf:FuzzL01 formats/ewf:FuzzLtree \
 	imaging/logical:FuzzExt imaging/logical:FuzzNTFS \
 	hal/board:FuzzParse imaging/filter:FuzzParse
 fuzz:
-	@failed=""; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	@failed=""; out=$$(mktemp); for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "== $$pkg $$fn for $(FUZZTIME)"; \
 		EVIDENCED_AFF4_REF=$(SHARED)/aff4-reference nice -n 10 $(GO) test -run '^$$' -fuzz "^$$fn\$$" \
-			-fuzztime $(FUZZTIME) -fuzzminimizetime=200x -parallel=1 ./$$pkg || failed="$$failed $$t"; \
-	done; if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi; echo "fuzz: all targets passed"
+			-fuzztime $(FUZZTIME) -fuzzminimizetime=200x -parallel=1 ./$$pkg 2>&1 | tee $$out; \
+		if [ $${PIPESTATUS[0]} -ne 0 ]; then \
+			if grep -qx '    context deadline exceeded' $$out && ! grep -q 'Failing input written' $$out; then \
+				echo "fuzz: $$t: Go 1.26's coordinator race at the deadline (go.dev/issue/75804), no failing input: not a finding"; \
+			else failed="$$failed $$t"; fi; \
+		fi; \
+	done; rm -f $$out; if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi; echo "fuzz: all targets passed"
