@@ -67,7 +67,8 @@ fuzz:
 		echo "== $$pkg $$fn for $(FUZZTIME)"; \
 		EVIDENCED_AFF4_REF=$(SHARED)/aff4-reference nice -n 10 $(GO) test -run '^$$' -fuzz "^$$fn\$$" \
 			-fuzztime $(FUZZTIME) -fuzzminimizetime=200x -parallel=1 ./$$pkg 2>&1 | tee $$out; \
-		if [ $${PIPESTATUS[0]} -ne 0 ]; then \
+		rc=$${PIPESTATUS[0]}; grep -q 'no fuzz tests to fuzz' $$out && rc=1; \
+		if [ $$rc -ne 0 ]; then \
 			if grep -qx '    context deadline exceeded' $$out && ! grep -q 'Failing input written' $$out; then \
 				echo "fuzz: $$t: Go 1.26's coordinator race at the deadline (go.dev/issue/75804), no failing input: not a finding"; \
 			else failed="$$failed $$t"; fi; \
