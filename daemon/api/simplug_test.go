@@ -12,8 +12,8 @@ import (
 	"github.com/evidenced/evidenced/hal"
 )
 
-// /api/sim/plug connects only files under the sim roots (here the test's data folder), after
-// resolving symlinks; system files are 400 and nothing is plugged.
+// /api/sim/plug connects only files under the sim roots (here the system's temporary folder, where
+// the tests' drives live), after resolving symlinks; system files are 400 and nothing is plugged.
 func TestSimPlugOnlyUnderRoots(t *testing.T) {
 	e := newEnv(t)
 	root := filepath.Dir(e.disks["SATA1"])
