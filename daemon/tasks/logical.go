@@ -153,6 +153,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 		name := volumeName(v)
 		fsys, err := logical.OpenFS(rd, v)
 		if err != nil {
+			m.logParserPanic(t, err)
 			volState[i] = "not read: " + err.Error()
 			m.logf(t, "volume %s (%s at byte %d): not read: %v", name, firstNonEmpty(v.FS, "unknown file system"), v.Offset, err)
 			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
@@ -166,6 +167,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 			found = append(found, e)
 			return nil
 		}, func(p string, err error) {
+			m.logParserPanic(t, err)
 			problems = append(problems, fmt.Sprintf("%s/%s: %v", name, p, err))
 		})
 		if werr != nil {
@@ -175,6 +177,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 			if err := rd.goneErr(t.Port); err != nil {
 				return err
 			}
+			m.logParserPanic(t, werr)
 			problems = append(problems, fmt.Sprintf("%s: walk: %v", name, werr))
 		}
 		sel := selectEntries(found, name, req.Filter)
@@ -278,6 +281,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 		var h map[string]string
 		rc, oerr := it.fs.Open(it.e)
 		if oerr != nil {
+			m.logParserPanic(t, oerr)
 			res.Err = oerr.Error()
 			sink.AddError(it.e, it.path, oerr)
 		} else {
@@ -294,6 +298,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 					copyErr = fmt.Errorf("writing %s: %w", t.Target, sink.Broken())
 					break
 				}
+				m.logParserPanic(t, aerr)
 				res.Err = aerr.Error()
 			}
 		}
@@ -467,4 +472,12 @@ func (m *Manager) resumeLogical(t *store.Task, d hal.Drive, tgt target.Target) (
 // imaging into an L01.
 func pausable(t *store.Task) bool {
 	return t.Kind == KindImage || (t.Kind == KindLogical && t.Params["targetType"] == "l01")
+}
+
+// logParserPanic puts the stack of a go-ntfs panic in the daemon's log; the task's report and log
+// carry only the error's one line.
+func (m *Manager) logParserPanic(t *store.Task, err error) {
+	if pe, ok := errors.AsType[*logical.PanicError](err); ok {
+		m.log.Error("NTFS parser panic", "task", t.Key, "what", pe.What, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+	}
 }
