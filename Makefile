@@ -6,17 +6,21 @@ SHARED ?= $(abspath ../shared)
 CORPUS := var/cache/corpus-256.img
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: build run test test-deps corpus vet bench clean qemu-test bench-auth measure-throttle fuzz
+.PHONY: build build-deps run test test-deps corpus vet bench clean qemu-test bench-auth measure-throttle fuzz
 
-build:
+build: build-deps
 	$(GO) build -o $(BIN) ./daemon
+
+# System packages the build links against (cgo: libudev for hal/linux, ISA-L for E01 deflate).
+build-deps:
+	@scripts/build-deps.sh
 
 # The daemon on the simulated board with its demo drives; dashboard and API on http://127.0.0.1:8080.
 run: build
 	./$(BIN) --data-dir ./var --board sim --listen 127.0.0.1:8080
 
 # System packages the tests need (independent readers, file system tools, Samba).
-test-deps:
+test-deps: build-deps
 	@scripts/test-deps.sh
 
 $(CORPUS):
@@ -26,7 +30,7 @@ $(CORPUS):
 
 corpus: test-deps $(CORPUS)
 
-vet:
+vet: build-deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above are not formatted"; exit 1; }
 	$(GO) vet ./...
 

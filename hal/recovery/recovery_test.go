@@ -53,7 +53,7 @@ func freezing(t *testing.T, size int, freezeAt int64, times int) (*sim.Board, ha
 	}
 	desc := board.Description{Kind: board.KindSim, ApplianceID: "E1", Ports: []board.PortDesc{{Name: "SATA1", Mode: "source",
 		Drive: &board.DriveDesc{Path: p, Model: "Freezing Disk", Serial: "FRZ1", FreezeAt: []int64{freezeAt}, FreezeTimes: times}}}}
-	b, err := sim.New(desc, sim.Options{SpinUp: 20 * time.Millisecond})
+	b, err := sim.New(desc, sim.Options{SpinUp: 20 * time.Millisecond, PlugRoots: []string{os.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +155,12 @@ func TestFreezeAnotherDriveAfterCycle(t *testing.T) {
 	var l logBuf
 	l.hook = func(msg string) {
 		if strings.Contains(msg, "power cycle 1") { // swapped while the power is off
-			b.Unplug("SATA1")
-			b.Plug("SATA1", other, "Other Disk", "OTHER9")
+			if err := b.Unplug("SATA1"); err != nil {
+				t.Error(err)
+			}
+			if err := b.Plug("SATA1", other, "Other Disk", "OTHER9"); err != nil {
+				t.Error(err)
+			}
 		}
 	}
 	r := open(t, port, fast(&l))
@@ -208,7 +212,7 @@ func TestSlowDriveIsNotFrozen(t *testing.T) {
 	os.WriteFile(p, data, 0o444)
 	desc := board.Description{Kind: board.KindSim, ApplianceID: "E1", Ports: []board.PortDesc{{Name: "SATA1", Mode: "source",
 		Drive: &board.DriveDesc{Path: p, Model: "Slow Disk", Serial: "SLOW1", ReadMBps: 4}}}}
-	b, err := sim.New(desc, sim.Options{SpinUp: 20 * time.Millisecond})
+	b, err := sim.New(desc, sim.Options{SpinUp: 20 * time.Millisecond, PlugRoots: []string{os.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs, when missing, the Debian packages the daemon is built against: it is cgo over libudev
+# (hal/linux, through go-udev) and Intel ISA-L (E01 deflate, formats/deflate), found by pkg-config.
+set -euo pipefail
+need=()
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+[ -f /usr/include/libudev.h ] || need+=(libudev-dev)
+[ -f /usr/include/isa-l.h ] || need+=(libisal-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing build dependencies: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Other jobs may hold the dpkg lock: wait for it instead of failing.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
