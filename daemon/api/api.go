@@ -3,12 +3,14 @@
 package api
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -120,7 +122,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("request failed", "path", r.URL.Path, "err", err)
 		msg = "internal error; see the appliance log"
 	}
-	writeJSON(w, code, map[string]string{"error": msg})
+	writeJSON(w, code, ErrorResponse{Error: msg})
 }
 
 type handler func(w http.ResponseWriter, r *http.Request) error
@@ -164,6 +166,7 @@ func (s *Server) Handler() http.Handler {
 	route("GET", "/api/set-port-mode", s.setPortMode, true)
 	route("GET", "/api/tasks", s.listTasks, true)
 	route("GET POST DELETE", "/api/settings", s.settings, true)
+	route("GET", "/api/appliance-settings", s.applianceSettings, true)
 	if _, ok := s.board.(Plugger); ok {
 		route("GET", "/api/sim/plug", s.simPlug, true)
 		route("GET", "/api/sim/unplug", s.simUnplug, true)
@@ -226,33 +229,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if !s.cfg.UserManagement {
 		return conflict("user management is not enabled on this appliance; the API needs no token")
 	}
-	var user, pass string
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		var body struct {
-			Username string          `json:"username"`
-			Password json.RawMessage `json:"password"`
-		}
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil {
-			return bad("body is not valid JSON: send {\"username\": \"...\", \"password\": \"...\"}")
-		}
-		user = body.Username
-		var ps string
-		if err := json.Unmarshal(body.Password, &ps); err == nil {
-			pass = ps
-		} else {
-			var num json.Number
-			dec := json.NewDecoder(strings.NewReader(string(body.Password)))
-			dec.UseNumber()
-			if dec.Decode(&num) == nil {
-				pass = num.String()
-			}
-		}
-	} else {
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<16)
-		if err := r.ParseForm(); err != nil {
-			return bad("cannot read the form body")
-		}
-		user, pass = r.PostForm.Get("username"), r.PostForm.Get("password")
+	user, pass, err := loginBody(w, r)
+	if err != nil {
+		return err
 	}
 	if user == "" || pass == "" {
 		return bad("username and password are required")
@@ -297,6 +276,45 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
+// loginBody reads /login's credentials: a JSON body whatever the Content-Type says (curl -d and
+// requests.post(data=...) send the document's JSON as a form), else form fields.
+func loginBody(w http.ResponseWriter, r *http.Request) (user, pass string, err error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<16))
+	if err != nil {
+		return "", "", bad("cannot read the request body (at most 64 KiB)")
+	}
+	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '{' {
+		var b struct {
+			Username string          `json:"username"`
+			Password json.RawMessage `json:"password"`
+		}
+		if err := json.Unmarshal(t, &b); err != nil {
+			return "", "", bad("body is not valid JSON: send {\"username\": \"...\", \"password\": \"...\"}")
+		}
+		user = b.Username
+		var ps string
+		if err := json.Unmarshal(b.Password, &ps); err == nil {
+			pass = ps
+		} else {
+			var num json.Number
+			dec := json.NewDecoder(bytes.NewReader(b.Password))
+			dec.UseNumber()
+			if dec.Decode(&num) == nil {
+				pass = num.String()
+			}
+		}
+		return user, pass, nil
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		return "", "", bad("body is not valid JSON: send {\"username\": \"...\", \"password\": \"...\"}")
+	}
+	f, err := url.ParseQuery(string(body))
+	if err != nil {
+		return "", "", bad("cannot read the form body: send JSON {\"username\": \"...\", \"password\": \"...\"} or username=...&password=...")
+	}
+	return f.Get("username"), f.Get("password"), nil
+}
+
 // AddUser creates or replaces a user with a bcrypt hash of the password.
 func AddUser(st *store.Store, name, password string) error {
 	if name == "" || strings.ContainsAny(name, " \t\n") {
@@ -313,33 +331,9 @@ func AddUser(st *store.Store, name, password string) error {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	if err := noParams(r); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
-}
-
-// ---- parameters
-
-// query parses the URL query; '+' and %20 both decode to a space.
-func query(r *http.Request) url.Values { return r.URL.Query() }
-
-func boolParam(q url.Values, name string, def bool) (bool, error) {
-	v := strings.TrimSpace(q.Get(name))
-	if v == "" {
-		return def, nil
-	}
-	switch strings.ToLower(v) {
-	case "true", "1", "yes", "on":
-		return true, nil
-	case "false", "0", "no", "off":
-		return false, nil
-	}
-	return false, bad("%s=%q: accepted values are true or false", name, v)
-}
-
-func required(q url.Values, name string) (string, error) {
-	v := strings.TrimSpace(q.Get(name))
-	if v == "" {
-		return "", bad("%s is required", name)
-	}
-	return v, nil
 }

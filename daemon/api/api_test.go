@@ -31,6 +31,7 @@ type env struct {
 	targets string
 	disks   map[string]string // port -> image path
 	st      *store.Store
+	cfg     Config // of the API; zero: ScanWait 1 s
 }
 
 func randomDisk(t *testing.T, dir, name string, size int) string {
@@ -49,8 +50,14 @@ func randomDisk(t *testing.T, dir, name string, size int) string {
 // newEnv starts the API on a sim board with the standard ports plus extra ones.
 func newEnv(t *testing.T, extra ...board.PortDesc) *env {
 	t.Helper()
+	return newEnvConfig(t, Config{ScanWait: time.Second}, extra...)
+}
+
+// newEnvConfig is newEnv with an API configuration (user management on, for example).
+func newEnvConfig(t *testing.T, cfg Config, extra ...board.PortDesc) *env {
+	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, targets: filepath.Join(dir, "targets"), disks: map[string]string{}}
+	e := &env{t: t, targets: filepath.Join(dir, "targets"), disks: map[string]string{}, cfg: cfg}
 	e.disks["SATA1"] = randomDisk(t, dir, "sata1.img", 4<<20)
 	e.disks["SATA3"] = randomDisk(t, dir, "sata3.img", 2<<20)
 	e.disks["USB1"] = randomDisk(t, dir, "usb1.img", 1<<20)
@@ -89,7 +96,11 @@ func (e *env) serve(dir string, desc board.Description, logW io.Writer, client s
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(New(b, tm, st, log, Config{ScanWait: time.Second}).Handler())
+	cfg := e.cfg
+	if cfg.ScanWait == 0 {
+		cfg.ScanWait = time.Second
+	}
+	e.srv = httptest.NewServer(New(b, tm, st, log, cfg).Handler())
 	t.Cleanup(func() { e.srv.Close(); tm.Close(); b.Close(); st.Close() })
 }
 
@@ -247,7 +258,7 @@ func TestRawImageBadSectorsAndReport(t *testing.T) {
 		t.Fatalf("start-image: %d %s", code, key)
 	}
 	m := e.wait(key)
-	if m["state"] != "completed" || m["unreadableSectors"] != float64(3) || !strings.Contains(m["message"].(string), "3 unreadable sectors") {
+	if m["state"] != "completed" || m["unreadableSectors"] != float64(3) || m["message"] != "completed" || !strings.Contains(m["details"].(string), "3 unreadable sectors") {
 		t.Fatalf("task: %v", m)
 	}
 	// The image is the zero-filled stream and the hashes are its hashes.
@@ -335,7 +346,7 @@ func TestDiagnose(t *testing.T) {
 		t.Fatalf("diagnose: %d %s", code, key)
 	}
 	m := e.wait(key)
-	if m["state"] != "completed" || m["taskStep"] != "report" || !strings.Contains(m["message"].(string), "3 unreadable") {
+	if m["state"] != "completed" || m["taskStep"] != "report" || m["message"] != "completed" || !strings.Contains(m["details"].(string), "3 unreadable") {
 		t.Fatalf("diagnose task: %v", m)
 	}
 	resp, err := http.Get(e.srv.URL + "/api/report?taskKey=" + url.QueryEscape(key))

@@ -53,7 +53,7 @@ func TestAFF4Image(t *testing.T) {
 		t.Fatalf("start-image: %d %s", code, key)
 	}
 	m := e.wait(key)
-	if m["state"] != "completed" || !strings.Contains(m["message"].(string), "verified") {
+	if m["state"] != "completed" || m["message"] != "completed" || m["verified"] != true {
 		t.Fatalf("AFF4 task: %v", m)
 	}
 	want := m["hashes"].(map[string]any)["SHA256"]

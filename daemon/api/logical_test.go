@@ -133,7 +133,7 @@ func TestLogicalL01MatchesSleuthKit(t *testing.T) {
 	key := e.mustStart("/api/start-logical?source=SAS1&targetFolder=" + url.QueryEscape(e.targets+"/lab") +
 		"&l01Case=CASE-9&l01Evid=EV-1&l01Inv=Ann+Example&l01Desc=seized+laptop")
 	m := e.wait(key)
-	if m["state"] != "completed" || !strings.Contains(m["message"].(string), "verified") {
+	if m["state"] != "completed" || m["message"] != "completed" || m["verified"] != true {
 		t.Fatalf("task: %v", m)
 	}
 	if m["task"] != "logical" || !strings.HasSuffix(m["target"].(string), "Evidence DiskCORPUS1_0.L01") {
@@ -342,7 +342,7 @@ func TestLogicalZipAllFiles(t *testing.T) {
 	unzip := testenv.Tool(t, "unzip")
 	e, corpus := corpusEnv(t)
 	key := e.mustStart("/api/start-logical?source=SAS1&targetType=zip&targetFolder=" + url.QueryEscape(e.targets+"/all"))
-	if m := e.wait(key); m["state"] != "completed" || !strings.Contains(m["message"].(string), "verified") {
+	if m := e.wait(key); m["state"] != "completed" || m["message"] != "completed" || m["verified"] != true {
 		t.Fatalf("task: %v", m)
 	}
 	dir := t.TempDir()
@@ -577,7 +577,7 @@ func TestLogicalPauseResume(t *testing.T) {
 		t.Fatalf("resume-task: %d %s", code, body)
 	}
 	m = e.wait(key)
-	if m["state"] != "completed" || !strings.Contains(m["message"].(string), "verified") {
+	if m["state"] != "completed" || m["message"] != "completed" || m["verified"] != true {
 		t.Fatalf("after resume: %v", m)
 	}
 	want, _ := corpusFiles(t, corpus)

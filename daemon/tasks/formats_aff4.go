@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/evidenced/evidenced/formats/aff4"
 	"github.com/evidenced/evidenced/imaging/pipeline"
@@ -16,27 +15,21 @@ func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Imag
 	if cp != nil {
 		return nil, fmt.Errorf("AFF4 images cannot be resumed")
 	}
-	p := spec.Params
-	comp := p["aff4Comp"]
-	if comp == "" {
-		comp = "lz4"
-	}
+	o := spec.Options
 	name := spec.Base + ".aff4"
 	f, err := tgt.Create(name)
 	if err != nil {
 		return nil, fmt.Errorf("create image: %w", err)
 	}
 	var hashes []string
-	for _, h := range strings.Split(p["hashes"], ",") {
-		if h != "" {
-			hashes = append(hashes, strings.ToLower(h))
-		}
+	for _, h := range o.Hashes {
+		hashes = append(hashes, strings.ToLower(h))
 	}
 	w, err := aff4.NewWriter(f, aff4.Options{
-		Compression: comp, Hashes: hashes,
-		CaseNumber: p["aff4Case"], EvidenceNumber: p["aff4Evid"], Examiner: p["aff4Inv"], Description: p["aff4Desc"],
+		Compression: o.AFF4.Compression, Hashes: hashes,
+		CaseNumber: o.Case.Number, EvidenceNumber: o.Case.Evidence, Examiner: o.Case.Examiner, Description: o.Case.Description,
 		Model: spec.Identity.Model, Serial: spec.Identity.Serial, Size: spec.Identity.Size, SectorSize: spec.Identity.SectorSize,
-		Tool: spec.Software, AcquiredAt: time.Now(),
+		Tool: spec.Software, AcquiredAt: spec.AcquiredAt,
 	})
 	if err != nil {
 		f.Close()

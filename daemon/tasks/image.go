@@ -7,48 +7,33 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
 
-// ImageRequest is a validated start-image request. Params holds every non-secret parameter; it is
-// stored with the task and is all a resume needs besides the credentials.
+// ImageRequest is a validated start-image request. Options are stored with the task and are all
+// a resume needs besides the credentials (in Spec, never stored).
 type ImageRequest struct {
-	Port   hal.Port
-	Drive  hal.Drive
-	Spec   target.Spec
-	Params map[string]string
-	// Format settings, already validated by the API.
-	Type       string // e01, aff4, raw
-	TargetFile string // without extension; "" = default name
-	Hashes     []string
+	Port       hal.Port
+	Drive      hal.Drive
+	Spec       target.Spec
+	Options    options.Task
 	CaseID     string
 	EvidenceID string
-}
-
-// Extension of an image type, as in file names and report folders.
-func Extension(typ string) string {
-	switch typ {
-	case "e01":
-		return "E01"
-	case "aff4":
-		return "aff4"
-	}
-	return "raw"
 }
 
 // StartImage validates the target, creates the task and starts it.
 func (m *Manager) StartImage(ctx context.Context, req ImageRequest) (string, error) {
 	return m.start(ctx, startSpec{
-		kind: KindImage, verb: "imaging", port: req.Port, drive: req.Drive, spec: req.Spec, params: req.Params,
-		typ: req.Type, ext: Extension(req.Type), targetFile: req.TargetFile, caseID: req.CaseID, evidenceID: req.EvidenceID,
+		kind: KindImage, verb: "imaging", port: req.Port, drive: req.Drive, spec: req.Spec, opts: req.Options,
+		caseID: req.CaseID, evidenceID: req.EvidenceID,
 		run: func(ctx context.Context, t *store.Task, l *live, tgt target.Target) error {
 			return m.runImage(ctx, t, l, req.Drive, tgt, false)
 		},
@@ -76,7 +61,7 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 	if err := m.claim(t.Port, t.Key); err != nil {
 		return err
 	}
-	spec.Folder = t.Params["targetFolder"]
+	spec.Folder = t.Options.Target.Folder
 	tgt, err := m.cfg.OpenTarget(ctx, spec)
 	if err != nil {
 		m.release(t.Port, t.Key)
@@ -90,7 +75,7 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 			return err
 		}
 	}
-	t.State, t.Message = StateInProgress, ""
+	t.State, t.Message, t.Details = StateInProgress, "", ""
 	m.logf(t, "resuming at byte %d", t.BytesDone)
 	m.save(t)
 	m.launch(t, run)
@@ -132,9 +117,7 @@ type Image struct {
 
 func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Drive, tgt target.Target, resume bool) error {
 	l.tgt = tgt // closed after the report is written
-	typ := t.Params["targetType"]
-	base := t.Params["targetBase"]
-	hashes := strings.Split(t.Params["hashes"], ",")
+	hashes := t.Options.Hashes
 	id := d.Identity()
 
 	rd, err := d.Open()
@@ -150,7 +133,7 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 			return fmt.Errorf("checkpoint of the paused task is unreadable: %w", err)
 		}
 	}
-	f, err := OpenImage(ImageSpec{Type: typ, Base: base, Params: t.Params, Identity: id, Software: m.cfg.Software}, tgt, cp)
+	f, err := OpenImage(ImageSpec{Options: t.Options, Base: t.TargetBase, AcquiredAt: t.AcquiredAt, Identity: id, Software: m.cfg.Software}, tgt, cp)
 	if err != nil {
 		return err
 	}
@@ -165,7 +148,7 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	m.save(t)
 	src := source.New(rd, id.Size, source.Config{
 		BlockSize: 1 << 20, Depth: 4, SectorSize: id.SectorSize,
-		Retries: atoiDefault(t.Params["retries"], 2),
+		Retries: t.Options.Retries,
 		Fatal:   func(err error) bool { return errors.Is(err, hal.ErrGone) },
 	})
 	// Only formats that can reopen their files at a checkpoint are paused; others stop.
@@ -242,14 +225,15 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	t.Checkpoint = nil
 	if n := badCount(t.BadSectors); n > 0 {
 		m.logf(t, "%d unreadable sectors zero-filled", n)
-		t.Message = fmt.Sprintf("completed; %d unreadable sectors zero-filled", n)
+		t.Details = fmt.Sprintf("%d unreadable sectors zero-filled", n)
 	}
 	for name, sum := range res.Hashes {
 		m.logf(t, "acquisition %s %s", name, sum)
 	}
 	m.save(t)
 
-	if t.Params["verify"] != "false" {
+	if t.Options.Verify {
+		l.nextStep(id.Size)
 		t.Step = "verifying"
 		m.save(t)
 		if err := m.verify(ctx, t, l, f, hashes, res.Hashes); err != nil {
@@ -282,17 +266,7 @@ func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, f *Image, 
 	if len(bad) > 0 {
 		return fmt.Errorf("verification FAILED: image hashes differ from acquisition: %s", strings.Join(bad, "; "))
 	}
-	if t.Message == "" {
-		t.Message = "completed and verified"
-	} else {
-		t.Message += "; verified"
-	}
+	t.Verified = true
+	t.Details = joinDetails(t.Details, "verified")
 	return nil
-}
-
-func atoiDefault(s string, def int) int {
-	if n, err := strconv.Atoi(s); err == nil {
-		return n
-	}
-	return def
 }

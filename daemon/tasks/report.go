@@ -39,6 +39,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(reportFuncs).Parse(`
 <tr><th>Task</th><td>{{.T.Key}}</td></tr>
 <tr><th>State</th><td>{{.T.State}}</td></tr>
 <tr><th>Message</th><td>{{.T.Message}}</td></tr>
+{{if .T.Details}}<tr><th>Details</th><td>{{.T.Details}}</td></tr>{{end}}
 {{if .Incomplete}}<tr class="bad"><th>Image</th><td>{{.Incomplete}}</td></tr>{{end}}
 <tr><th>Appliance</th><td>{{.Appliance}} ({{.Software}})</td></tr>
 <tr><th>Source</th><td>{{.T.Port}} {{.T.Model}} {{.T.Serial}}</td></tr>
@@ -71,13 +72,9 @@ func (m *Manager) ReportFiles(t *store.Task) map[string][]byte {
 		hashes = append(hashes, pair{k, v})
 	}
 	sort.Slice(hashes, func(i, j int) bool { return hashes[i].Name < hashes[j].Name })
-	for k, v := range t.Params {
-		if k == "targetBase" {
-			continue
-		}
-		params = append(params, pair{k, v})
+	for _, s := range t.Options.ReportSettings() {
+		params = append(params, pair{s.Name, s.Value})
 	}
-	sort.Slice(params, func(i, j int) bool { return params[i].Name < params[j].Name })
 	var html bytes.Buffer
 	err := reportTmpl.Execute(&html, map[string]any{
 		"Title": title, "T": t, "Appliance": m.cfg.ApplianceID, "Software": m.cfg.Software,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
@@ -17,9 +18,7 @@ type startSpec struct {
 	port       hal.Port
 	drive      hal.Drive
 	spec       target.Spec
-	params     map[string]string
-	typ, ext   string // targetType; file extension
-	targetFile string // without extension; "" = <model><serial>_<n>
+	opts       options.Task
 	caseID     string
 	evidenceID string
 	run        func(ctx context.Context, t *store.Task, l *live, tgt target.Target) error
@@ -30,7 +29,7 @@ type startSpec struct {
 func (m *Manager) start(ctx context.Context, s startSpec) (string, error) {
 	port := s.port.Name()
 	// Claim first so two requests for one drive cannot both start.
-	placeholder := "starting-" + port
+	placeholder := startingPrefix + port
 	if err := m.claim(port, placeholder); err != nil {
 		return "", err
 	}
@@ -50,31 +49,36 @@ func (m *Manager) start(ctx context.Context, s startSpec) (string, error) {
 		tgt.Close()
 		return "", err
 	}
-	base := s.targetFile
+	defer func() {
+		if !ok {
+			m.returnKey(s.kind, id, n)
+		}
+	}()
+	base := s.opts.TargetFile
 	if base == "" {
 		base = fmt.Sprintf("%s%s_%d", id.Model, id.Serial, n)
 	}
-	name := base + "." + s.ext
+	ext := s.opts.Format.Extension()
+	name := base + "." + ext
 	if _, err := tgt.Stat(name); err == nil {
 		tgt.Close()
 		return "", fmt.Errorf("%s already exists; images are never overwritten: %w", tgt.Display(name), ErrConflict)
 	}
-	s.params["targetBase"] = base
-	s.params["targetType"] = s.typ
-	s.params["acquiredAt"] = time.Now().Format(time.RFC3339Nano)
+	now := time.Now()
 	t := &store.Task{
 		Key: key, Kind: s.kind, N: n, Port: port, Model: id.Model, Serial: id.Serial, Size: id.Size,
-		State: StateInProgress, Step: "preparing", Created: time.Now(), Started: time.Now(),
-		Target: tgt.Display(name), Params: s.params, CaseID: s.caseID, EvidenceID: s.evidenceID,
+		State: StateInProgress, Step: "preparing", Created: now, Started: now,
+		Target: tgt.Display(name), Options: s.opts, TargetBase: base, AcquiredAt: now,
+		CaseID: s.caseID, EvidenceID: s.evidenceID,
 	}
 	if s.kind == KindImage {
 		t.BytesTotal = id.Size
 	}
-	if s.params["saveReport"] != "false" {
-		t.ReportDir = base + "_" + strings.ToUpper(s.ext) + "_report"
+	if s.opts.SaveReport {
+		t.ReportDir = base + "_" + strings.ToUpper(ext) + "_report"
 		t.Report = tgt.Display(t.ReportDir + "/Report.html")
 	}
-	m.logf(t, "%s %s %s %s (%d bytes) to %s as %s", s.verb, port, id.Model, id.Serial, id.Size, t.Target, strings.ToUpper(s.typ))
+	m.logf(t, "%s %s %s %s (%d bytes) to %s as %s", s.verb, port, id.Model, id.Serial, id.Size, t.Target, strings.ToUpper(string(s.opts.Format)))
 	if err := m.st.PutTask(t); err != nil {
 		tgt.Close()
 		return "", fmt.Errorf("store task: %w", err)
