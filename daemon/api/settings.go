@@ -144,6 +144,16 @@ func (s *Server) preset(name, kind string) (preset, error) {
 	if err != nil {
 		return preset{}, err
 	}
+	// A name that differs only in case is the same preset when no other one does.
+	var fold []string
+	for _, n := range names {
+		if strings.EqualFold(n, name) {
+			fold = append(fold, n)
+		}
+	}
+	if len(fold) == 1 {
+		return s.loadPreset(fold[0])
+	}
 	what := map[string]string{presetImaging: "imaging preset", presetLogical: "filter preset"}[kind]
 	have := "there are none (POST /api/settings saves one)"
 	if len(names) > 0 {
