@@ -217,14 +217,22 @@ func TestLogicalL01MatchesSleuthKit(t *testing.T) {
 	if meta.CaseNumber != "CASE-9" || meta.EvidenceNumber != "EV-1" || meta.Examiner != "Ann Example" {
 		t.Errorf("L01 metadata: %+v", meta)
 	}
-	if out, err := exec.Command(testenv.Tool(t, "ewfverify"), "-q", l01).CombinedOutput(); err != nil {
-		t.Errorf("ewfverify: %v: %s", err, out)
+	// ewfverify finds the stream's MD5 stored in the L01, recomputes it, and both equal
+	// check-task's (issue 14, point 11).
+	out, err := exec.Command(testenv.Tool(t, "ewfverify"), "-q", l01).CombinedOutput()
+	md5 := m["hashes"].(map[string]any)["MD5"].(string)
+	if err != nil || !strings.Contains(string(out), "MD5 hash stored in file:\t\t"+md5+"\n") ||
+		!strings.Contains(string(out), "MD5 hash calculated over data:\t\t"+md5+"\n") || !strings.Contains(string(out), "ewfverify: SUCCESS") {
+		t.Errorf("ewfverify (want stored and calculated MD5 %s): %v: %s", md5, err, out)
 	}
 	// The report lists the files with their hashes.
 	rep := e.reportMember(key, "Report.html")
 	sample := sortedKeys(want)[len(want)/2]
 	if !strings.Contains(rep, sample) || !strings.Contains(rep, stored[sample].MD5) {
 		t.Errorf("report does not list %s with its MD5", sample)
+	}
+	if !strings.Contains(rep, "the L01&#39;s logical data stream") && !strings.Contains(rep, "the L01's logical data stream") {
+		t.Errorf("the report does not say what the hashes cover")
 	}
 	if after := testenv.FileMD5(t, corpus); after != before {
 		t.Fatalf("the source changed: %s -> %s", before, after)

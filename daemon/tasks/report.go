@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
@@ -51,7 +52,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(reportFuncs).Parse(`
 <tr><th>Completed</th><td>{{when .T.Completed}}</td></tr>
 <tr><th>Bytes processed</th><td>{{.T.BytesDone}}</td></tr>
 </table>
-{{if .Hashes}}<h2>Hashes</h2><table>{{range .Hashes}}<tr><th>{{.Name}}</th><td><code>{{.Sum}}</code></td></tr>{{end}}</table>{{end}}
+{{if .Hashes}}<h2>Hashes</h2><p>{{.Covers}}</p><table>{{range .Hashes}}<tr><th>{{.Name}}</th><td><code>{{.Sum}}</code></td></tr>{{end}}</table>{{end}}
 {{if .Params}}<h2>Settings</h2><table>{{range .Params}}<tr><th>{{.Name}}</th><td>{{.Sum}}</td></tr>{{end}}</table>{{end}}
 <h2>Unreadable sectors</h2>
 {{if .T.BadSectors}}<table><tr><th>First LBA</th><th>Count</th></tr>{{range .T.BadSectors}}<tr class="bad"><td>{{.First}}</td><td>{{.Count}}</td></tr>{{end}}</table>
@@ -78,7 +79,7 @@ func (m *Manager) ReportFiles(t *store.Task) map[string][]byte {
 	var html bytes.Buffer
 	err := reportTmpl.Execute(&html, map[string]any{
 		"Title": title, "T": t, "Appliance": m.cfg.ApplianceID, "Software": m.cfg.Software,
-		"Hashes": hashes, "Params": params, "Extra": template.HTML(t.ReportExtra), "Incomplete": incomplete(t),
+		"Hashes": hashes, "Covers": hashesCover(t), "Params": params, "Extra": template.HTML(t.ReportExtra), "Incomplete": incomplete(t),
 	})
 	if err != nil {
 		m.log.Error("render report", "task", t.Key, "err", err)
@@ -92,6 +93,21 @@ func (m *Manager) ReportFiles(t *store.Task) map[string][]byte {
 		"Log.txt":     []byte(strings.Join(t.Log, "\n") + "\n"),
 		"Hashes.txt":  []byte(hl.String()),
 	}
+}
+
+// hashesCover says what a task's hashes are computed over, for the report.
+func hashesCover(t *store.Task) string {
+	switch {
+	case t.Kind == KindLogical && t.Options.Format == options.L01:
+		return "The hashes cover the L01's logical data stream: the content of every copied file, in the order stored, " +
+			"as libewf's ewfverify computes it; they are stored in the L01's hash and digest sections (not a hash of the .L01 file's bytes)."
+	case t.Kind == KindLogical:
+		return "The hashes cover the " + t.Options.Format.Extension() + " file as written, byte for byte (each file's own hashes are in the list below)."
+	case t.Kind == KindImage:
+		return "The hashes cover the source drive's data as read (unreadable sectors zero-filled), which is the image's data stream: " +
+			"ewfverify, the AFF4 stored hash or md5sum of the raw file give the same values."
+	}
+	return ""
 }
 
 // incomplete says, for an imaging task that ended without its whole image, how much was written;
