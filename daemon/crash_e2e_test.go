@@ -39,7 +39,7 @@ func killDashNineThenResume(t *testing.T, src, md5src, typ string) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200)
-		if p, _ := strconv.Atoi(m["progress"].(string)); p >= 50 && m["state"] == "in-progress" {
+		if p, _ := strconv.Atoi(m["stepProgress"].(string)); p >= 50 && m["taskStep"] == "imaging" && m["state"] == "in-progress" {
 			break
 		}
 		if time.Now().After(deadline) || m["state"] != "in-progress" {
