@@ -106,13 +106,20 @@ func (e *env) serve(dir string, desc board.Description, logW io.Writer, client s
 
 func (e *env) get(path string) (int, string) {
 	e.t.Helper()
+	code, body, _ := e.getFull(path)
+	return code, body
+}
+
+// getFull is get with the answer's headers.
+func (e *env) getFull(path string) (int, string, http.Header) {
+	e.t.Helper()
 	resp, err := http.Get(e.srv.URL + path)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(b), resp.Header
 }
 
 func (e *env) json(path string) map[string]any {

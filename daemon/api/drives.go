@@ -216,38 +216,20 @@ func (s *Server) scanPort(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-type portInfo struct {
-	Name    string     `json:"name"`
-	Bus     string     `json:"bus"`
-	Mode    string     `json:"mode"`
-	Powered bool       `json:"powered"`
-	State   string     `json:"state"`
-	Drive   *driveInfo `json:"drive,omitempty"`
-	Task    string     `json:"busyTask,omitempty"`
-}
-
-type driveInfo struct {
-	Model      string `json:"model"`
-	Serial     string `json:"serial"`
-	Size       int64  `json:"size"`
-	SectorSize int    `json:"sectorSize"`
-	Bus        string `json:"bus"`
-}
-
 func (s *Server) ports(w http.ResponseWriter, r *http.Request) error {
 	if err := noParams(r); err != nil {
 		return err
 	}
-	out := []portInfo{}
+	out := []PortInfo{}
 	for _, p := range s.board.Ports() {
-		pi := portInfo{Name: p.Name(), Bus: p.Bus(), Mode: string(p.Mode()), Powered: p.Powered(), State: string(p.State()), Task: s.tasks.BusyTask(p.Name())}
+		pi := PortInfo{Name: p.Name(), Bus: p.Bus(), Mode: string(p.Mode()), Powered: p.Powered(), State: string(p.State()), Task: s.tasks.BusyTask(p.Name())}
 		if d := p.Drive(); d != nil && p.State() == hal.StateReady {
 			id := d.Identity()
-			pi.Drive = &driveInfo{Model: id.Model, Serial: id.Serial, Size: id.Size, SectorSize: id.SectorSize, Bus: id.Bus}
+			pi.Drive = &DriveInfo{Model: id.Model, Serial: id.Serial, Size: id.Size, SectorSize: id.SectorSize, Bus: id.Bus}
 		}
 		out = append(out, pi)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ports": out})
+	writeJSON(w, http.StatusOK, PortsResponse{Ports: out})
 	return nil
 }
 
@@ -281,7 +263,7 @@ func (s *Server) setPortMode(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.SetPortMode(p.Name(), string(mode)); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"port": p.Name(), "mode": string(mode)})
+	writeJSON(w, http.StatusOK, PortModeResponse{Port: p.Name(), Mode: string(mode)})
 	return nil
 }
 

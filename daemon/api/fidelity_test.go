@@ -21,18 +21,6 @@ import (
 // The tests of this file hold the API to the TaskForce document (issue 14), one per point: a
 // script written from the document runs unchanged.
 
-// getFull is get with the answer's headers.
-func (e *env) getFull(path string) (int, string, http.Header) {
-	e.t.Helper()
-	resp, err := http.Get(e.srv.URL + path)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header
-}
-
 // apiError is a request's status and its error sentence (decoded from {"error": ...}).
 func (e *env) apiError(path string) (int, string) {
 	e.t.Helper()

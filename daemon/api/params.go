@@ -231,22 +231,29 @@ func commonOptions(q url.Values, o *options.Task) error {
 	return err
 }
 
-// parseImageOptions reads start-image's parameters (a preset already merged in).
-func parseImageOptions(q url.Values) (options.Task, error) {
-	typ := strings.ToLower(strings.TrimSpace(q.Get("targetType")))
-	if typ == "" {
-		typ = string(options.E01)
+// startOptions reads the format (def when absent, one of allowed) and what physical and logical
+// imaging share, onto the format's defaults.
+func startOptions(q url.Values, def options.Format, allowed []options.Format, what string) (options.Task, error) {
+	f := def
+	if typ := strings.ToLower(strings.TrimSpace(q.Get("targetType"))); typ != "" {
+		f = options.Format(typ)
 	}
-	f := options.Format(typ)
-	if !slices.Contains(options.PhysicalFormats, f) {
-		return options.Task{}, bad("targetType=%q: accepted values are e01, aff4, raw", q.Get("targetType"))
+	if !slices.Contains(allowed, f) {
+		return options.Task{}, bad("targetType=%q: accepted values %s", q.Get("targetType"), what)
 	}
 	o := options.Default(f)
 	o.Settings = strings.TrimSpace(q.Get("settings"))
-	if err := commonOptions(q, &o); err != nil {
+	err := commonOptions(q, &o)
+	return o, err
+}
+
+// parseImageOptions reads start-image's parameters (a preset already merged in).
+func parseImageOptions(q url.Values) (options.Task, error) {
+	o, err := startOptions(q, options.E01, options.PhysicalFormats, "are e01, aff4, raw")
+	if err != nil {
 		return o, err
 	}
-	var err error
+	f := o.Format
 	if o.Retries, err = intParam(q, "retries", options.DefaultRetries, 0, 100, "a whole number from 0 to 100"); err != nil {
 		return o, err
 	}
@@ -321,20 +328,11 @@ func parseImageOptions(q url.Values) (options.Task, error) {
 
 // parseLogicalOptions reads start-logical's parameters (the filter preset is the caller's).
 func parseLogicalOptions(q url.Values) (options.Task, error) {
-	typ := strings.ToLower(strings.TrimSpace(q.Get("targetType")))
-	if typ == "" {
-		typ = string(options.L01)
-	}
-	f := options.Format(typ)
-	if !slices.Contains(options.LogicalFormats, f) {
-		return options.Task{}, bad("targetType=%q: accepted values for logical imaging are L01, zip", q.Get("targetType"))
-	}
-	o := options.Default(f)
-	o.Settings = strings.TrimSpace(q.Get("settings"))
-	if err := commonOptions(q, &o); err != nil {
+	o, err := startOptions(q, options.L01, options.LogicalFormats, "for logical imaging are L01, zip")
+	if err != nil {
 		return o, err
 	}
-	var err error
+	f := o.Format
 	if o.Case, err = caseOptions(q, "l01", false); err != nil {
 		return o, err
 	}

@@ -73,6 +73,37 @@ type ResumeTaskResponse struct {
 	TaskKey string `json:"taskKey"`
 }
 
+// PortInfo is one port of /api/ports.
+type PortInfo struct {
+	Name    string     `json:"name"`
+	Bus     string     `json:"bus"`
+	Mode    string     `json:"mode"`
+	Powered bool       `json:"powered"`
+	State   string     `json:"state"`
+	Drive   *DriveInfo `json:"drive,omitempty"` // when a drive is identified
+	Task    string     `json:"busyTask,omitempty"`
+}
+
+// DriveInfo is the drive of a PortInfo.
+type DriveInfo struct {
+	Model      string `json:"model"`
+	Serial     string `json:"serial"`
+	Size       int64  `json:"size"`
+	SectorSize int    `json:"sectorSize"`
+	Bus        string `json:"bus"`
+}
+
+// PortsResponse is the answer of /api/ports.
+type PortsResponse struct {
+	Ports []PortInfo `json:"ports"`
+}
+
+// PortModeResponse is the answer of /api/set-port-mode.
+type PortModeResponse struct {
+	Port string `json:"port"`
+	Mode string `json:"mode"`
+}
+
 // ErrorResponse is every error's body.
 type ErrorResponse struct {
 	Error string `json:"error"`

@@ -61,7 +61,19 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 	if err := m.claim(t.Port, t.Key); err != nil {
 		return err
 	}
-	spec.Folder = t.Options.Target.Folder
+	// The folder is the task's; what else the request leaves out is the task's too (the password
+	// never is: it is not stored).
+	stored := t.Options.Target
+	spec.Folder = stored.Folder
+	if spec.Login == "" && spec.Domain == "" {
+		spec.Login, spec.Domain = stored.Login, stored.Domain
+	}
+	if spec.MountOptions == "" {
+		spec.MountOptions = stored.MountOptions
+	}
+	if spec.DNSLookup == "" {
+		spec.DNSLookup = stored.DNSLookup
+	}
 	tgt, err := m.cfg.OpenTarget(ctx, spec)
 	if err != nil {
 		m.release(t.Port, t.Key)
