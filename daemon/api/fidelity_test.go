@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/internal/testenv"
+	"github.com/evidenced/evidenced/store"
 )
 
 // The tests of this file hold the API to the TaskForce document (issue 14), one per point: a
@@ -147,6 +148,16 @@ func TestFidelityMessageIsCompleted(t *testing.T) {
 				t.Fatalf("check-task: %v (want message completed, details %q, unreadableSectors %v, verified %v)", m, c.details, c.unreadable, c.verified)
 			}
 		})
+	}
+	// A record from before details had their own field answers the same way.
+	old := &store.Task{Key: "image_9_Old_S1_EVD0001_x", Kind: "image", Port: "SATA2", Model: "Old", Serial: "S1", State: "completed",
+		Message: "completed; 2 unreadable sectors zero-filled; verified", BadSectors: []store.SectorRange{{First: 5, Count: 2}}}
+	if err := e.st.PutTask(old); err != nil {
+		t.Fatal(err)
+	}
+	m := e.json("/api/check-task?taskKey=" + old.Key)
+	if m["message"] != "completed" || m["details"] != "2 unreadable sectors zero-filled; verified" || m["verified"] != true || m["unreadableSectors"] != float64(2) {
+		t.Fatalf("old record: %v", m)
 	}
 }
 
