@@ -180,10 +180,11 @@ func targetOptions(q url.Values, prefix string) (options.Target, error) {
 	return t, nil
 }
 
-// targetSpec is the target folder with its password, to open it (never stored).
+// targetSpec is the target folder as the request gives it, with its password and mount options
+// as typed, to open it (never stored).
 func targetSpec(t options.Target, q url.Values, prefix string) target.Spec {
 	return target.Spec{Folder: t.Folder, Login: t.Login, Password: q.Get(prefix + "FolderPwd"), Domain: t.Domain,
-		MountOptions: t.MountOptions, DNSLookup: t.DNSLookup}
+		MountOptions: q.Get("mountOptions"), DNSLookup: t.DNSLookup}
 }
 
 // caseOptions reads the case fields of a format (prefix e01, aff4 or l01).
