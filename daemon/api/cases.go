@@ -180,3 +180,19 @@ func (s *Server) editCase(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, c)
 	return nil
 }
+
+// listCases answers every case, newest first (GET /api/cases; the dashboard's case list and filter).
+func (s *Server) listCases(w http.ResponseWriter, r *http.Request) error {
+	if err := noParams(r); err != nil {
+		return err
+	}
+	all, err := s.st.Cases()
+	if err != nil {
+		return fmt.Errorf("list cases: %w", err)
+	}
+	if all == nil {
+		all = []*store.Case{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cases": all})
+	return nil
+}

@@ -2,15 +2,18 @@ package api
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/hal/board"
 )
 
 // canonicalPort finds a board port by name, case-insensitively.
@@ -220,6 +223,12 @@ func (s *Server) ports(w http.ResponseWriter, r *http.Request) error {
 	if err := noParams(r); err != nil {
 		return err
 	}
+	writeJSON(w, http.StatusOK, PortsResponse{Ports: s.portList()})
+	return nil
+}
+
+// portList describes every port of the board, in board order.
+func (s *Server) portList() []PortInfo {
 	out := []PortInfo{}
 	for _, p := range s.board.Ports() {
 		pi := PortInfo{Name: p.Name(), Bus: p.Bus(), Mode: string(p.Mode()), Powered: p.Powered(), State: string(p.State()), Task: s.tasks.BusyTask(p.Name())}
@@ -229,8 +238,7 @@ func (s *Server) ports(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, pi)
 	}
-	writeJSON(w, http.StatusOK, PortsResponse{Ports: out})
-	return nil
+	return out
 }
 
 func (s *Server) setPortMode(w http.ResponseWriter, r *http.Request) error {
@@ -268,7 +276,7 @@ func (s *Server) setPortMode(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) simPlug(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, "port", "path", "model", "serial")
+	q, err := query(r, "port", "path", "model", "serial", "readMBps")
 	if err != nil {
 		return err
 	}
@@ -284,7 +292,16 @@ func (s *Server) simPlug(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.board.(Plugger).Plug(p.Name(), vals[1], vals[2], vals[3]); err != nil {
+	d := board.DriveDesc{Path: vals[1], Model: vals[2], Serial: vals[3]}
+	if v := strings.TrimSpace(q.Get("readMBps")); v != "" {
+		// A slow drive for demos and tests that need time to watch, pause and resume a task.
+		mbps, err := strconv.ParseFloat(v, 64)
+		if err != nil || mbps < 0 || math.IsInf(mbps, 0) || math.IsNaN(mbps) {
+			return bad("readMBps=%q: a read speed in MB/s, 0 or more (0 = unthrottled)", v)
+		}
+		d.ReadMBps = mbps
+	}
+	if err := s.board.(Plugger).PlugDrive(p.Name(), d); err != nil {
 		return bad("plug: %v", err)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"port": p.Name(), "state": "plugged"})

@@ -55,6 +55,7 @@ type TaskRow struct {
 	Progress string `json:"progress"`
 	Port     string `json:"port"`
 	Source   string `json:"source"`
+	CaseID   string `json:"caseId"`
 }
 
 // TasksResponse is the answer of /api/tasks.

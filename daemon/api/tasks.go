@@ -1,7 +1,6 @@
 package api
 
 import (
-	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -280,10 +279,9 @@ func (s *Server) checkTaskResponse(t *store.Task) CheckTaskResponse {
 			out.Hashes[k] = v
 		}
 	}
-	if st.Rate > 0 {
-		out.MBps = math.Round(st.Rate/1e4) / 100
+	if mbps, eta := speed(st.BytesDone, st.BytesTotal, st.Rate); eta >= 0 {
+		out.MBps = mbps
 		if st.BytesTotal > st.BytesDone {
-			eta := int(float64(st.BytesTotal-st.BytesDone) / st.Rate)
 			out.ETA = &eta
 		}
 	}
@@ -387,11 +385,12 @@ var validStates = map[string]bool{tasks.StatePending: true, tasks.StateInProgres
 	tasks.StateCompleted: true, tasks.StateFailed: true, tasks.StateStopped: true}
 
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, "state")
+	q, err := query(r, "state", "caseId")
 	if err != nil {
 		return err
 	}
 	want := strings.ToLower(strings.TrimSpace(q.Get("state")))
+	caseID := strings.TrimSpace(q.Get("caseId"))
 	if want != "" && !validStates[want] {
 		return bad("state=%q: accepted values are pending, in-progress, paused, completed, failed, stopped", want)
 	}
@@ -401,10 +400,10 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := TasksResponse{Tasks: []TaskRow{}}
 	for _, t := range all {
-		if want != "" && t.State != want {
+		if (want != "" && t.State != want) || (caseID != "" && t.CaseID != caseID) {
 			continue
 		}
-		out.Tasks = append(out.Tasks, TaskRow{t.Key, t.Kind, t.State, s.tasks.Status(t).Progress, t.Port, t.Model + " " + t.Serial})
+		out.Tasks = append(out.Tasks, TaskRow{t.Key, t.Kind, t.State, s.tasks.Status(t).Progress, t.Port, t.Model + " " + t.Serial, t.CaseID})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
