@@ -366,13 +366,12 @@ func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 		}
 	}
 	t.Log = append(t.Log, stamp("task "+t.State+": "+joinDetails(t.Message, t.Details)))
-	// The drive is done with: its port is free by the time a client sees the final state (the
-	// report is still being written to the target).
+	// The report is on the target, and the drive's port free, before check-task says the task ended.
+	m.writeReport(t, l.tgt)
 	m.freePort(t.Port, t.Key)
 	if err := m.st.PutTask(t); err != nil {
 		m.log.Error("store task", "task", t.Key, "err", err)
 	}
-	m.writeReport(t, l.tgt)
 	m.log.Info("task ended", "task", t.Key, "state", t.State, "message", t.Message)
 }
 
