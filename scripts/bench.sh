@@ -32,12 +32,12 @@ run() { # name cmd...
 }
 echo "corpus $CORPUS ($size bytes), $(nproc) cores"
 run md5sum md5sum "$CORPUS"
-run evidenced-raw "$BIN" acquire --source "$CORPUS" --format raw --out "$OUT/raw/img" --hash md5,sha1
+run evidenced-raw "$BIN" acquire --verify=false --source "$CORPUS" --format raw --out "$OUT/raw/img" --hash md5,sha1
 rm -rf "$OUT/raw"
-run evidenced-e01-fast "$BIN" acquire --source "$CORPUS" --format e01 --compression fast --out "$OUT/e01/img" --hash md5,sha1
+run evidenced-e01-fast "$BIN" acquire --verify=false --source "$CORPUS" --format e01 --compression fast --out "$OUT/e01/img" --hash md5,sha1
 e01size=$(du -cb "$OUT"/e01/img.E* | tail -1 | cut -f1)
 rm -rf "$OUT/e01"
-run evidenced-aff4-lz4 "$BIN" acquire --source "$CORPUS" --format aff4 --compression lz4 --out "$OUT/aff4/img" --hash md5,sha1
+run evidenced-aff4-lz4 "$BIN" acquire --verify=false --source "$CORPUS" --format aff4 --compression lz4 --out "$OUT/aff4/img" --hash md5,sha1
 rm -rf "$OUT/aff4"
 mkdir -p "$OUT/ewf"
 run ewfacquire-fast ewfacquire -u -q -t "$OUT/ewf/img" -c deflate:fast -d sha1 -C c -D d -E e -e x -N n "$CORPUS"

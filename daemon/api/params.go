@@ -172,7 +172,7 @@ func hashList(q url.Values, param string, def, allowed []string, allowNone bool)
 func targetOptions(q url.Values, prefix string) (options.Target, error) {
 	t := options.Target{
 		Folder: strings.TrimSpace(q.Get(prefix + "Folder")), Login: q.Get(prefix + "FolderLogin"),
-		Domain: q.Get(prefix + "FolderDomain"), MountOptions: q.Get("mountOptions"), DNSLookup: strings.TrimSpace(q.Get("dnsLookup")),
+		Domain: q.Get(prefix + "FolderDomain"), MountOptions: target.StripSecretOptions(q.Get("mountOptions")), DNSLookup: strings.TrimSpace(q.Get("dnsLookup")),
 	}
 	if err := target.CheckDNSLookup(t.DNSLookup); err != nil {
 		return t, bad("%v", err)

@@ -352,7 +352,7 @@ func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 		// The document's word; what else there is to say is in Details.
 		t.State, t.Message, t.Completed = StateCompleted, "completed", now
 	case errors.Is(cause, errPause) || errors.Is(cause, errShutdown):
-		if pausable(t) && t.Checkpoint != nil {
+		if pausable(t) && (t.Checkpoint != nil || verifyOnly(t)) {
 			t.State, t.Message = StatePaused, "paused at "+percent(t.BytesDone, t.BytesTotal)+"%"
 		} else {
 			t.State, t.Message, t.Completed = StateStopped, "stopped", now
