@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/store"
@@ -122,9 +121,6 @@ func (s *Server) createCase(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	if err := s.st.Audit(store.AuditEntry{Time: time.Now(), Action: "create-case", Detail: c.CaseID}); err != nil {
-		s.log.Error("audit", "action", "create-case", "err", err)
-	}
 	writeJSON(w, http.StatusOK, c)
 	return nil
 }
@@ -176,7 +172,6 @@ func (s *Server) editCase(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_ = s.st.Audit(store.AuditEntry{Time: time.Now(), Action: "edit-case", Detail: caseID})
 	writeJSON(w, http.StatusOK, c)
 	return nil
 }

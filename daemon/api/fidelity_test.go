@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evidenced/evidenced/daemon/auth"
 	"github.com/evidenced/evidenced/internal/testenv"
 	"github.com/evidenced/evidenced/store"
 )
@@ -163,8 +164,8 @@ func TestFidelityMessageIsCompleted(t *testing.T) {
 
 // Point 3: /login takes the document's request as curl -d and requests.post(data=...) send it.
 func TestFidelityLogin(t *testing.T) {
-	e := newEnvConfig(t, Config{UserManagement: true})
-	if err := AddUser(e.st, "admin", "12345"); err != nil {
+	e := newEnvCfg(t, Config{UserManagement: true})
+	if _, err := auth.AddUser(e.st, "admin", "12345678", auth.Admin); err != nil { // the document's 12345 is below the minimum length
 		t.Fatal(err)
 	}
 	hex64 := regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -172,12 +173,12 @@ func TestFidelityLogin(t *testing.T) {
 		name, body, contentType string
 		code                    int
 	}{
-		{"curl -d, document's JSON", `{"username":"admin","password":12345}`, "application/x-www-form-urlencoded", 200},
-		{"no content type", `{"username": "admin", "password": "12345"}`, "", 200},
-		{"JSON content type", `{"username":"admin","password":"12345"}`, "application/json", 200},
-		{"text/plain JSON", "\n {\"username\":\"admin\",\"password\":12345}\n", "text/plain", 200},
-		{"form fields", "username=admin&password=12345", "application/x-www-form-urlencoded", 200},
-		{"wrong password", `{"username":"admin","password":1234}`, "application/x-www-form-urlencoded", 401},
+		{"curl -d, document's JSON", `{"username":"admin","password":12345678}`, "application/x-www-form-urlencoded", 200},
+		{"no content type", `{"username": "admin", "password": "12345678"}`, "", 200},
+		{"JSON content type", `{"username":"admin","password":"12345678"}`, "application/json", 200},
+		{"text/plain JSON", "\n {\"username\":\"admin\",\"password\":12345678}\n", "text/plain", 200},
+		{"form fields", "username=admin&password=12345678", "application/x-www-form-urlencoded", 200},
+		{"wrong password", `{"username":"admin","password":1234567}`, "application/x-www-form-urlencoded", 401},
 		{"broken JSON", `{"username":"admin",`, "application/x-www-form-urlencoded", 400},
 		{"JSON type, not JSON", `username=admin&password=12345`, "application/json", 400},
 		{"nothing", ``, "", 400},

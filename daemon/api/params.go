@@ -18,9 +18,9 @@ import (
 // Names are matched without regard to case; `token` is known everywhere.
 var (
 	targetParams  = []string{"targetFolder", "targetFolderLogin", "targetFolderPwd", "targetFolderDomain", "mountOptions", "dnsLookup"}
-	imageParams   = slices.Concat([]string{"source", "targetFile", "settings", "targetType", "saveReport", "verify", "retries", "hash", "e01Case", "e01Evid", "e01Desc", "e01Inv", "e01Notes", "e01Comp", "e01Compression", "e01Segment", "aff4Case", "aff4Evid", "aff4Desc", "aff4Inv", "aff4Comp", "aff4Hash"}, targetParams)
-	logicalParams = slices.Concat([]string{"source", "targetFile", "settings", "targetType", "saveReport", "verify", "hash", "compression", "l01Case", "l01Evid", "l01Desc", "l01Inv", "l01Segment"}, targetParams)
-	diagParams    = []string{"source", "reportFolder", "reportFolderLogin", "reportFolderPwd", "reportFolderDomain", "mountOptions", "dnsLookup"}
+	imageParams   = slices.Concat([]string{"source", "shared", "targetFile", "settings", "targetType", "saveReport", "verify", "retries", "hash", "e01Case", "e01Evid", "e01Desc", "e01Inv", "e01Notes", "e01Comp", "e01Compression", "e01Segment", "aff4Case", "aff4Evid", "aff4Desc", "aff4Inv", "aff4Comp", "aff4Hash"}, targetParams)
+	logicalParams = slices.Concat([]string{"source", "shared", "targetFile", "settings", "targetType", "saveReport", "verify", "hash", "compression", "l01Case", "l01Evid", "l01Desc", "l01Inv", "l01Segment"}, targetParams)
+	diagParams    = []string{"source", "shared", "reportFolder", "reportFolderLogin", "reportFolderPwd", "reportFolderDomain", "mountOptions", "dnsLookup"}
 	// presetParams are what an imaging preset may set: the image's settings, not the drive, the
 	// target or the case.
 	presetParams = []string{"targetType", "saveReport", "verify", "retries", "hash", "e01Comp", "e01Compression", "e01Segment", "aff4Comp", "aff4Hash", "mountOptions", "dnsLookup"}

@@ -1,15 +1,18 @@
 package api
 
 import (
+	"context"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 	"unicode"
 
+	"github.com/evidenced/evidenced/daemon/auth"
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/imaging/options"
+	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
 
@@ -56,12 +59,17 @@ func (s *Server) startImage(w http.ResponseWriter, r *http.Request) error {
 		return conflict("port %s is in target mode; switch it to source (set-port-mode) to image its drive", port.Name())
 	}
 	caseID, evID := s.caseFill(drive.Identity(), &opts.Case)
-	key, err := s.tasks.StartImage(r.Context(), tasks.ImageRequest{
+	ctx, err := s.ownerCtx(r, q)
+	if err != nil {
+		return err
+	}
+	key, err := s.tasks.StartImage(ctx, tasks.ImageRequest{
 		Port: port, Drive: drive, Spec: targetSpec(opts.Target, q, "target"), Options: opts, CaseID: caseID, EvidenceID: evID,
 	})
 	if err != nil {
 		return err
 	}
+	note(r).task = key
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, err = w.Write([]byte(key))
 	return err
@@ -123,12 +131,17 @@ func (s *Server) startLogical(w http.ResponseWriter, r *http.Request) error {
 		return conflict("port %s is in target mode; switch it to source (set-port-mode) to image its drive", port.Name())
 	}
 	caseID, evID := s.caseFill(drive.Identity(), &opts.Case)
-	key, err := s.tasks.StartLogical(r.Context(), tasks.LogicalRequest{
+	ctx, err := s.ownerCtx(r, q)
+	if err != nil {
+		return err
+	}
+	key, err := s.tasks.StartLogical(ctx, tasks.LogicalRequest{
 		Port: port, Drive: drive, Spec: targetSpec(opts.Target, q, "target"), Options: opts, CaseID: caseID, EvidenceID: evID,
 	})
 	if err != nil {
 		return err
 	}
+	note(r).task = key
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, err = w.Write([]byte(key))
 	return err
@@ -156,17 +169,80 @@ func (s *Server) diagnose(w http.ResponseWriter, r *http.Request) error {
 		spec := targetSpec(rep, q, "report")
 		req.Report, req.Options.Report = &spec, &rep
 	}
-	key, err := s.tasks.StartDiagnose(r.Context(), req)
+	ctx, err := s.ownerCtx(r, q)
 	if err != nil {
 		return err
 	}
+	key, err := s.tasks.StartDiagnose(ctx, req)
+	if err != nil {
+		return err
+	}
+	note(r).task = key
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, err = w.Write([]byte(key))
 	return err
 }
 
-// findTask resolves taskKey= or source= to a task.
+// ownerCtx is the request's context naming the user as the owner of the task it starts;
+// shared=true lets every examiner see and stop it.
+func (s *Server) ownerCtx(r *http.Request, q url.Values) (context.Context, error) {
+	shared, err := boolParam(q, "shared", false)
+	if err != nil {
+		return nil, err
+	}
+	return tasks.WithOwner(r.Context(), who(r).User, shared), nil
+}
+
+// mayAccess says whether the caller sees a task: admins see all; examiners their own, shared
+// ones, and those started without user management.
+func mayAccess(id identity, t *store.Task) bool {
+	return id.Role == auth.Admin || t.Owner == "" || t.Owner == id.User || t.Shared
+}
+
+// visibleKeys answers whether the caller may see a task by key, for the event stream; owner and
+// sharing are fixed when a task starts, so each key is looked up once per stream.
+func (s *Server) visibleKeys(id identity) func(key string) bool {
+	if id.Role == auth.Admin {
+		return func(string) bool { return true }
+	}
+	seen := map[string]bool{}
+	return func(key string) bool {
+		v, ok := seen[key]
+		if !ok {
+			t, err := s.tasks.Task(key)
+			v = err == nil && mayAccess(id, t)
+			seen[key] = v
+		}
+		return v
+	}
+}
+
+// visibleTask reads a task the caller may see; another examiner's task does not exist for them.
+func (s *Server) visibleTask(r *http.Request, key string) (*store.Task, error) {
+	t, err := s.tasks.Task(key)
+	if err != nil {
+		return nil, err
+	}
+	note(r).task = t.Key // the stored key: the request may spell it escaped or not
+	if !mayAccess(who(r), t) {
+		return nil, notFound("no task %s among yours or the shared ones", key)
+	}
+	return t, nil
+}
+
+// findTask resolves taskKey= or source= to a task the caller may see.
 func (s *Server) findTask(r *http.Request) (*store.Task, error) {
+	t, err := s.lookupTask(r)
+	if err != nil {
+		return nil, err
+	}
+	if !mayAccess(who(r), t) {
+		return nil, notFound("no task %s among yours or the shared ones", t.Key)
+	}
+	return t, nil
+}
+
+func (s *Server) lookupTask(r *http.Request) (*store.Task, error) {
 	q, err := query(r, "taskKey", "source")
 	if err != nil {
 		return nil, err
@@ -305,6 +381,9 @@ func (s *Server) stopTask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.visibleTask(r, k); err != nil {
+		return err
+	}
 	st, err := s.tasks.Stop(k)
 	if err != nil {
 		return err
@@ -320,6 +399,9 @@ func (s *Server) resumeTask(w http.ResponseWriter, r *http.Request) error {
 	}
 	k, err := required(q, "taskKey")
 	if err != nil {
+		return err
+	}
+	if _, err := s.visibleTask(r, k); err != nil {
 		return err
 	}
 	tgt, err := targetOptions(q, "target")
@@ -346,7 +428,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := s.tasks.Task(k)
+	t, err := s.visibleTask(r, k)
 	if err != nil {
 		return err
 	}
@@ -399,12 +481,32 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := TasksResponse{Tasks: []TaskRow{}}
+	id := who(r)
 	for _, t := range all {
-		if (want != "" && t.State != want) || (caseID != "" && t.CaseID != caseID) {
+		if (want != "" && t.State != want) || (caseID != "" && t.CaseID != caseID) || !mayAccess(id, t) {
 			continue
 		}
 		out.Tasks = append(out.Tasks, TaskRow{t.Key, t.Kind, t.State, s.tasks.Status(t).Progress, t.Port, t.Model + " " + t.Serial, t.CaseID})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// secret parameters never leave the request.
+var secret = map[string]bool{"targetFolderPwd": true, "reportFolderPwd": true, "password": true, "token": true, "newPassword": true}
+
+// params is a request's parameters as the audit trail keeps them: credentials removed, secrets
+// stripped from mountOptions.
+func params(q url.Values) map[string]string {
+	out := map[string]string{}
+	for k, v := range q {
+		if secret[k] || len(v) == 0 {
+			continue
+		}
+		out[k] = v[0]
+		if k == "mountOptions" { // a password typed here is used for the mount, never kept
+			out[k] = target.StripSecretOptions(v[0])
+		}
+	}
+	return out
 }

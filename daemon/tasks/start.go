@@ -95,6 +95,8 @@ func (m *Manager) start(ctx context.Context, s startSpec) (string, error) {
 		Target: tgt.Display(name), Options: s.opts, TargetBase: base, AcquiredAt: now,
 		CaseID: s.caseID, EvidenceID: s.evidenceID,
 	}
+	o := ownerOf(ctx)
+	t.Owner, t.Shared = o.name, o.shared
 	if s.kind == KindImage {
 		t.BytesTotal = id.Size
 	}
