@@ -314,7 +314,7 @@ func TestFidelityParameters(t *testing.T) {
 	img := "/api/start-image?source=SATA1&targetFolder=" + url.QueryEscape(e.targets+"/refused")
 	logical := "/api/start-logical?source=SATA1&targetFolder=" + url.QueryEscape(e.targets+"/refused")
 	for _, c := range []struct{ path, want string }{
-		{img + "&targetFolderr=x", `unknown parameter "targetFolderr": /api/start-image accepts source, targetFile`},
+		{img + "&targetFolderr=x", `unknown parameter "targetFolderr": /api/start-image accepts source, shared, targetFile`},
 		{img + "&e01Compresion=best", `unknown parameter "e01Compresion"`},
 		{img + "&l01Case=x", `unknown parameter "l01Case"`},
 		{logical + "&e01Case=x", `unknown parameter "e01Case"`},
