@@ -8,6 +8,7 @@
 //	evidenced tls fingerprint         the HTTPS certificate's SHA-256 fingerprint
 //	evidenced acquire --source PATH … image a device or file once, without the daemon
 //	evidenced board discover          print a board file skeleton for this machine
+//	evidenced store check|backup FILE check the state file, or copy it consistently (daemon running or not)
 package main
 
 import (
@@ -49,6 +50,7 @@ type options struct {
 	dataDir     string
 	board       string
 	roots       multiFlag
+	simRoots    multiFlag
 	userMgmt    bool
 	tokenTTL    time.Duration
 	security    securityOptions
@@ -67,6 +69,8 @@ func main() {
 		err = auditCmd(args[1:])
 	case len(args) > 0 && args[0] == "tls":
 		err = tlsCmd(args[1:])
+	case len(args) > 0 && args[0] == "store":
+		err = storeCmd(args[1:], os.Stdout)
 	case len(args) > 0 && args[0] == "acquire":
 		err = acquireCmd(args[1:], log)
 	case len(args) > 0 && args[0] == "board":
@@ -88,6 +92,7 @@ func serveFlags(fs *flag.FlagSet) *options {
 	fs.StringVar(&o.dataDir, "data-dir", "/var/lib/evidenced", "state directory (store, demo drives)")
 	fs.StringVar(&o.board, "board", "sim", "board: sim (built-in demo board) or the path of a board file")
 	fs.Var(&o.roots, "target-root", "local folder a targetFolder may point into (repeatable)")
+	fs.Var(&o.simRoots, "sim-root", "folder whose image files /api/sim/plug may connect (repeatable; default DATA-DIR/sim)")
 	fs.BoolVar(&o.userMgmt, "user-management", false, "require a login token on every /api call")
 	fs.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "idle time after which a token expires")
 	securityFlags(fs, &o.security)
@@ -99,6 +104,13 @@ func serveFlags(fs *flag.FlagSet) *options {
 func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 	var desc board.Description
 	var err error
+	if len(o.simRoots) == 0 {
+		def := filepath.Join(o.dataDir, "sim")
+		if err := os.MkdirAll(def, 0o755); err != nil {
+			return nil, "", fmt.Errorf("sim root: %w", err)
+		}
+		o.simRoots = append(o.simRoots, def)
+	}
 	if o.board == "sim" {
 		id := o.applianceID
 		if id == "" {
@@ -109,6 +121,7 @@ func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 			return nil, "", fmt.Errorf("demo board: %w", err)
 		}
 		o.roots = append(o.roots, filepath.Join(o.dataDir, "targets"))
+		o.simRoots = append(o.simRoots, filepath.Join(o.dataDir, sim.DemoDir)) // so the demo drives can be re-plugged
 		if err := os.MkdirAll(filepath.Join(o.dataDir, "targets"), 0o755); err != nil {
 			return nil, "", err
 		}
@@ -121,7 +134,7 @@ func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 	var b hal.Board
 	switch desc.Kind {
 	case board.KindSim:
-		b, err = sim.New(desc, sim.Options{SpinUp: o.spinUp, Logger: log})
+		b, err = sim.New(desc, sim.Options{SpinUp: o.spinUp, Logger: log, PlugRoots: o.simRoots})
 	case board.KindLinux:
 		b, err = halinux.New(desc, halinux.Options{Logger: log})
 	default:
@@ -210,7 +223,7 @@ func serve(args []string, log *slog.Logger) error {
 	ran := make(chan struct{})
 	go func() { srv.Run(runCtx); close(ran) }()
 	defer func() { stopRun(); <-ran }()
-	sock, err := serveSocket(o.dataDir, srv.LocalHandler(), log)
+	sock, err := serveSocket(o.dataDir, localHandler(srv.LocalHandler(), st, log), log)
 	if err != nil {
 		return err
 	}

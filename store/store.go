@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"sort"
 	"time"
 
@@ -43,6 +44,9 @@ var (
 	allBkts     = [][]byte{bMeta, bTasks, bCounters, bCases, bUsers, bTokens, bPorts, bSettings, bPresets, bAudit, bCheckpoints, bExtras, bAuditChain}
 )
 
+// openWait is how long Open waits for another process's lock on the file.
+const openWait = 2 * time.Second
+
 // ErrNotFound is returned when a record does not exist.
 var ErrNotFound = errors.New("not found")
 
@@ -54,38 +58,58 @@ type Store struct {
 	db *bolt.DB
 }
 
-// Open opens or creates the state file at path.
+// Open opens the state file at path, or creates it when the file does not exist. An existing file is
+// checked first (Check) and a damaged one is refused with a *DamagedError, never written to: a
+// 0-byte or short file is damage, not a new store.
 func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	// Wait as long for a daemon that is still shutting down as the read-write open below does.
+	db, err := openChecked(path, openWait)
+	if err == nil {
+		err = db.Close()
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := create(path); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	}
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: openWait})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{db: db}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range allBkts {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		meta := tx.Bucket(bMeta)
-		v := meta.Get([]byte("schema"))
-		switch {
-		case v == nil:
-			return meta.Put([]byte("schema"), u64(SchemaVersion))
-		case binary.BigEndian.Uint64(v) > SchemaVersion:
-			return fmt.Errorf("store schema %d is newer than this daemon's %d", binary.BigEndian.Uint64(v), SchemaVersion)
-		case binary.BigEndian.Uint64(v) == 1:
-			if err := migrate1to2(tx); err != nil {
-				return fmt.Errorf("migrate store to schema 2: %w", err)
-			}
-			return meta.Put([]byte("schema"), u64(SchemaVersion))
-		}
-		return nil
-	}); err != nil {
+	if err := db.Update(initBuckets); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("init store: %w", err)
 	}
 	return s, nil
+}
+
+// initBuckets creates the buckets a new file lacks and migrates an older schema.
+func initBuckets(tx *bolt.Tx) error {
+	for _, b := range allBkts {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bMeta)
+	v := meta.Get([]byte("schema"))
+	switch {
+	case v == nil:
+		return meta.Put([]byte("schema"), u64(SchemaVersion))
+	case len(v) != 8:
+		return fmt.Errorf("store schema record is %d bytes, not 8", len(v))
+	case binary.BigEndian.Uint64(v) > SchemaVersion:
+		return fmt.Errorf("store schema %d is newer than this daemon's %d", binary.BigEndian.Uint64(v), SchemaVersion)
+	case binary.BigEndian.Uint64(v) == 1:
+		if err := migrate1to2(tx); err != nil {
+			return fmt.Errorf("migrate store to schema 2: %w", err)
+		}
+		return meta.Put([]byte("schema"), u64(SchemaVersion))
+	}
+	return nil
 }
 
 // Close closes the file.

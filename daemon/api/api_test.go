@@ -72,7 +72,7 @@ func (e *env) serve(dir string, desc board.Description, logW io.Writer, client s
 	t := e.t
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(logW, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b, err := sim.New(desc, sim.Options{SpinUp: 30 * time.Millisecond, Logger: log})
+	b, err := sim.New(desc, sim.Options{SpinUp: 30 * time.Millisecond, Logger: log, PlugRoots: []string{os.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,6 +135,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 		name := volumeName(v)
 		fsys, err := logical.OpenFS(rd, v)
 		if err != nil {
+			m.logParserPanic(t, err)
 			volState[i] = "not read: " + err.Error()
 			m.logf(t, "volume %s (%s at byte %d): not read: %v", name, firstNonEmpty(v.FS, "unknown file system"), v.Offset, err)
 			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
@@ -148,6 +149,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 			found = append(found, e)
 			return nil
 		}, func(p string, err error) {
+			m.logParserPanic(t, err)
 			problems = append(problems, fmt.Sprintf("%s/%s: %v", name, p, err))
 		})
 		if werr != nil {
@@ -157,6 +159,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 			if err := rd.goneErr(t.Port); err != nil {
 				return err
 			}
+			m.logParserPanic(t, werr)
 			problems = append(problems, fmt.Sprintf("%s: walk: %v", name, werr))
 		}
 		sel := selectEntries(found, name, req.Options.Filter)
@@ -260,6 +263,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 		var h map[string]string
 		rc, oerr := it.fs.Open(it.e)
 		if oerr != nil {
+			m.logParserPanic(t, oerr)
 			res.Err = oerr.Error()
 			sink.AddError(it.e, it.path, oerr)
 		} else {
@@ -276,6 +280,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 					copyErr = fmt.Errorf("writing %s: %w", t.Target, sink.Broken())
 					break
 				}
+				m.logParserPanic(t, aerr)
 				res.Err = aerr.Error()
 			}
 		}
@@ -436,4 +441,12 @@ func (m *Manager) resumeLogical(t *store.Task, d hal.Drive, tgt target.Target) (
 // imaging into an L01.
 func pausable(t *store.Task) bool {
 	return t.Kind == KindImage || (t.Kind == KindLogical && t.Options.Format == options.L01)
+}
+
+// logParserPanic puts the stack of a go-ntfs panic in the daemon's log; the task's report and log
+// carry only the error's one line.
+func (m *Manager) logParserPanic(t *store.Task, err error) {
+	if pe, ok := errors.AsType[*logical.PanicError](err); ok {
+		m.log.Error("NTFS parser panic", "task", t.Key, "what", pe.What, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+	}
 }

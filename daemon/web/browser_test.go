@@ -79,7 +79,7 @@ func startDaemon(t *testing.T, cfg api.Config) *daemon {
 		"USB1":  {Path: testenv.RandomDisk(t, dir, "usb1.img", 1<<20), Model: "WDC WD10JMVW-11AJGS4", Serial: "WD-WXA1AA6PTY1K"},
 	})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := sim.New(desc, sim.Options{SpinUp: 30 * time.Millisecond, Logger: log})
+	b, err := sim.New(desc, sim.Options{SpinUp: 30 * time.Millisecond, Logger: log, PlugRoots: []string{os.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}

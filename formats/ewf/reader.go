@@ -237,6 +237,11 @@ func openSet(open OpenFunc, first string, logical bool) (*Reader, error) {
 		r.Close()
 		return nil, errors.New("ewf: no volume section")
 	}
+	// Bounds on hostile values: a chunk is allocated whole, and the media size must not overflow.
+	if bps > 1<<16 || uint64(spc)*uint64(bps) > maxChunkSize || sectors > 1<<62/uint64(bps) {
+		r.Close()
+		return nil, fmt.Errorf("ewf: volume section: impossible geometry (%d sectors of %d bytes, %d per chunk)", sectors, bps, spc)
+	}
 	r.chunkSize = int64(spc) * int64(bps)
 	r.size = int64(sectors) * int64(bps)
 	if logical {
@@ -244,6 +249,10 @@ func openSet(open OpenFunc, first string, logical bool) (*Reader, error) {
 		if err != nil {
 			r.Close()
 			return nil, err
+		}
+		if tb < 0 {
+			r.Close()
+			return nil, fmt.Errorf("ewf: ltree: negative stream size %d", tb)
 		}
 		r.size = tb
 	}
@@ -256,6 +265,9 @@ func openSet(open OpenFunc, first string, logical bool) (*Reader, error) {
 	}
 	return r, nil
 }
+
+// maxChunkSize bounds the chunk size a reader accepts (libewf writes 32 KiB; EnCase at most a few MiB).
+const maxChunkSize = 64 << 20
 
 func allZero(b []byte) bool {
 	for _, c := range b {

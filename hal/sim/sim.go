@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,10 +42,14 @@ type Options struct {
 	SpinUp time.Duration
 	// Logger receives state changes at Debug and anomalies at Warn; nil discards.
 	Logger *slog.Logger
+	// PlugRoots are the folders whose files Plug (the API's hot-plug) may connect; none means Plug
+	// refuses every path. Drives of the description are the operator's own and are not limited.
+	PlugRoots []string
 }
 
 // Board is a simulated board. It implements hal.Board.
 type Board struct {
+	roots  []string // resolved PlugRoots
 	id     string
 	spinUp time.Duration
 	log    *slog.Logger
@@ -74,7 +79,12 @@ func New(desc board.Description, opt Options) (*Board, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
+	roots, err := resolveRoots(opt.PlugRoots)
+	if err != nil {
+		return nil, err
+	}
 	b := &Board{
+		roots:  roots,
 		id:     desc.ApplianceID,
 		spinUp: opt.SpinUp,
 		log:    opt.Logger.With("board", "sim"),
@@ -97,19 +107,86 @@ func New(desc board.Description, opt Options) (*Board, error) {
 	return b, nil
 }
 
-// checkImage accepts an absolute path to an existing regular file.
+// checkImage accepts an absolute path to an existing regular file or block device.
 func checkImage(path string) error {
 	if !filepath.IsAbs(path) {
 		return fmt.Errorf("%q is not absolute", path)
 	}
+	_, err := imageSize(path)
+	return err
+}
+
+// imageSize is the size of a regular file or block device (whose stat size is 0).
+func imageSize(path string) (int64, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%q is not a regular file", path)
+	switch {
+	case fi.Mode().IsRegular():
+		return fi.Size(), nil
+	case fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0:
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		return f.Seek(0, io.SeekEnd)
 	}
-	return nil
+	return 0, fmt.Errorf("%q is not a regular file or block device", path)
+}
+
+// systemDirs hold kernel and device files (/proc/self/mem, /dev/mem ...) that a plug path reaches only
+// when the operator named a root inside them.
+var systemDirs = []string{"/proc", "/sys", "/dev"}
+
+func resolveRoots(roots []string) ([]string, error) {
+	out := make([]string, 0, len(roots))
+	for _, r := range roots {
+		abs, err := filepath.Abs(r)
+		if err != nil {
+			return nil, fmt.Errorf("sim: plug root %q: %w", r, err)
+		}
+		real, err := filepath.EvalSymlinks(abs)
+		if err != nil {
+			return nil, fmt.Errorf("sim: plug root: %w", err)
+		}
+		out = append(out, real)
+	}
+	return out, nil
+}
+
+// within reports whether path is dir or below it (both clean and absolute).
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// plugPath resolves a hot-plug path (symlinks included) and accepts it only below a plug root and
+// outside /proc, /sys and /dev unless that root lies inside them.
+func (b *Board) plugPath(path string) (string, error) {
+	if !filepath.IsAbs(path) {
+		return "", fmt.Errorf("%q is not absolute", path)
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", err
+	}
+	for _, root := range b.roots {
+		if real == root || !within(real, root) {
+			continue
+		}
+		for _, sys := range systemDirs {
+			if within(real, sys) && !within(root, sys) {
+				return "", fmt.Errorf("%q resolves to %s, under %s", path, real, sys)
+			}
+		}
+		return real, checkImage(real)
+	}
+	if len(b.roots) == 0 {
+		return "", errors.New("hot-plug is off: no sim root is configured (--sim-root)")
+	}
+	return "", fmt.Errorf("%q resolves to %s, which is not under a sim root (--sim-root)", path, real)
 }
 
 // ApplianceID is the appliance id of the description.
@@ -174,14 +251,17 @@ func (b *Board) Plug(port, path, model, serial string) error {
 // PlugDrive connects a drive described in full (bad sectors, throttle, SMART values ...). It emits
 // a Plugged event; on a powered port identification starts again and the port becomes ready after
 // the spin-up time. Errors: unknown port, the port already has a drive, an invalid description, a
-// path that is not absolute or not an existing regular file, a closed board.
+// path that is not absolute, not below one of Options.PlugRoots once symlinks are resolved, or not
+// an existing regular file or block device, a closed board.
 func (b *Board) PlugDrive(port string, d board.DriveDesc) error {
 	if err := validateDrive(&d); err != nil {
 		return fmt.Errorf("sim: plug %s: %w", port, err)
 	}
-	if err := checkImage(d.Path); err != nil {
+	real, err := b.plugPath(d.Path)
+	if err != nil {
 		return fmt.Errorf("sim: plug %s: path: %w", port, err)
 	}
+	d.Path = real
 	p := b.port(port)
 	if p == nil {
 		return fmt.Errorf("sim: plug: unknown port %q", port)
@@ -390,10 +470,7 @@ func (p *Port) finishIdentifyLocked() {
 		return
 	}
 	// Stat under the lock: one metadata call, and it keeps the state transition atomic.
-	fi, err := os.Stat(m.desc.Path)
-	if err == nil && !fi.Mode().IsRegular() {
-		err = errors.New("not a regular file")
-	}
+	size, err := imageSize(m.desc.Path)
 	if err != nil {
 		// The image vanished since plugging: to the port this is a drive that does not answer.
 		p.state = hal.StateNotDetected
@@ -408,7 +485,7 @@ func (p *Port) finishIdentifyLocked() {
 			Model:      m.desc.Model,
 			Serial:     m.desc.Serial,
 			Firmware:   m.desc.Firmware,
-			Size:       fi.Size() / ss * ss, // a drive holds whole sectors; a ragged tail is not addressable
+			Size:       size / ss * ss, // a drive holds whole sectors; a ragged tail is not addressable
 			SectorSize: m.desc.SectorSize,
 			Bus:        p.bus,
 		},

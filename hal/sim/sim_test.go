@@ -407,7 +407,16 @@ func TestPowerOffFailsReaders(t *testing.T) {
 
 func TestPlugUnplugAndEvents(t *testing.T) {
 	img := image(t, 8192)
-	b := newBoard(t, board.PortDesc{Name: "SATA1"}, board.PortDesc{Name: "USB1"})
+	b, err := New(board.Description{Kind: "sim", ApplianceID: "EVD0001", Ports: []board.PortDesc{{Name: "SATA1"}, {Name: "USB1"}}},
+		Options{SpinUp: spin, PlugRoots: []string{filepath.Dir(img)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	sub := filepath.Join(filepath.Dir(img), "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s1, s2 := b.Subscribe(ctx), b.Subscribe(ctx)
@@ -425,7 +434,7 @@ func TestPlugUnplugAndEvents(t *testing.T) {
 		{"unknown port", "SATA9", img, "M", "S", "unknown port"},
 		{"relative path", "SATA1", "disk.img", "M", "S", "not absolute"},
 		{"missing file", "SATA1", img + ".x", "M", "S", "no such file"},
-		{"directory", "SATA1", filepath.Dir(img), "M", "S", "not a regular file"},
+		{"directory", "SATA1", sub, "M", "S", "not a regular file"},
 		{"serial with space", "SATA1", img, "M", "S 1", "serial"},
 		{"no model", "SATA1", img, "", "S", "model"},
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"sort"
 	"time"
 	"unicode/utf16"
@@ -188,6 +187,9 @@ func (v *exfatVol) parseDir(b []byte) (out []exfatEntry, label string) {
 		if !ok || len(units) < 2*nameLen {
 			continue
 		}
+		if le.Uint64(st[24:]) > 1<<62 { // DataLength beyond any volume: a corrupt set, like those above
+			continue
+		}
 		attr := le.Uint16(d[4:])
 		e := exfatEntry{name: utf16String(units[:2*nameLen])}
 		e.contiguous = st[1]&exfatNoChain != 0
@@ -253,7 +255,6 @@ func exfatVolumeLabel(r *io.SectionReader) (label string) {
 }
 
 func (v *exfatVol) Walk(fn func(Entry) error, onErr func(string, error)) (err error) {
-	defer recoverTo(&err, "exfat: walk")
 	return v.walkDir(exfatEntry{Entry: Entry{ID: uint64(v.rootClus)}}, "", map[uint32]bool{}, fn, onErr)
 }
 
@@ -271,7 +272,7 @@ func (v *exfatVol) walkDir(d exfatEntry, dir string, seen map[uint32]bool, fn fu
 		return !es[i].Deleted && es[j].Deleted
 	})
 	for _, e := range es {
-		e.Path = path.Join(dir, e.name)
+		e.Path = childPath("exfat", dir, e.name, onErr)
 		if e.Dir {
 			e.dirSize, e.Size = e.Size, 0 // Entry.Size is for file content
 		}
@@ -292,7 +293,6 @@ func (v *exfatVol) walkDir(d exfatEntry, dir string, seen map[uint32]bool, fn fu
 // from Walk in the Entry) or if it is deleted (its chain may be gone; TSK assumes the same),
 // else along the FAT chain.
 func (v *exfatVol) Open(e Entry) (rc io.ReadCloser, err error) {
-	defer recoverTo(&err, "exfat: open "+e.Path)
 	if rc, done, err := openTrivial("exfat", e); done {
 		return rc, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -122,6 +121,9 @@ func (v *extVol) inode(n uint32) (*extInode, error) {
 	in := &extInode{num: n, mode: le.Uint16(b[0:]), flags: le.Uint32(b[32:]),
 		size:  int64(le.Uint32(b[4:])) | int64(le.Uint32(b[108:]))<<32,
 		block: b[40:100]}
+	if in.size < 0 { // the high half's top bit: no ext file reaches 8 EiB
+		return nil, fmt.Errorf("ext: inode %d: impossible size %d", n, uint64(in.size))
+	}
 	extra := int64(0)
 	if v.inodeSize > 128 {
 		extra = int64(le.Uint16(b[128:]))
@@ -415,6 +417,9 @@ func (v *extVol) readDir(in *extInode) ([]extDirent, error) {
 	le := binary.LittleEndian
 	blk := int(v.bs)
 	if in.flags&extFlagInline != 0 {
+		if len(b) < 4 {
+			return nil, fmt.Errorf("ext: inline directory inode %d: %d bytes, too short for its parent", in.num, len(b))
+		}
 		blk = len(b)
 		b = b[4:] // inline directories start with the parent inode number
 	}
@@ -449,14 +454,20 @@ func (v *extVol) entry(in *extInode, p string) Entry {
 	e := Entry{Path: p, ID: uint64(in.num), Attributes: uint32(in.mode), Mode: goMode(in.mode),
 		Created: in.crtime, Modified: in.mtime, Accessed: in.atime, Changed: in.ctime}
 	e.Dir = e.Mode.IsDir()
-	if !e.Dir {
-		e.Size = in.size
-	}
+	e.Size = in.contentSize()
 	return e
 }
 
+// contentSize is what Open yields: a regular file's data or a symbolic link's target; devices,
+// fifos and sockets have no content whatever their size field says.
+func (in *extInode) contentSize() int64 {
+	if t := in.mode & 0xf000; t == 0x8000 || t == 0xa000 {
+		return in.size
+	}
+	return 0
+}
+
 func (v *extVol) Walk(fn func(Entry) error, onErr func(string, error)) (err error) {
-	defer recoverTo(&err, "ext: walk")
 	root, err := v.inode(extRootIno)
 	if err != nil {
 		return fmt.Errorf("ext: root directory: %w", err)
@@ -471,7 +482,7 @@ func (v *extVol) walkDir(dir *extInode, p string, seen map[uint32]bool, fn func(
 	}
 	sort.Slice(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
 	for _, d := range ents {
-		cp := path.Join(p, d.name)
+		cp := childPath("ext", p, d.name, onErr)
 		in, err := v.inode(d.ino)
 		if err != nil {
 			onErr(cp, err)
@@ -499,7 +510,6 @@ func (v *extVol) walkDir(dir *extInode, p string, seen map[uint32]bool, fn func(
 // Open returns the content of a file; for a symbolic link that is its target (as icat gives),
 // for devices, fifos and sockets nothing.
 func (v *extVol) Open(e Entry) (rc io.ReadCloser, err error) {
-	defer recoverTo(&err, "ext: open "+e.Path)
 	if e.Dir {
 		return nil, fmt.Errorf("ext: open %s: is a directory", e.Path)
 	}
@@ -510,10 +520,10 @@ func (v *extVol) Open(e Entry) (rc io.ReadCloser, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ext: open %s: %w", e.Path, err)
 	}
-	if in.size != e.Size {
-		return nil, fmt.Errorf("ext: open %s: inode %d now has size %d, not %d", e.Path, e.ID, in.size, e.Size)
+	if in.contentSize() != e.Size {
+		return nil, fmt.Errorf("ext: open %s: inode %d now has size %d, not %d", e.Path, e.ID, in.contentSize(), e.Size)
 	}
-	if t := in.mode & 0xf000; t != 0x8000 && t != 0xa000 {
+	if e.Size == 0 {
 		return io.NopCloser(strings.NewReader("")), nil
 	}
 	rd, err := v.content(in)

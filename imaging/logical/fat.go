@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -416,7 +415,6 @@ func fatTime(date, tm uint16, tenths byte) time.Time {
 }
 
 func (v *fatVol) Walk(fn func(Entry) error, onErr func(string, error)) (err error) {
-	defer recoverTo(&err, "fat: walk")
 	return v.walkDir(0, "", map[uint32]bool{}, fn, onErr)
 }
 
@@ -433,7 +431,7 @@ func (v *fatVol) walkDir(c uint32, dir string, seen map[uint32]bool, fn func(Ent
 		return !es[i].Deleted && es[j].Deleted
 	})
 	for _, e := range es {
-		e.Path = path.Join(dir, e.name)
+		e.Path = childPath("fat", dir, e.name, onErr)
 		if err := fn(e.Entry); err != nil {
 			return err
 		}
@@ -468,7 +466,6 @@ func enterCluster(fsName string, e Entry, valid func(uint32) bool, seen map[uint
 // FAT entries were zeroed), so, as TSK does, its content is taken as Size contiguous bytes
 // from its first cluster: correct for unfragmented files whose clusters were not reused.
 func (v *fatVol) Open(e Entry) (rc io.ReadCloser, err error) {
-	defer recoverTo(&err, "fat: open "+e.Path)
 	if rc, done, err := openTrivial("fat", e); done {
 		return rc, err
 	}
@@ -494,8 +491,7 @@ func (v *fatVol) Open(e Entry) (rc io.ReadCloser, err error) {
 	return io.NopCloser(exactReader(extentReader(v.r, rs), e.Size, e.Path)), nil
 }
 
-// exactReader makes a short read an error, since callers rely on getting exactly Size bytes,
-// and a panic below an error.
+// exactReader makes a short read an error, since callers rely on getting exactly Size bytes.
 func exactReader(r io.Reader, size int64, name string) io.Reader {
 	return &exact{r: io.LimitReader(r, size), left: size, name: name}
 }
@@ -507,7 +503,6 @@ type exact struct {
 }
 
 func (x *exact) Read(p []byte) (n int, err error) {
-	defer recoverTo(&err, "read "+x.name)
 	n, err = x.r.Read(p)
 	x.left -= int64(n)
 	if err == io.EOF && x.left > 0 {

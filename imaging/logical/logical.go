@@ -8,15 +8,18 @@
 //
 // NTFS is parsed by Velocidex's go-ntfs; FAT12/16/32, exFAT and ext2/3/4 by this package (see
 // fat.go, exfat.go and ext.go for why). All of it is checked against SleuthKit in the tests.
-// Parsing code is wrapped so that a panic on a corrupt file system comes back as an error
-// instead of taking down the daemon.
+// Our parsers return errors on any input (they are fuzzed: fuzz_test.go). go-ntfs, third-party code,
+// is wrapped so that a panic on a corrupt NTFS comes back as a *PanicError instead of taking down
+// the daemon.
 package logical
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -84,9 +87,9 @@ func OpenFS(src io.ReaderAt, v Volume) (fsys FS, err error) {
 	if kind == "" {
 		kind, _ = detectFS(sec)
 	}
-	defer recoverTo(&err, "open "+kind)
 	switch kind {
 	case "ntfs":
+		defer recoverTo(&err, "ntfs: open")
 		return nonNil(openNTFS(sec))
 	case "fat12", "fat16", "fat32":
 		return nonNil(openFAT(sec))
@@ -103,6 +106,18 @@ func OpenFS(src io.ReaderAt, v Volume) (fsys FS, err error) {
 	}
 }
 
+// childPath joins a directory's path and an entry name read from the evidence. A name that is
+// empty, "." or "..", or holds "/" or NUL would name another entry or climb out of the export when
+// the path is used; such a name is listed hex-encoded and reported to onErr, so nothing is lost.
+func childPath(fsName, dir, name string, onErr func(string, error)) string {
+	if name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00") {
+		return path.Join(dir, name)
+	}
+	p := path.Join(dir, "invalid-name-"+hex.EncodeToString([]byte(name)))
+	onErr(p, fmt.Errorf("%s: invalid file name %q in directory %q", fsName, name, "/"+dir))
+	return p
+}
+
 // nonNil keeps a typed nil pointer from becoming a non-nil FS interface next to an error.
 func nonNil[T FS](f T, err error) (FS, error) {
 	if err != nil {
@@ -111,9 +126,6 @@ func nonNil[T FS](f T, err error) (FS, error) {
 	return f, nil
 }
 
-// recoverTo turns a panic in third-party parsing code into an error: parsers of hostile
-// evidence index out of range or dereference nil on corrupt structures, and one bad file
-// system must not stop the imaging of the others.
 // openTrivial answers the Opens every file system treats alike: a directory has no content to
 // open and an empty file needs no reads. done reports whether it answered.
 func openTrivial(fsName string, e Entry) (rc io.ReadCloser, done bool, err error) {
@@ -126,8 +138,23 @@ func openTrivial(fsName string, e Entry) (rc io.ReadCloser, done bool, err error
 	return nil, false, nil
 }
 
+// PanicError is a panic of the third-party NTFS parser on a corrupt file system. Its message is one
+// line, fit for a report; Stack is for the log.
+type PanicError struct {
+	What  string
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("%s: NTFS parser failed on a corrupt file system: %v", e.What, e.Value)
+}
+
+// recoverTo turns a panic of go-ntfs into a *PanicError: it indexes out of range or dereferences
+// nil on corrupt structures, and one bad file system must not stop the imaging of the others.
+// Only go-ntfs calls are wrapped: a panic in this package's own code is a bug the fuzzers find.
 func recoverTo(err *error, what string) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("%s: parser panic (corrupt file system?): %v\n%s", what, r, debug.Stack())
+		*err = &PanicError{What: what, Value: r, Stack: debug.Stack()}
 	}
 }

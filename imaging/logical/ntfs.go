@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -243,7 +242,7 @@ func (w *ntfsWalk) dir(dirID uint64, dir string, dirDeleted bool, dirSeq uint16)
 		if dirID == ntfsRootMFT && c.ref < ntfsFirstUser && strings.HasPrefix(c.name, "$") {
 			continue
 		}
-		p := path.Join(dir, c.name)
+		p := childPath("ntfs", dir, c.name, w.onErr)
 		e, err := w.v.entry(c.ref, dirID, c.name, p, c.deleted)
 		if errors.Is(err, errStale) {
 			continue

@@ -20,7 +20,6 @@ const maxLogical = 128
 // sfdisk do: primaries 1-4 by slot, logicals from 5 in chain order, GPT by entry slot.
 // Partitions whose file system is unknown are still returned, with FS "".
 func Volumes(src io.ReaderAt, size int64) (vols []Volume, err error) {
-	defer recoverTo(&err, "volumes")
 	if size < sectorSize {
 		return nil, fmt.Errorf("volumes: source of %d bytes: %w", size, ErrNoVolumes)
 	}
@@ -181,28 +180,32 @@ func readGPT(src io.ReaderAt, size, lba int64) ([]Volume, error) {
 	if !bytes.Equal(hdr[:8], []byte("EFI PART")) {
 		return nil, fmt.Errorf("gpt: no header at LBA %d", lba)
 	}
-	entLBA := int64(binary.LittleEndian.Uint64(hdr[72:]))
+	// LBAs are unsigned 64-bit: compare them with the disk's sector count before any arithmetic,
+	// or a hostile value wraps to a negative offset.
+	sectors := uint64(size / sectorSize)
+	entLBA := binary.LittleEndian.Uint64(hdr[72:])
 	count := int64(binary.LittleEndian.Uint32(hdr[80:]))
 	esz := int64(binary.LittleEndian.Uint32(hdr[84:]))
-	if esz < 128 || esz > 4096 || count <= 0 || count > 4096 || entLBA*sectorSize+count*esz > size {
+	if esz < 128 || esz > 4096 || count <= 0 || count > 4096 || entLBA >= sectors || int64(entLBA)*sectorSize+count*esz > size {
 		return nil, fmt.Errorf("gpt: implausible entry array at LBA %d (%d entries of %d bytes)", entLBA, count, esz)
 	}
 	arr := make([]byte, count*esz)
-	if _, err := src.ReadAt(arr, entLBA*sectorSize); err != nil {
+	if _, err := src.ReadAt(arr, int64(entLBA)*sectorSize); err != nil {
 		return nil, fmt.Errorf("gpt: read entries: %w", err)
 	}
 	vols := []Volume{}
-	for i := int64(0); i < count; i++ {
+	for i := range count {
 		e := arr[i*esz : (i+1)*esz]
 		if allZero(e[:16]) {
 			continue
 		}
-		first := int64(binary.LittleEndian.Uint64(e[32:]))
-		last := int64(binary.LittleEndian.Uint64(e[40:]))
-		if last < first || first*sectorSize >= size {
+		first := binary.LittleEndian.Uint64(e[32:])
+		last := binary.LittleEndian.Uint64(e[40:])
+		if last < first || first >= sectors {
 			continue
 		}
-		off, n := first*sectorSize, (last-first+1)*sectorSize
+		last = min(last, sectors-1)
+		off, n := int64(first)*sectorSize, int64(last-first+1)*sectorSize
 		if off+n > size {
 			n = size - off
 		}
