@@ -12,7 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
-	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -20,7 +20,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/evidenced/evidenced/daemon/tasks"
+	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/hal"
+	taskopts "github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/imaging/target"
@@ -87,19 +89,12 @@ func acquire(args []string, log *slog.Logger, tamper func(files []string)) error
 	if *srcPath == "" || *out == "" {
 		return fmt.Errorf("usage: evidenced acquire --source PATH --format e01|aff4|raw --out DIR/NAME [flags]")
 	}
-	typ := strings.ToLower(*format)
-	if !tasks.FormatAvailable(typ) {
-		return fmt.Errorf("--format %q is not available (this build writes: %s)", *format, strings.Join(availableFormats(), ", "))
+	opts, err := acquireOptions(*format, *comp, *hashes, *segGB, taskopts.Case{Number: *caseNo, Evidence: *evid, Examiner: *examiner, Description: *desc})
+	if err != nil {
+		return err
 	}
-	var hs []string
-	for _, h := range strings.Split(*hashes, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			if _, err := pipeline.NewHash(h); err != nil {
-				return err
-			}
-			hs = append(hs, strings.ToUpper(h))
-		}
-	}
+	opts.Verify = *verify
+	typ, hs := string(opts.Format), opts.Hashes
 	src, err := source.OpenFile(*srcPath)
 	if err != nil {
 		return err
@@ -114,16 +109,8 @@ func acquire(args []string, log *slog.Logger, tamper func(files []string)) error
 	if err != nil {
 		return err
 	}
-	params := map[string]string{
-		"e01Case": *caseNo, "e01Evid": *evid, "e01Inv": *examiner, "e01Desc": *desc,
-		"aff4Case": *caseNo, "aff4Evid": *evid, "aff4Inv": *examiner, "aff4Desc": *desc,
-		"e01Compression": *comp, "aff4Comp": *comp, "e01Segment": strconv.Itoa(*segGB), "hashes": strings.Join(hs, ","),
-	}
-	if typ == "aff4" && *comp == "fast" {
-		params["aff4Comp"] = "lz4"
-	}
 	id := hal.Identity{Model: filepath.Base(*srcPath), Serial: "-", Size: src.Size(), SectorSize: 512, Bus: "file"}
-	img, err := tasks.OpenImage(tasks.ImageSpec{Type: typ, Base: base, Params: params, Identity: id, Software: "evidenced " + Version}, tgt, nil)
+	img, err := tasks.OpenImage(tasks.ImageSpec{Options: opts, Base: base, Identity: id, Software: "evidenced " + Version}, tgt, nil)
 	if err != nil {
 		return err
 	}
@@ -204,14 +191,45 @@ func acquire(args []string, log *slog.Logger, tamper func(files []string)) error
 	return nil
 }
 
-func availableFormats() []string {
-	var out []string
-	for _, f := range []string{"e01", "aff4", "raw"} {
-		if tasks.FormatAvailable(f) {
-			out = append(out, f)
+// acquireOptions builds the task options from acquire's flags, as the API builds them from a
+// request: the same struct reaches the formats.
+func acquireOptions(format, comp, hashes string, segGB int, c taskopts.Case) (taskopts.Task, error) {
+	f := taskopts.Format(strings.ToLower(strings.TrimSpace(format)))
+	if !slices.Contains(taskopts.PhysicalFormats, f) {
+		return taskopts.Task{}, fmt.Errorf("--format %q: accepted values are e01, aff4, raw", format)
+	}
+	o := taskopts.Default(f)
+	o.Case = c
+	o.Hashes = nil
+	for _, h := range strings.Split(hashes, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			if _, err := pipeline.NewHash(h); err != nil {
+				return o, err
+			}
+			o.Hashes = append(o.Hashes, strings.ToUpper(h))
 		}
 	}
-	return out
+	if segGB < 0 {
+		return o, fmt.Errorf("--segment-gb %d: a whole number of GB, 0 for one file", segGB)
+	}
+	switch f {
+	case taskopts.E01:
+		ec, err := ewf.ParseCompression(comp)
+		if err != nil {
+			return o, fmt.Errorf("--compression %q: accepted for e01 are none, empty-block, fast, best", comp)
+		}
+		o.E01 = taskopts.E01Options{Compression: ec.String(), SegmentGB: segGB}
+	case taskopts.AFF4:
+		switch c := strings.ToLower(comp); c {
+		case "fast", "lz4":
+			o.AFF4.Compression = "lz4"
+		case "snappy", "deflate", "none":
+			o.AFF4.Compression = c
+		default:
+			return o, fmt.Errorf("--compression %q: accepted for aff4 are lz4, snappy, deflate, none", comp)
+		}
+	}
+	return o, nil
 }
 
 func verifyImage(img *tasks.Image, names []string, want map[string]string) (bool, error) {

@@ -56,7 +56,7 @@ func waitProgress(t *testing.T, d *daemon, key string, pct int) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		m := d.getJSON("/api/check-task?taskKey="+url.QueryEscape(key), 200)
-		if p, _ := strconv.Atoi(m["progress"].(string)); p >= pct && m["state"] == "in-progress" {
+		if p, _ := strconv.Atoi(m["stepProgress"].(string)); p >= pct && m["taskStep"] == "imaging" && m["state"] == "in-progress" {
 			return
 		}
 		if time.Now().After(deadline) || m["state"] != "in-progress" {
@@ -108,7 +108,7 @@ func killDashNineThenResume(t *testing.T, src, md5src, typ string, mbps int, bef
 		if err != nil || !strings.Contains(string(out), "No errors detected") {
 			t.Fatalf("unzip -t of the resumed AFF4: %v\n%s", err, out)
 		}
-		if !strings.Contains(m["message"].(string), "verified") {
+		if m["message"] != "completed" || m["verified"] != true {
 			t.Fatalf("resumed AFF4 not verified: %v", m)
 		}
 		if got := aff4StreamMD5(t, img); got != md5src {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/evidenced/evidenced/imaging/options"
 )
 
 // SchemaVersion is the layout this code reads and writes. Older files are migrated on Open.
@@ -148,16 +150,20 @@ type SectorRange struct {
 
 // Task is the durable record of one task. Credentials are never part of it.
 type Task struct {
-	Key        string            `json:"key"`
-	Kind       string            `json:"kind"` // image, logical, diagnose
-	N          int               `json:"n"`
-	Port       string            `json:"port"`
-	Model      string            `json:"model"`
-	Serial     string            `json:"serial"`
-	Size       int64             `json:"size"`
-	State      string            `json:"state"`
-	Step       string            `json:"step"`
-	Message    string            `json:"message"`
+	Key     string `json:"key"`
+	Kind    string `json:"kind"` // image, logical, diagnose
+	N       int    `json:"n"`
+	Port    string `json:"port"`
+	Model   string `json:"model"`
+	Serial  string `json:"serial"`
+	Size    int64  `json:"size"`
+	State   string `json:"state"`
+	Step    string `json:"step"`
+	Message string `json:"message"`
+	// Details say more than Message about how a task ended: unreadable sectors, file errors,
+	// the verification ("3 unreadable sectors zero-filled; verified").
+	Details    string            `json:"details,omitempty"`
+	Verified   bool              `json:"verified,omitempty"` // the written image was read back and its hashes matched
 	BytesDone  int64             `json:"bytesDone"`
 	BytesTotal int64             `json:"bytesTotal"`
 	Created    time.Time         `json:"created"`
@@ -167,10 +173,15 @@ type Task struct {
 	Report     string            `json:"report"` // display path of Report.html
 	ReportDir  string            `json:"reportDir"`
 	Hashes     map[string]string `json:"hashes,omitempty"`
-	Params     map[string]string `json:"params,omitempty"` // request parameters, credentials removed
-	CaseID     string            `json:"caseId,omitempty"`
-	EvidenceID string            `json:"evidenceId,omitempty"`
-	BadSectors []SectorRange     `json:"badSectors,omitempty"`
+	// Options are the task's typed options (credentials are never part of them).
+	Options options.Task `json:"options"`
+	// TargetBase is the image's file name without extension, fixed when the task starts.
+	TargetBase string `json:"targetBase,omitempty"`
+	// AcquiredAt is when the acquisition started: segments written after a resume carry it too.
+	AcquiredAt time.Time     `json:"acquiredAt,omitzero"`
+	CaseID     string        `json:"caseId,omitempty"`
+	EvidenceID string        `json:"evidenceId,omitempty"`
+	BadSectors []SectorRange `json:"badSectors,omitempty"`
 	// Owner is the user who started the task ("" without user management); Shared lets every
 	// examiner see and stop it.
 	Owner  string `json:"owner,omitempty"`
@@ -182,6 +193,37 @@ type Task struct {
 	// ReportExtra is an HTML section the task adds to its report (diagnostics results, a logical
 	// task's file list; kept beside the record).
 	ReportExtra string `json:"-"`
+}
+
+// UnmarshalJSON reads a task record. Records written before the options were typed kept them as
+// a map of request parameters ("params") with the derived targetBase, targetType and acquiredAt
+// mixed in: they are read into Options, TargetBase and AcquiredAt, and written back typed the
+// next time the task is stored.
+func (t *Task) UnmarshalJSON(b []byte) error {
+	type plain Task // without this method
+	var v struct {
+		plain
+		Options *options.Task     `json:"options"`
+		Params  map[string]string `json:"params"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*t = Task(v.plain)
+	switch {
+	case v.Options != nil:
+		t.Options = *v.Options
+	case v.Params != nil:
+		var d options.Derived
+		t.Options, d = options.FromLegacy(t.Kind, v.Params)
+		if t.TargetBase == "" {
+			t.TargetBase = d.TargetBase
+		}
+		if t.AcquiredAt.IsZero() {
+			t.AcquiredAt = d.AcquiredAt
+		}
+	}
+	return nil
 }
 
 // taskV1 reads the fields schema 1 kept inside the task record.
@@ -302,6 +344,19 @@ func (s *Store) NextTaskN(kind, model, serial string) (int, error) {
 	return int(n), err
 }
 
+// ReturnTaskN gives back counter value n of NextTaskN when it is still the last one handed out
+// (a start that was refused after taking it); otherwise it changes nothing.
+func (s *Store) ReturnTaskN(kind, model, serial string, n int) error {
+	key := []byte(kind + "\x00" + model + "\x00" + serial)
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bCounters)
+		if v := b.Get(key); v != nil && binary.BigEndian.Uint64(v) == uint64(n)+1 {
+			return b.Put(key, u64(uint64(n)))
+		}
+		return nil
+	})
+}
+
 // ---- cases
 
 // Evidence links a drive to a case.
@@ -356,11 +411,62 @@ func putCase(tx *bolt.Tx, c *Case) error {
 	return tx.Bucket(bCases).Put(u64(c.ID), data)
 }
 
-// CreateCase stores a new case. With unique set, a case with the same CaseID is ErrExists.
-// A drive (model+serial) can be evidence in one case only: it is unlinked from any older case.
-func (s *Store) CreateCase(c *Case, unique bool) error {
+// LinkedError says a drive is already evidence in another case.
+type LinkedError struct {
+	CaseID, Model, Serial string
+}
+
+func (e *LinkedError) Error() string {
+	return fmt.Sprintf("the drive %s %s is evidence in case %s", e.Model, e.Serial, e.CaseID)
+}
+
+// CaseOptions say how CreateCase treats ids and drives already linked.
+type CaseOptions struct {
+	Unique bool // a case with the same CaseID is ErrExists
+	// Move unlinks the drives from the case they are evidence in; without it, a drive linked
+	// elsewhere is a *LinkedError.
+	Move bool
+}
+
+// CreateCase stores a new case. A drive (model+serial) is evidence in one case at a time. An
+// empty CaseID gets a generated one, CASE-YYYYMMDD-HHMMSS, with -2, -3 ... appended when that is
+// taken: generated ids never collide.
+func (s *Store) CreateCase(c *Case, opt CaseOptions) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		if unique && c.CaseID != "" {
+		if c.Created.IsZero() {
+			c.Created = time.Now()
+		}
+		for _, ev := range c.Evidence {
+			if opt.Move {
+				break
+			}
+			var linked *LinkedError
+			if err := forCases(tx, func(o *Case) (bool, error) {
+				for _, e := range o.Evidence {
+					if e.Model == ev.Model && e.Serial == ev.Serial {
+						linked = &LinkedError{CaseID: o.CaseID, Model: ev.Model, Serial: ev.Serial}
+						return true, nil
+					}
+				}
+				return false, nil
+			}); err != nil {
+				return err
+			}
+			if linked != nil {
+				return linked
+			}
+		}
+		if c.CaseID == "" {
+			base := "CASE-" + c.Created.Format("20060102-150405")
+			taken := map[string]bool{}
+			if err := forCases(tx, func(o *Case) (bool, error) { taken[o.CaseID] = true; return false, nil }); err != nil {
+				return err
+			}
+			c.CaseID = base
+			for n := 2; taken[c.CaseID]; n++ {
+				c.CaseID = fmt.Sprintf("%s-%d", base, n)
+			}
+		} else if opt.Unique {
 			found := false
 			if err := forCases(tx, func(o *Case) (bool, error) {
 				found = o.CaseID == c.CaseID
@@ -382,9 +488,6 @@ func (s *Store) CreateCase(c *Case, unique bool) error {
 			return err
 		}
 		c.ID = id
-		if c.Created.IsZero() {
-			c.Created = time.Now()
-		}
 		return putCase(tx, c)
 	})
 }

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/evidenced/evidenced/imaging/options"
 )
 
 func open(t *testing.T, path string) *Store {
@@ -69,13 +72,13 @@ func TestCases(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "s.db"))
 	defer s.Close()
 	c1 := &Case{CaseID: "C1", CaseExaminer: "ann", Evidence: []Evidence{{EvidenceID: "E1", Model: "M", Serial: "S"}}}
-	if err := s.CreateCase(c1, true); err != nil {
+	if err := s.CreateCase(c1, CaseOptions{Unique: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateCase(&Case{CaseID: "C1"}, true); !errors.Is(err, ErrExists) {
+	if err := s.CreateCase(&Case{CaseID: "C1"}, CaseOptions{Unique: true}); !errors.Is(err, ErrExists) {
 		t.Fatalf("duplicate unique case: %v", err)
 	}
-	if err := s.CreateCase(&Case{CaseID: "C1", CaseDescription: "second"}, false); err != nil {
+	if err := s.CreateCase(&Case{CaseID: "C1", CaseDescription: "second"}, CaseOptions{}); err != nil {
 		t.Fatalf("non-unique case: %v", err)
 	}
 	c, err := s.CaseByID("C1")
@@ -86,8 +89,29 @@ func TestCases(t *testing.T) {
 	if err != nil || lc.CaseExaminer != "ann" || ev.EvidenceID != "E1" {
 		t.Fatalf("case by drive: %+v %+v %v", lc, ev, err)
 	}
-	// Linking the drive to a new case unlinks it from the old one.
-	if err := s.CreateCase(&Case{CaseID: "C2", Evidence: []Evidence{{EvidenceID: "E9", Model: "M", Serial: "S"}}}, true); err != nil {
+	// Without Move, a drive linked elsewhere is refused, naming the case; nothing is stored.
+	var linked *LinkedError
+	if err := s.CreateCase(&Case{CaseID: "C3", Evidence: []Evidence{{EvidenceID: "E9", Model: "M", Serial: "S"}}}, CaseOptions{Unique: true}); !errors.As(err, &linked) || linked.CaseID != "C1" {
+		t.Fatalf("drive linked to C1 moved without move: %v", err)
+	}
+	if _, err := s.CaseByID("C3"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refused case stored: %v", err)
+	}
+	// Generated ids within one second never collide.
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.Local)
+	ids := map[string]bool{}
+	for range 3 {
+		c := &Case{Created: at}
+		if err := s.CreateCase(c, CaseOptions{Unique: true}); err != nil {
+			t.Fatal(err)
+		}
+		ids[c.CaseID] = true
+	}
+	if !ids["CASE-20261130-120000"] || !ids["CASE-20261130-120000-2"] || !ids["CASE-20261130-120000-3"] {
+		t.Fatalf("generated ids: %v", ids)
+	}
+	// Linking the drive to a new case with Move unlinks it from the old one.
+	if err := s.CreateCase(&Case{CaseID: "C2", Evidence: []Evidence{{EvidenceID: "E9", Model: "M", Serial: "S"}}}, CaseOptions{Unique: true, Move: true}); err != nil {
 		t.Fatal(err)
 	}
 	lc, _, _ = s.CaseByDrive("M", "S")
@@ -181,4 +205,83 @@ func TestMigrateSchema1(t *testing.T) {
 	if binary.BigEndian.Uint64(v) != SchemaVersion {
 		t.Fatalf("schema after migration: %x", v)
 	}
+}
+
+// TestLegacyParamsRecord: a record written before the options were typed (a "params" map of API
+// parameters with targetBase, targetType and acquiredAt mixed in) reads into typed options and
+// derived fields, and is written back typed.
+func TestLegacyParamsRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "legacy.db")
+	s := open(t, path)
+	legacy := []struct {
+		key, record string
+		check       func(*Task) string
+	}{
+		{"img", `{"key": "img", "kind": "image", "state": "paused", "params": {"targetFolder": "/srv/t", "targetType": "e01",
+			"targetBase": "Disk S1_0", "acquiredAt": "2026-11-30T10:00:00.5Z", "e01Comp": "false", "e01Segment": "2",
+			"e01Case": "C-1", "e01Notes": "n", "hashes": "MD5,SHA1", "verify": "false", "retries": "5", "saveReport": "true"}}`,
+			func(tk *Task) string {
+				o := tk.Options
+				if o.Format != options.E01 || o.Target.Folder != "/srv/t" || o.E01.Compression != "none" || o.E01.SegmentGB != 2 ||
+					o.Case.Number != "C-1" || o.Case.Notes != "n" || strings.Join(o.Hashes, ",") != "MD5,SHA1" || o.Verify ||
+					o.Retries != 5 || !o.SaveReport || tk.TargetBase != "Disk S1_0" ||
+					!tk.AcquiredAt.Equal(time.Date(2026, 11, 30, 10, 0, 0, 5e8, time.UTC)) {
+					return fmt.Sprintf("%+v", tk)
+				}
+				return ""
+			}},
+		{"log", `{"key": "log", "kind": "logical", "state": "paused", "params": {"targetFolder": "/srv/t", "targetType": "l01",
+			"targetBase": "L", "hashes": "", "compression": "false", "l01Inv": "Ann", "filter": "{\"name\":\"f\",\"extensions\":[\"pl\"]}"}}`,
+			func(tk *Task) string {
+				o := tk.Options
+				if o.Format != options.L01 || o.L01.Compress || len(o.Hashes) != 0 || o.Case.Examiner != "Ann" || o.Filter == nil ||
+					o.Filter.Name != "f" || !o.Verify || o.Retries != options.DefaultRetries {
+					return fmt.Sprintf("%+v", o)
+				}
+				return ""
+			}},
+		{"diag", `{"key": "diag", "kind": "diagnose", "state": "completed", "params": {"reportFolder": "/srv/r"}}`,
+			func(tk *Task) string {
+				if tk.Options.Report == nil || tk.Options.Report.Folder != "/srv/r" || tk.Options.Format != "" {
+					return fmt.Sprintf("%+v", tk.Options)
+				}
+				return ""
+			}},
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, l := range legacy {
+			if err := tx.Bucket(bTasks).Put([]byte(l.key), []byte(l.record)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range legacy {
+		tk, err := s.Task(l.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bad := l.check(tk); bad != "" {
+			t.Errorf("legacy %s read as %s", l.key, bad)
+		}
+		// Stored again, the record is typed; read back, it is the same.
+		if err := s.PutTask(tk); err != nil {
+			t.Fatal(err)
+		}
+		var raw []byte
+		s.db.View(func(tx *bolt.Tx) error { raw = append(raw, tx.Bucket(bTasks).Get([]byte(l.key))...); return nil })
+		if bytes.Contains(raw, []byte(`"params"`)) || !bytes.Contains(raw, []byte(`"options"`)) {
+			t.Errorf("%s rewritten without typed options: %s", l.key, raw)
+		}
+		tk2, err := s.Task(l.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bad := l.check(tk2); bad != "" {
+			t.Errorf("rewritten %s read as %s", l.key, bad)
+		}
+	}
+	s.Close()
 }

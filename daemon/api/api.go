@@ -3,10 +3,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -162,7 +164,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("request failed", "path", r.URL.Path, "err", err)
 		msg = "internal error; see the appliance log"
 	}
-	writeJSON(w, code, map[string]string{"error": msg})
+	writeJSON(w, code, ErrorResponse{Error: msg})
 }
 
 type handler func(w http.ResponseWriter, r *http.Request) error
@@ -209,6 +211,8 @@ func (s *Server) routes() []route {
 		// Examiners may change their own password (PATCH ?name=self); the handler checks.
 		{methods: "GET POST PATCH DELETE", path: "/api/users", h: s.users, need: admin,
 			byMethod: map[string]access{"PATCH": examiner}, audit: true},
+		// Reading and changing appliance settings (allowNonUniqueCaseNames) is an admin's.
+		{methods: "GET", path: "/api/appliance-settings", h: s.applianceSettings, need: admin, audit: true},
 		{methods: "GET", path: "/api/audit", h: s.auditPage, need: admin},
 		{methods: "GET", path: "/api/audit/verify", h: s.auditVerify, need: admin},
 	}
@@ -276,33 +280,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if !s.cfg.UserManagement {
 		return conflict("user management is not enabled on this appliance; the API needs no token")
 	}
-	var user, pass string
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		var body struct {
-			Username string          `json:"username"`
-			Password json.RawMessage `json:"password"`
-		}
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil {
-			return bad("body is not valid JSON: send {\"username\": \"...\", \"password\": \"...\"}")
-		}
-		user = body.Username
-		var ps string
-		if err := json.Unmarshal(body.Password, &ps); err == nil {
-			pass = ps
-		} else {
-			var num json.Number
-			dec := json.NewDecoder(strings.NewReader(string(body.Password)))
-			dec.UseNumber()
-			if dec.Decode(&num) == nil {
-				pass = num.String()
-			}
-		}
-	} else {
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<16)
-		if err := r.ParseForm(); err != nil {
-			return bad("cannot read the form body")
-		}
-		user, pass = r.PostForm.Get("username"), r.PostForm.Get("password")
+	user, pass, err := loginBody(w, r)
+	if err != nil {
+		return err
 	}
 	if user == "" || pass == "" {
 		return bad("username and password are required")
@@ -347,6 +327,45 @@ func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request, user, pass s
 	return err
 }
 
+// loginBody reads /login's credentials: a JSON body whatever the Content-Type says (curl -d and
+// requests.post(data=...) send the document's JSON as a form), else form fields.
+func loginBody(w http.ResponseWriter, r *http.Request) (user, pass string, err error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<16))
+	if err != nil {
+		return "", "", bad("cannot read the request body (at most 64 KiB)")
+	}
+	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '{' {
+		var b struct {
+			Username string          `json:"username"`
+			Password json.RawMessage `json:"password"`
+		}
+		if err := json.Unmarshal(t, &b); err != nil {
+			return "", "", bad("body is not valid JSON: send {\"username\": \"...\", \"password\": \"...\"}")
+		}
+		user = b.Username
+		var ps string
+		if err := json.Unmarshal(b.Password, &ps); err == nil {
+			pass = ps
+		} else {
+			var num json.Number
+			dec := json.NewDecoder(bytes.NewReader(b.Password))
+			dec.UseNumber()
+			if dec.Decode(&num) == nil {
+				pass = num.String()
+			}
+		}
+		return user, pass, nil
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		return "", "", bad("body is not valid JSON: send {\"username\": \"...\", \"password\": \"...\"}")
+	}
+	f, err := url.ParseQuery(string(body))
+	if err != nil {
+		return "", "", bad("cannot read the form body: send JSON {\"username\": \"...\", \"password\": \"...\"} or username=...&password=...")
+	}
+	return f.Get("username"), f.Get("password"), nil
+}
+
 // logout ends the session of the token it is called with.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	id := who(r)
@@ -369,33 +388,9 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	if err := noParams(r); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
-}
-
-// ---- parameters
-
-// query parses the URL query; '+' and %20 both decode to a space.
-func query(r *http.Request) url.Values { return r.URL.Query() }
-
-func boolParam(q url.Values, name string, def bool) (bool, error) {
-	v := strings.TrimSpace(q.Get(name))
-	if v == "" {
-		return def, nil
-	}
-	switch strings.ToLower(v) {
-	case "true", "1", "yes", "on":
-		return true, nil
-	case "false", "0", "no", "off":
-		return false, nil
-	}
-	return false, bad("%s=%q: accepted values are true or false", name, v)
-}
-
-func required(q url.Values, name string) (string, error) {
-	v := strings.TrimSpace(q.Get(name))
-	if v == "" {
-		return "", bad("%s is required", name)
-	}
-	return v, nil
 }

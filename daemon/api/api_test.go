@@ -124,13 +124,20 @@ func (e *env) serveBoard(dir string, b hal.Board, log *slog.Logger, client strin
 
 func (e *env) get(path string) (int, string) {
 	e.t.Helper()
+	code, body, _ := e.getFull(path)
+	return code, body
+}
+
+// getFull is get with the answer's headers.
+func (e *env) getFull(path string) (int, string, http.Header) {
+	e.t.Helper()
 	resp, err := http.Get(e.srv.URL + path)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(b), resp.Header
 }
 
 func (e *env) json(path string) map[string]any {
@@ -276,7 +283,7 @@ func TestRawImageBadSectorsAndReport(t *testing.T) {
 		t.Fatalf("start-image: %d %s", code, key)
 	}
 	m := e.wait(key)
-	if m["state"] != "completed" || m["unreadableSectors"] != float64(3) || !strings.Contains(m["message"].(string), "3 unreadable sectors") {
+	if m["state"] != "completed" || m["unreadableSectors"] != float64(3) || m["message"] != "completed" || !strings.Contains(m["details"].(string), "3 unreadable sectors") {
 		t.Fatalf("task: %v", m)
 	}
 	// The image is the zero-filled stream and the hashes are its hashes.
@@ -364,7 +371,7 @@ func TestDiagnose(t *testing.T) {
 		t.Fatalf("diagnose: %d %s", code, key)
 	}
 	m := e.wait(key)
-	if m["state"] != "completed" || m["taskStep"] != "report" || !strings.Contains(m["message"].(string), "3 unreadable") {
+	if m["state"] != "completed" || m["taskStep"] != "report" || m["message"] != "completed" || !strings.Contains(m["details"].(string), "3 unreadable") {
 		t.Fatalf("diagnose task: %v", m)
 	}
 	resp, err := http.Get(e.srv.URL + "/api/report?taskKey=" + url.QueryEscape(key))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/store"
@@ -13,6 +12,46 @@ import (
 
 // SettingAllowNonUniqueCaseNames is the appliance setting that lets two cases share an id.
 const SettingAllowNonUniqueCaseNames = "allowNonUniqueCaseNames"
+
+func (s *Server) allowNonUnique() (bool, error) {
+	var allow bool
+	if err := s.st.Setting(SettingAllowNonUniqueCaseNames, &allow); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("read setting %s: %w", SettingAllowNonUniqueCaseNames, err)
+	}
+	return allow, nil
+}
+
+// ApplianceSettings is the answer of /api/appliance-settings.
+type ApplianceSettings struct {
+	AllowNonUniqueCaseNames bool `json:"allowNonUniqueCaseNames"`
+}
+
+// applianceSettings shows the appliance's settings; given as parameters, it sets them first.
+func (s *Server) applianceSettings(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, SettingAllowNonUniqueCaseNames)
+	if err != nil {
+		return err
+	}
+	if q.Has(SettingAllowNonUniqueCaseNames) {
+		v, err := boolParam(q, SettingAllowNonUniqueCaseNames, false)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(q.Get(SettingAllowNonUniqueCaseNames)) == "" {
+			return bad("%s=: accepted values are true or false", SettingAllowNonUniqueCaseNames)
+		}
+		if err := s.st.PutSetting(SettingAllowNonUniqueCaseNames, v); err != nil {
+			return fmt.Errorf("store setting: %w", err)
+		}
+		s.log.Info("appliance setting changed", SettingAllowNonUniqueCaseNames, v)
+	}
+	allow, err := s.allowNonUnique()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ApplianceSettings{AllowNonUniqueCaseNames: allow})
+	return nil
+}
 
 // findDriveByModelSerial looks for an identified drive anywhere on the board.
 func (s *Server) findDriveByModelSerial(model, serial string) (hal.Port, hal.Drive) {
@@ -28,11 +67,14 @@ func (s *Server) findDriveByModelSerial(model, serial string) (hal.Port, hal.Dri
 }
 
 func (s *Server) createCase(w http.ResponseWriter, r *http.Request) error {
-	q := query(r)
+	q, err := query(r, "source", "model", "serial", "caseId", "caseExaminer", "caseDescription", "caseLocation",
+		"caseOrganization", "evidenceId", "evidenceExaminer", "move")
+	if err != nil {
+		return err
+	}
 	var (
-		p   hal.Port
-		d   hal.Drive
-		err error
+		p hal.Port
+		d hal.Drive
 	)
 	if src := strings.TrimSpace(q.Get("source")); src != "" {
 		if p, d, err = s.resolveDrive(r.Context(), "source", src); err != nil {
@@ -51,10 +93,11 @@ func (s *Server) createCase(w http.ResponseWriter, r *http.Request) error {
 		return conflict("the drive on port %s is busy with task %s", p.Name(), k)
 	}
 	id := d.Identity()
-	caseID := strings.TrimSpace(q.Get("caseId"))
-	if caseID == "" {
-		caseID = "CASE-" + time.Now().Format("20060102-150405")
+	move, err := boolParam(q, "move", false)
+	if err != nil {
+		return err
 	}
+	caseID := strings.TrimSpace(q.Get("caseId")) // "": the store generates one that is free
 	evID := strings.TrimSpace(q.Get("evidenceId"))
 	if evID == "" {
 		evID = id.Model + " " + id.Serial
@@ -64,13 +107,17 @@ func (s *Server) createCase(w http.ResponseWriter, r *http.Request) error {
 		CaseLocation: q.Get("caseLocation"), CaseOrganization: q.Get("caseOrganization"),
 		Evidence: []store.Evidence{{EvidenceID: evID, EvidenceExaminer: q.Get("evidenceExaminer"), Model: id.Model, Serial: id.Serial}},
 	}
-	var allow bool
-	if err := s.st.Setting(SettingAllowNonUniqueCaseNames, &allow); err != nil && !errors.Is(err, store.ErrNotFound) {
+	allow, err := s.allowNonUnique()
+	if err != nil {
 		return err
 	}
-	if err := s.st.CreateCase(c, !allow); err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return conflict("case id %q is taken (the appliance setting allowNonUniqueCaseNames is off)", caseID)
+	if err := s.st.CreateCase(c, store.CaseOptions{Unique: !allow, Move: move}); err != nil {
+		var linked *store.LinkedError
+		switch {
+		case errors.As(err, &linked):
+			return conflict("%v; a drive is evidence in one case at a time: add move=true to move it to the new case", linked)
+		case errors.Is(err, store.ErrExists):
+			return conflict("case id %q is taken (the appliance setting allowNonUniqueCaseNames is off: /api/appliance-settings)", caseID)
 		}
 		return err
 	}
@@ -79,7 +126,10 @@ func (s *Server) createCase(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) editCase(w http.ResponseWriter, r *http.Request) error {
-	q := query(r)
+	q, err := query(r, "caseId", "caseExaminer", "caseDescription", "caseLocation", "caseOrganization", "evidenceId", "evidenceExaminer")
+	if err != nil {
+		return err
+	}
 	caseID, err := required(q, "caseId")
 	if err != nil {
 		return err
@@ -128,6 +178,9 @@ func (s *Server) editCase(w http.ResponseWriter, r *http.Request) error {
 
 // listCases answers every case, newest first (GET /api/cases; the dashboard's case list and filter).
 func (s *Server) listCases(w http.ResponseWriter, r *http.Request) error {
+	if err := noParams(r); err != nil {
+		return err
+	}
 	all, err := s.st.Cases()
 	if err != nil {
 		return fmt.Errorf("list cases: %w", err)

@@ -5,9 +5,11 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal"
@@ -36,16 +38,45 @@ func (s *Server) portNames() []string {
 	return out
 }
 
-// resolveDrive parses a drive identifier (`PORT` or `PORT MODEL SERIAL`) and finds the drive.
-func (s *Server) resolveDrive(ctx context.Context, param, id string) (hal.Port, hal.Drive, error) {
+// driveID is a parsed drive identifier: a port, and the model and serial when given.
+type driveID struct {
+	port, model, serial string
+}
+
+// parseDriveID parses `PORT` or `PORT MODEL SERIAL`. The port may be written as check-task
+// displays it ("SATA 1"): a word of letters followed by a number is one port name.
+func parseDriveID(param, id string) (driveID, error) {
 	fields := strings.Fields(id)
 	if len(fields) == 0 {
-		return nil, nil, bad("%s is required: a port (SATA4) or port, model and serial (SATA4 SanDisk SDSSDA120G 171108456213)", param)
+		return driveID{}, bad("%s is required: a port (SATA4) or port, model and serial (SATA4 SanDisk SDSSDA120G 171108456213)", param)
+	}
+	if len(fields) >= 2 && isLetters(fields[0]) && isDigits(fields[1]) {
+		fields = append([]string{fields[0] + fields[1]}, fields[2:]...)
 	}
 	if len(fields) == 2 {
-		return nil, nil, bad("%s=%q: give the port alone, or the port, the model and the serial", param, id)
+		return driveID{}, bad("%s=%q: give the port alone, or the port, the model and the serial", param, id)
 	}
-	p, err := s.canonicalPort(fields[0])
+	out := driveID{port: fields[0]}
+	if len(fields) >= 3 {
+		out.model, out.serial = strings.Join(fields[1:len(fields)-1], " "), fields[len(fields)-1]
+	}
+	return out, nil
+}
+
+func isLetters(s string) bool {
+	return s != "" && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsLetter(r) }) < 0
+}
+func isDigits(s string) bool {
+	return s != "" && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsDigit(r) }) < 0
+}
+
+// resolveDrive parses a drive identifier (`PORT` or `PORT MODEL SERIAL`) and finds the drive.
+func (s *Server) resolveDrive(ctx context.Context, param, id string) (hal.Port, hal.Drive, error) {
+	did, err := parseDriveID(param, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := s.canonicalPort(did.port)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -53,9 +84,8 @@ func (s *Server) resolveDrive(ctx context.Context, param, id string) (hal.Port, 
 	if d == nil {
 		return nil, nil, notFound("no drive detected on port %s", p.Name())
 	}
-	if len(fields) >= 3 {
-		model := strings.Join(fields[1:len(fields)-1], " ")
-		serial := fields[len(fields)-1]
+	if did.serial != "" {
+		model, serial := did.model, did.serial
 		got := d.Identity()
 		if got.Serial != serial || !modelMatches(got.Model, model) {
 			return nil, nil, conflict("the drive on port %s is %s %s, not %s %s", p.Name(), got.Model, got.Serial, model, serial)
@@ -77,6 +107,9 @@ func display(p hal.Port, d hal.Drive) string {
 }
 
 func (s *Server) sourceDrives(w http.ResponseWriter, r *http.Request) error {
+	if err := noParams(r); err != nil {
+		return err
+	}
 	var srcPorts []hal.Port
 	for _, p := range s.board.Ports() {
 		if p.Mode() != hal.ModeSource {
@@ -115,30 +148,37 @@ func (s *Server) sourceDrives(w http.ResponseWriter, r *http.Request) error {
 			scanned++
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"scannedSourcePorts": scanned, "totalSourcePorts": len(srcPorts), "foundSourceDevices": found,
-	})
+	writeJSON(w, http.StatusOK, SourceDrivesResponse{ScannedSourcePorts: scanned, TotalSourcePorts: len(srcPorts), FoundSourceDevices: found})
 	return nil
 }
 
-// portFromQuery reads the port of scan-port: the bare query key (`?sas8`) or `port=`.
+// portFromQuery reads the port of scan-port: the bare query key (`?sas8`) or `port=`; one port
+// per call. Anything else is an unknown parameter.
 func portFromQuery(rawQuery string) (string, error) {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return "", bad("cannot parse the query: %v", err)
 	}
-	if v := q.Get("port"); v != "" {
-		return v, nil
-	}
+	var ports []string
 	for k, vs := range q {
-		if k == "token" {
-			continue
-		}
-		if len(vs) == 1 && vs[0] == "" {
-			return k, nil
+		switch {
+		case strings.EqualFold(k, "token"):
+		case strings.EqualFold(k, "port"):
+			ports = append(ports, vs...)
+		case len(vs) == 1 && vs[0] == "":
+			ports = append(ports, k)
+		default:
+			return "", bad("unknown parameter %q: /api/scan-port takes the port as the bare query (?SATA4) or port=SATA4 (and token)", k)
 		}
 	}
-	return "", bad("name the port: /api/scan-port?SATA4 or /api/scan-port?port=SATA4")
+	switch len(ports) {
+	case 0:
+		return "", bad("name the port: /api/scan-port?SATA4 or /api/scan-port?port=SATA4")
+	case 1:
+		return ports[0], nil
+	}
+	slices.Sort(ports)
+	return "", bad("one port per call: /api/scan-port was given %s", strings.Join(ports, ", "))
 }
 
 func (s *Server) scanPort(w http.ResponseWriter, r *http.Request) error {
@@ -155,61 +195,46 @@ func (s *Server) scanPort(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	out := map[string]any{"isSource": p.Mode() == hal.ModeSource}
+	out := ScanPortResponse{IsSource: p.Mode() == hal.ModeSource}
 	state := p.State()
 	switch state {
 	case hal.StateOff, hal.StateIdentifying:
-		out["state"] = "identifying"
+		out.State = "identifying"
 	case hal.StateNotDetected:
-		out["state"] = "not-detected"
+		out.State = "not-detected"
 	case hal.StateReady:
-		out["state"] = "ready"
+		out.State = "ready"
 	}
 	if d := p.Drive(); d != nil && state == hal.StateReady {
 		id := d.Identity()
-		out["model"], out["serial"] = id.Model, id.Serial
+		out.Model, out.Serial = id.Model, id.Serial
 		if s.tasks.BusyTask(p.Name()) != "" {
-			out["state"] = "task-progress"
+			out.State = "task-progress"
 		}
 		if c, ev, err := s.st.CaseByDrive(id.Model, id.Serial); err == nil {
-			out["caseId"], out["evidenceId"] = c.CaseID, ev.EvidenceID
+			out.CaseID, out.EvidenceID = c.CaseID, ev.EvidenceID
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
-type portInfo struct {
-	Name    string     `json:"name"`
-	Bus     string     `json:"bus"`
-	Mode    string     `json:"mode"`
-	Powered bool       `json:"powered"`
-	State   string     `json:"state"`
-	Drive   *driveInfo `json:"drive,omitempty"`
-	Task    string     `json:"busyTask,omitempty"`
-}
-
-type driveInfo struct {
-	Model      string `json:"model"`
-	Serial     string `json:"serial"`
-	Size       int64  `json:"size"`
-	SectorSize int    `json:"sectorSize"`
-	Bus        string `json:"bus"`
-}
-
 func (s *Server) ports(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{"ports": s.portList()})
+	if err := noParams(r); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, PortsResponse{Ports: s.portList()})
 	return nil
 }
 
 // portList describes every port of the board, in board order.
-func (s *Server) portList() []portInfo {
-	out := []portInfo{}
+func (s *Server) portList() []PortInfo {
+	out := []PortInfo{}
 	for _, p := range s.board.Ports() {
-		pi := portInfo{Name: p.Name(), Bus: p.Bus(), Mode: string(p.Mode()), Powered: p.Powered(), State: string(p.State()), Task: s.tasks.BusyTask(p.Name())}
+		pi := PortInfo{Name: p.Name(), Bus: p.Bus(), Mode: string(p.Mode()), Powered: p.Powered(), State: string(p.State()), Task: s.tasks.BusyTask(p.Name())}
 		if d := p.Drive(); d != nil && p.State() == hal.StateReady {
 			id := d.Identity()
-			pi.Drive = &driveInfo{Model: id.Model, Serial: id.Serial, Size: id.Size, SectorSize: id.SectorSize, Bus: id.Bus}
+			pi.Drive = &DriveInfo{Model: id.Model, Serial: id.Serial, Size: id.Size, SectorSize: id.SectorSize, Bus: id.Bus}
 		}
 		out = append(out, pi)
 	}
@@ -217,7 +242,10 @@ func (s *Server) portList() []portInfo {
 }
 
 func (s *Server) setPortMode(w http.ResponseWriter, r *http.Request) error {
-	q := query(r)
+	q, err := query(r, "port", "mode")
+	if err != nil {
+		return err
+	}
 	name, err := required(q, "port")
 	if err != nil {
 		return err
@@ -243,12 +271,15 @@ func (s *Server) setPortMode(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.SetPortMode(p.Name(), string(mode)); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"port": p.Name(), "mode": string(mode)})
+	writeJSON(w, http.StatusOK, PortModeResponse{Port: p.Name(), Mode: string(mode)})
 	return nil
 }
 
 func (s *Server) simPlug(w http.ResponseWriter, r *http.Request) error {
-	q := query(r)
+	q, err := query(r, "port", "path", "model", "serial", "readMBps")
+	if err != nil {
+		return err
+	}
 	var vals [4]string
 	for i, n := range []string{"port", "path", "model", "serial"} {
 		v, err := required(q, n)
@@ -278,7 +309,11 @@ func (s *Server) simPlug(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) simUnplug(w http.ResponseWriter, r *http.Request) error {
-	name, err := required(query(r), "port")
+	q, err := query(r, "port")
+	if err != nil {
+		return err
+	}
+	name, err := required(q, "port")
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,9 @@ type liveProgress struct {
 //
 // The stream ends when the client goes away or StopEvents is called (server shutdown).
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	if err := noParams(r); err != nil {
+		return err
+	}
 	rc := http.NewResponseController(w)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -66,7 +69,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	changes := s.tasks.Subscribe(ctx)
 	var lastPorts []byte
 	sendPorts := func() error {
-		b, err := json.Marshal(map[string]any{"ports": s.portList()})
+		b, err := json.Marshal(PortsResponse{Ports: s.portList()})
 		if err != nil {
 			return err
 		}
@@ -129,15 +132,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) liveProgress() []liveProgress {
 	var out []liveProgress
 	for _, k := range s.tasks.Running() {
-		done, total, rate, ok := s.tasks.Live(k)
-		if !ok {
-			continue
+		t, err := s.tasks.Task(k)
+		if err != nil {
+			continue // ended and gone meanwhile
 		}
-		lp := liveProgress{TaskKey: k, BytesDone: done, BytesTotal: total, Progress: "0"}
-		if total > 0 {
-			lp.Progress = fmt.Sprint(done * 100 / total)
-		}
-		lp.MBps, lp.ETA = speed(done, total, rate)
+		st := s.tasks.Status(t)
+		lp := liveProgress{TaskKey: k, BytesDone: st.BytesDone, BytesTotal: st.BytesTotal, Progress: st.Progress}
+		lp.MBps, lp.ETA = speed(st.BytesDone, st.BytesTotal, st.Rate)
 		out = append(out, lp)
 	}
 	slices.SortFunc(out, func(a, b liveProgress) int { return strings.Compare(a.TaskKey, b.TaskKey) })

@@ -71,13 +71,13 @@ func next(t *testing.T, ch <-chan sse, event string, ok func(data string) bool) 
 	}
 }
 
-func portsEvent(t *testing.T, data string) map[string]portInfo {
+func portsEvent(t *testing.T, data string) map[string]PortInfo {
 	t.Helper()
-	var v struct{ Ports []portInfo }
+	var v struct{ Ports []PortInfo }
 	if err := json.Unmarshal([]byte(data), &v); err != nil {
 		t.Fatalf("ports event %q: %v", data, err)
 	}
-	out := map[string]portInfo{}
+	out := map[string]PortInfo{}
 	for _, p := range v.Ports {
 		out[p.Name] = p
 	}

@@ -55,7 +55,7 @@ func TestAFF4Image(t *testing.T) {
 		t.Fatalf("start-image: %d %s", code, key)
 	}
 	m := e.wait(key)
-	if m["state"] != "completed" || !strings.Contains(m["message"].(string), "verified") {
+	if m["state"] != "completed" || m["message"] != "completed" || m["verified"] != true {
 		t.Fatalf("AFF4 task: %v", m)
 	}
 	want := m["hashes"].(map[string]any)["SHA256"]
@@ -96,7 +96,7 @@ func TestAFF4PauseResume(t *testing.T) {
 		t.Fatalf("resume: %v", r)
 	}
 	m := e.wait(key)
-	if m["state"] != "completed" || !strings.Contains(m["message"].(string), "verified") || m["hashes"].(map[string]any)["MD5"] != before {
+	if m["state"] != "completed" || m["message"] != "completed" || m["verified"] != true || m["hashes"].(map[string]any)["MD5"] != before {
 		t.Fatalf("resumed AFF4 task: %v (want MD5 %s)", m, before)
 	}
 	v, err := aff4.OpenFile(img)

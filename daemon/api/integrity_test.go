@@ -16,12 +16,12 @@ import (
 	"github.com/evidenced/evidenced/internal/testenv"
 )
 
-// pauseAt starts nothing: it polls a running task until its progress reaches pct, then pauses it.
+// pauseAt starts nothing: it polls a running task until its imaging step reaches pct, then pauses it.
 func (e *env) pauseAt(key string, pct int) {
 	e.t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		m := e.json("/api/check-task?taskKey=" + url.QueryEscape(key))
-		if p, _ := strconv.Atoi(m["progress"].(string)); p >= pct && m["state"] == "in-progress" {
+		if p, _ := strconv.Atoi(m["stepProgress"].(string)); p >= pct && m["state"] == "in-progress" {
 			if m["taskStep"] != "imaging" {
 				e.t.Fatalf("the task went past imaging before it could be paused: %v", m)
 			}
@@ -367,7 +367,7 @@ func TestResumeDuringVerification(t *testing.T) {
 		}
 		e.json("/api/resume-task?taskKey=" + url.QueryEscape(key))
 		m := e.wait(key)
-		if m["state"] != "completed" || m["message"] != "completed and verified" || m["hashes"].(map[string]any)["MD5"] != done["hashes"].(map[string]any)["MD5"] {
+		if m["state"] != "completed" || m["message"] != "completed" || m["details"] != "verified" || m["verified"] != true || m["hashes"].(map[string]any)["MD5"] != done["hashes"].(map[string]any)["MD5"] {
 			t.Fatalf("%s: re-verified task: %v", typ, m)
 		}
 		if testenv.FileMD5(t, img) != before {

@@ -133,7 +133,7 @@ func TestLogicalL01MatchesSleuthKit(t *testing.T) {
 	key := e.mustStart("/api/start-logical?source=SAS1&targetFolder=" + url.QueryEscape(e.targets+"/lab") +
 		"&l01Case=CASE-9&l01Evid=EV-1&l01Inv=Ann+Example&l01Desc=seized+laptop")
 	m := e.wait(key)
-	if m["state"] != "completed" || !strings.Contains(m["message"].(string), "verified") {
+	if m["state"] != "completed" || m["message"] != "completed" || m["verified"] != true {
 		t.Fatalf("task: %v", m)
 	}
 	if m["task"] != "logical" || !strings.HasSuffix(m["target"].(string), "Evidence DiskCORPUS1_0.L01") {
@@ -217,14 +217,22 @@ func TestLogicalL01MatchesSleuthKit(t *testing.T) {
 	if meta.CaseNumber != "CASE-9" || meta.EvidenceNumber != "EV-1" || meta.Examiner != "Ann Example" {
 		t.Errorf("L01 metadata: %+v", meta)
 	}
-	if out, err := exec.Command(testenv.Tool(t, "ewfverify"), "-q", l01).CombinedOutput(); err != nil {
-		t.Errorf("ewfverify: %v: %s", err, out)
+	// ewfverify finds the stream's MD5 stored in the L01, recomputes it, and both equal
+	// check-task's (issue 14, point 11).
+	out, err := exec.Command(testenv.Tool(t, "ewfverify"), "-q", l01).CombinedOutput()
+	md5 := m["hashes"].(map[string]any)["MD5"].(string)
+	if err != nil || !strings.Contains(string(out), "MD5 hash stored in file:\t\t"+md5+"\n") ||
+		!strings.Contains(string(out), "MD5 hash calculated over data:\t\t"+md5+"\n") || !strings.Contains(string(out), "ewfverify: SUCCESS") {
+		t.Errorf("ewfverify (want stored and calculated MD5 %s): %v: %s", md5, err, out)
 	}
 	// The report lists the files with their hashes.
 	rep := e.reportMember(key, "Report.html")
 	sample := sortedKeys(want)[len(want)/2]
 	if !strings.Contains(rep, sample) || !strings.Contains(rep, stored[sample].MD5) {
 		t.Errorf("report does not list %s with its MD5", sample)
+	}
+	if !strings.Contains(rep, "the L01&#39;s logical data stream") && !strings.Contains(rep, "the L01's logical data stream") {
+		t.Errorf("the report does not say what the hashes cover")
 	}
 	if after := testenv.FileMD5(t, corpus); after != before {
 		t.Fatalf("the source changed: %s -> %s", before, after)
@@ -342,7 +350,7 @@ func TestLogicalZipAllFiles(t *testing.T) {
 	unzip := testenv.Tool(t, "unzip")
 	e, corpus := corpusEnv(t)
 	key := e.mustStart("/api/start-logical?source=SAS1&targetType=zip&targetFolder=" + url.QueryEscape(e.targets+"/all"))
-	if m := e.wait(key); m["state"] != "completed" || !strings.Contains(m["message"].(string), "verified") {
+	if m := e.wait(key); m["state"] != "completed" || m["message"] != "completed" || m["verified"] != true {
 		t.Fatalf("task: %v", m)
 	}
 	dir := t.TempDir()
@@ -577,7 +585,7 @@ func TestLogicalPauseResume(t *testing.T) {
 		t.Fatalf("resume-task: %d %s", code, body)
 	}
 	m = e.wait(key)
-	if m["state"] != "completed" || !strings.Contains(m["message"].(string), "verified") {
+	if m["state"] != "completed" || m["message"] != "completed" || m["verified"] != true {
 		t.Fatalf("after resume: %v", m)
 	}
 	want, _ := corpusFiles(t, corpus)

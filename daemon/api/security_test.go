@@ -154,6 +154,7 @@ func TestRouteRoleTable(t *testing.T) {
 		{"PATCH", "/api/users?name=ex2", `{"password": "x"}`, want{401, 403, 400}},
 		{"PATCH", "/api/users?name=ex1", `{"role": "admin"}`, want{401, 403, 200}},
 		{"DELETE", "/api/users", "", want{401, 403, 400}},
+		{"GET", "/api/appliance-settings", "", want{401, 403, 200}},
 		{"GET", "/api/audit", "", want{401, 403, 200}},
 		{"GET", "/api/audit/verify", "", want{401, 403, 200}},
 		{"GET", "/api/sim/plug", "", want{401, 403, 400}},

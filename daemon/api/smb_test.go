@@ -210,7 +210,7 @@ func TestSMBStartImageE01(t *testing.T) {
 	m := e.wait(key)
 	watch.end(t)
 	const name = "SanDisk SDSSDA120G171108456213_0"
-	if m["state"] != "completed" || !strings.Contains(m["message"].(string), "verified") || m["hashes"].(map[string]any)["MD5"] != want {
+	if m["state"] != "completed" || m["message"] != "completed" || m["verified"] != true || m["hashes"].(map[string]any)["MD5"] != want {
 		t.Fatalf("task: %v (want MD5 %s)", m, want)
 	}
 	if m["target"] != "//127.0.0.1/images/lab/case1/"+name+".E01" || m["report"] != "//127.0.0.1/images/lab/case1/"+name+"_E01_report/Report.html" {

@@ -2,153 +2,54 @@ package api
 
 import (
 	"context"
-	"errors"
-	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"unicode"
 
 	"github.com/evidenced/evidenced/daemon/auth"
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal"
-	"github.com/evidenced/evidenced/imaging/filter"
+	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
 
-// secret parameters never leave the request.
-var secret = map[string]bool{"targetFolderPwd": true, "reportFolderPwd": true, "password": true, "token": true, "newPassword": true}
-
-func params(q url.Values) map[string]string {
-	out := map[string]string{}
-	for k, v := range q {
-		if secret[k] || len(v) == 0 {
-			continue
-		}
-		out[k] = v[0]
-		if k == "mountOptions" { // a password typed here is used for the mount, never kept
-			out[k] = target.StripSecretOptions(v[0])
-		}
+// presetParams merges the saved imaging preset a start-image request names (settings=) under the
+// request's own parameters.
+func (s *Server) applyImagingPreset(q url.Values) error {
+	name := strings.TrimSpace(q.Get("settings"))
+	if name == "" {
+		return nil
 	}
-	return out
-}
-
-func targetSpec(q url.Values, prefix string) target.Spec {
-	return target.Spec{
-		Folder: strings.TrimSpace(q.Get(prefix + "Folder")), Login: q.Get(prefix + "FolderLogin"),
-		Password: q.Get(prefix + "FolderPwd"), Domain: q.Get(prefix + "FolderDomain"),
-		MountOptions: q.Get("mountOptions"), DNSLookup: q.Get("dnsLookup"),
+	p, err := s.preset(name, presetImaging)
+	if err != nil {
+		return err
 	}
-}
-
-// validFileName checks targetFile: a plain file name without extension.
-func validFileName(name string) error {
-	if len(name) > 200 {
-		return bad("targetFile is longer than 200 characters")
-	}
-	if name == "." || name == ".." || strings.ContainsAny(name, `/\:*?"<>|`) {
-		return bad("targetFile=%q: a file name without folders or any of / \\ : * ? \" < > |", name)
-	}
-	for _, r := range name {
-		if unicode.IsControl(r) {
-			return bad("targetFile contains control characters")
+	for k, v := range p.Params {
+		if !q.Has(k) {
+			q.Set(k, v)
 		}
 	}
 	return nil
-}
-
-// trueByDefault reads boolean parameters that default to true into p, as "true" or "false".
-func trueByDefault(q url.Values, p map[string]string, names ...string) error {
-	for _, name := range names {
-		v, err := boolParam(q, name, true)
-		if err != nil {
-			return err
-		}
-		p[name] = strconv.FormatBool(v)
-	}
-	return nil
-}
-
-// hashList parses a hash choice: md5, sha1, md5+sha1, sha256, sha512 (or a comma list).
-func hashList(param, v string, def []string) ([]string, error) {
-	if strings.TrimSpace(v) == "" {
-		return def, nil
-	}
-	var out []string
-	for _, h := range strings.FieldsFunc(strings.ToLower(v), func(r rune) bool { return r == '+' || r == ',' || r == ' ' }) {
-		switch h {
-		case "md5", "sha1", "sha256", "sha512":
-			out = append(out, strings.ToUpper(h))
-		default:
-			return nil, bad("%s=%q: accepted values are md5, sha1, md5+sha1, sha256, sha512", param, v)
-		}
-	}
-	return out, nil
 }
 
 func (s *Server) startImage(w http.ResponseWriter, r *http.Request) error {
-	q := query(r)
+	q, err := query(r, imageParams...)
+	if err != nil {
+		return err
+	}
 	srcID, err := required(q, "source")
 	if err != nil {
 		return err
 	}
-	if _, err := required(q, "targetFolder"); err != nil {
+	if err := s.applyImagingPreset(q); err != nil {
 		return err
 	}
-	typ := strings.ToLower(strings.TrimSpace(q.Get("targetType")))
-	if typ == "" {
-		typ = "e01"
-	}
-	p := params(q)
-	switch typ {
-	case "e01", "aff4", "raw":
-	default:
-		return bad("targetType=%q: accepted values are e01, aff4, raw", q.Get("targetType"))
-	}
-	if !s.formatAvailable(typ) {
-		return bad("targetType=%s is not available on this appliance yet; use targetType=raw", typ)
-	}
-	tf := strings.TrimSpace(q.Get("targetFile"))
-	if tf != "" {
-		if err := validFileName(tf); err != nil {
-			return err
-		}
-	}
-	if err := trueByDefault(q, p, "saveReport", "e01Comp", "verify"); err != nil {
+	opts, err := parseImageOptions(q)
+	if err != nil {
 		return err
-	}
-	if v := strings.TrimSpace(q.Get("e01Segment")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 1<<20 {
-			return bad("e01Segment=%q: segment size in GB, a whole number, at least 1 (0 = one file)", v)
-		}
-		p["e01Segment"] = strconv.Itoa(n)
-	}
-	if v := strings.ToLower(strings.TrimSpace(q.Get("aff4Comp"))); v != "" {
-		switch v {
-		case "lz4", "snappy", "deflate":
-		case "not compressed", "none", "not-compressed", "stored":
-			v = "none"
-		default:
-			return bad("aff4Comp=%q: accepted values are lz4, snappy, deflate, not compressed", q.Get("aff4Comp"))
-		}
-		p["aff4Comp"] = v
-	}
-	hashes := []string{"MD5", "SHA1"}
-	if typ == "aff4" {
-		if hashes, err = hashList("aff4Hash", q.Get("aff4Hash"), hashes); err != nil {
-			return err
-		}
-	} else if hashes, err = hashList("hash", q.Get("hash"), hashes); err != nil {
-		return err
-	}
-	p["hashes"] = strings.Join(hashes, ",")
-	if v := strings.TrimSpace(q.Get("retries")); v != "" {
-		if n, err := strconv.Atoi(v); err != nil || n < 0 || n > 100 {
-			return bad("retries=%q: a whole number from 0 to 100", v)
-		}
 	}
 	port, drive, err := s.resolveDrive(r.Context(), "source", srcID)
 	if err != nil {
@@ -157,14 +58,13 @@ func (s *Server) startImage(w http.ResponseWriter, r *http.Request) error {
 	if port.Mode() != hal.ModeSource {
 		return conflict("port %s is in target mode; switch it to source (set-port-mode) to image its drive", port.Name())
 	}
-	caseID, evID := s.caseFill(drive.Identity(), p, typ)
-	ctx, err := s.ownerCtx(r)
+	caseID, evID := s.caseFill(drive.Identity(), &opts.Case)
+	ctx, err := s.ownerCtx(r, q)
 	if err != nil {
 		return err
 	}
 	key, err := s.tasks.StartImage(ctx, tasks.ImageRequest{
-		Port: port, Drive: drive, Spec: targetSpec(q, "target"), Params: p, Type: typ, TargetFile: tf,
-		Hashes: hashes, CaseID: caseID, EvidenceID: evID,
+		Port: port, Drive: drive, Spec: targetSpec(opts.Target, q, "target"), Options: opts, CaseID: caseID, EvidenceID: evID,
 	})
 	if err != nil {
 		return err
@@ -175,23 +75,23 @@ func (s *Server) startImage(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-// caseFill links a task to the drive's case, filling the image's case metadata (<prefix>Case,
-// <prefix>Evid, <prefix>Inv, <prefix>Desc) from it where the request left them empty.
-func (s *Server) caseFill(id hal.Identity, p map[string]string, prefix string) (caseID, evID string) {
-	c, ev, err := s.st.CaseByDrive(id.Model, id.Serial)
+// caseFill links a task to the drive's case, filling the image's case metadata (case number,
+// evidence number, examiner, description) from it where the request left them empty.
+func (s *Server) caseFill(id hal.Identity, c *options.Case) (caseID, evID string) {
+	cs, ev, err := s.st.CaseByDrive(id.Model, id.Serial)
 	if err != nil {
 		return "", ""
 	}
-	fill := func(k, v string) {
-		if strings.TrimSpace(p[k]) == "" && v != "" {
-			p[k] = v
+	fill := func(dst *string, v string) {
+		if strings.TrimSpace(*dst) == "" && v != "" {
+			*dst = v
 		}
 	}
-	fill(prefix+"Case", c.CaseID)
-	fill(prefix+"Evid", ev.EvidenceID)
-	fill(prefix+"Inv", firstNonEmpty(ev.EvidenceExaminer, c.CaseExaminer))
-	fill(prefix+"Desc", c.CaseDescription)
-	return c.CaseID, ev.EvidenceID
+	fill(&c.Number, cs.CaseID)
+	fill(&c.Evidence, ev.EvidenceID)
+	fill(&c.Examiner, firstNonEmpty(ev.EvidenceExaminer, cs.CaseExaminer))
+	fill(&c.Description, cs.CaseDescription)
+	return cs.CaseID, ev.EvidenceID
 }
 
 func firstNonEmpty(s ...string) string {
@@ -203,58 +103,25 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// formatAvailable says which image types this build writes.
-func (s *Server) formatAvailable(typ string) bool { return tasks.FormatAvailable(typ) }
-
 func (s *Server) startLogical(w http.ResponseWriter, r *http.Request) error {
-	q := query(r)
+	q, err := query(r, logicalParams...)
+	if err != nil {
+		return err
+	}
 	srcID, err := required(q, "source")
 	if err != nil {
 		return err
 	}
-	if _, err := required(q, "targetFolder"); err != nil {
+	opts, err := parseLogicalOptions(q)
+	if err != nil {
 		return err
 	}
-	p := params(q)
-	typ := strings.ToLower(strings.TrimSpace(q.Get("targetType")))
-	switch typ {
-	case "":
-		typ = "l01"
-	case "l01", "zip":
-	default:
-		return bad("targetType=%q: accepted values for logical imaging are L01, zip", q.Get("targetType"))
-	}
-	tf := strings.TrimSpace(q.Get("targetFile"))
-	if tf != "" {
-		if err := validFileName(tf); err != nil {
+	if opts.Settings != "" {
+		p, err := s.preset(opts.Settings, presetLogical)
+		if err != nil {
 			return err
 		}
-	}
-	if err := trueByDefault(q, p, "saveReport", "compression", "verify"); err != nil {
-		return err
-	}
-	var hashes []string
-	switch h := strings.ToLower(strings.TrimSpace(q.Get("hash"))); h {
-	case "", "md5+sha1", "md5 sha1", "md5,sha1":
-		hashes = []string{"MD5", "SHA1"}
-	case "md5":
-		hashes = []string{"MD5"}
-	case "sha1":
-		hashes = []string{"SHA1"}
-	case "none":
-	default:
-		return bad("hash=%q: accepted values are md5, sha1, md5+sha1, none", q.Get("hash"))
-	}
-	p["hashes"] = strings.Join(hashes, ",")
-	var flt *filter.Filter
-	if name := strings.TrimSpace(q.Get("settings")); name != "" {
-		var f filter.Filter
-		if err := s.st.Preset(name, &f); errors.Is(err, store.ErrNotFound) {
-			return bad("settings=%q: no such filter preset (GET /api/settings lists them)", name)
-		} else if err != nil {
-			return fmt.Errorf("read preset %q: %w", name, err)
-		}
-		flt = &f
+		opts.Filter = p.Filter
 	}
 	port, drive, err := s.resolveDrive(r.Context(), "source", srcID)
 	if err != nil {
@@ -263,14 +130,13 @@ func (s *Server) startLogical(w http.ResponseWriter, r *http.Request) error {
 	if port.Mode() != hal.ModeSource {
 		return conflict("port %s is in target mode; switch it to source (set-port-mode) to image its drive", port.Name())
 	}
-	caseID, evID := s.caseFill(drive.Identity(), p, "l01")
-	ctx, err := s.ownerCtx(r)
+	caseID, evID := s.caseFill(drive.Identity(), &opts.Case)
+	ctx, err := s.ownerCtx(r, q)
 	if err != nil {
 		return err
 	}
 	key, err := s.tasks.StartLogical(ctx, tasks.LogicalRequest{
-		Port: port, Drive: drive, Spec: targetSpec(q, "target"), Params: p, Type: typ, TargetFile: tf,
-		Filter: flt, Hashes: hashes, CaseID: caseID, EvidenceID: evID,
+		Port: port, Drive: drive, Spec: targetSpec(opts.Target, q, "target"), Options: opts, CaseID: caseID, EvidenceID: evID,
 	})
 	if err != nil {
 		return err
@@ -282,8 +148,15 @@ func (s *Server) startLogical(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) diagnose(w http.ResponseWriter, r *http.Request) error {
-	q := query(r)
+	q, err := query(r, diagParams...)
+	if err != nil {
+		return err
+	}
 	srcID, err := required(q, "source")
+	if err != nil {
+		return err
+	}
+	rep, err := targetOptions(q, "report")
 	if err != nil {
 		return err
 	}
@@ -291,11 +164,12 @@ func (s *Server) diagnose(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	req := tasks.DiagnoseRequest{Port: port, Drive: drive, Params: params(q)}
-	if spec := targetSpec(q, "report"); spec.Folder != "" {
-		req.Report = &spec
+	req := tasks.DiagnoseRequest{Port: port, Drive: drive}
+	if rep.Folder != "" {
+		spec := targetSpec(rep, q, "report")
+		req.Report, req.Options.Report = &spec, &rep
 	}
-	ctx, err := s.ownerCtx(r)
+	ctx, err := s.ownerCtx(r, q)
 	if err != nil {
 		return err
 	}
@@ -311,8 +185,8 @@ func (s *Server) diagnose(w http.ResponseWriter, r *http.Request) error {
 
 // ownerCtx is the request's context naming the user as the owner of the task it starts;
 // shared=true lets every examiner see and stop it.
-func (s *Server) ownerCtx(r *http.Request) (context.Context, error) {
-	shared, err := boolParam(query(r), "shared", false)
+func (s *Server) ownerCtx(r *http.Request, q url.Values) (context.Context, error) {
+	shared, err := boolParam(q, "shared", false)
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +243,10 @@ func (s *Server) findTask(r *http.Request) (*store.Task, error) {
 }
 
 func (s *Server) lookupTask(r *http.Request) (*store.Task, error) {
-	q := query(r)
+	q, err := query(r, "taskKey", "source")
+	if err != nil {
+		return nil, err
+	}
 	if k := strings.TrimSpace(q.Get("taskKey")); k != "" {
 		return s.tasks.Task(k)
 	}
@@ -377,33 +254,49 @@ func (s *Server) lookupTask(r *http.Request) (*store.Task, error) {
 	if src == "" {
 		return nil, bad("taskKey or source is required")
 	}
-	fields := strings.Fields(src)
-	if len(fields) == 2 {
-		return nil, bad("source=%q: give the port alone, or the port, the model and the serial", src)
-	}
-	p, err := s.canonicalPort(fields[0])
+	did, err := parseDriveID("source", src)
 	if err != nil {
 		return nil, err
 	}
-	if len(fields) >= 3 {
-		model, serial := strings.Join(fields[1:len(fields)-1], " "), fields[len(fields)-1]
+	p, err := s.canonicalPort(did.port)
+	if err != nil {
+		return nil, err
+	}
+	var onPort *hal.Identity
+	if d := p.Drive(); d != nil && p.State() == hal.StateReady {
+		id := d.Identity()
+		onPort = &id
+	}
+	if did.serial != "" {
+		if onPort != nil && (onPort.Serial != did.serial || !modelMatches(onPort.Model, did.model)) {
+			return nil, conflict("the drive on port %s is %s %s, not %s %s", p.Name(), onPort.Model, onPort.Serial, did.model, did.serial)
+		}
 		all, err := s.tasks.Tasks()
 		if err != nil {
 			return nil, err
 		}
-		for _, t := range all {
-			if t.Serial == serial && modelMatches(t.Model, model) {
+		var elsewhere string
+		for _, t := range all { // newest first
+			if t.Serial != did.serial || !modelMatches(t.Model, did.model) {
+				continue
+			}
+			if onPort != nil || t.Port == p.Name() {
 				return s.tasks.Task(t.Key) // the listing leaves out the report section
 			}
+			if elsewhere == "" {
+				elsewhere = t.Port
+			}
 		}
-		return nil, notFound("no task for drive %s %s", model, serial)
+		if elsewhere != "" {
+			return nil, conflict("the drive %s %s is not on port %s (its newest task ran on %s)", did.model, did.serial, p.Name(), elsewhere)
+		}
+		return nil, notFound("no task for drive %s %s", did.model, did.serial)
 	}
-	if k := s.tasks.BusyTask(p.Name()); k != "" && !strings.HasPrefix(k, "starting-") {
+	if k := s.tasks.BusyTask(p.Name()); k != "" && !tasks.Starting(k) {
 		return s.tasks.Task(k)
 	}
-	if d := p.Drive(); d != nil && p.State() == hal.StateReady {
-		id := d.Identity()
-		return s.tasks.LatestFor(id.Model, id.Serial)
+	if onPort != nil {
+		return s.tasks.LatestFor(onPort.Model, onPort.Serial)
 	}
 	all, err := s.tasks.Tasks()
 	if err != nil {
@@ -431,42 +324,60 @@ func (s *Server) checkTask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	done, total := t.BytesDone, t.BytesTotal
-	var rate float64
-	if d, tot, rt, ok := s.tasks.Live(t.Key); ok {
-		done, total, rate = d, tot, rt
-	}
-	out := map[string]any{
-		"task": t.Kind, "taskStep": t.Step, "source": t.Model + " " + t.Serial, "port": portDisplay(t.Port),
-		"state": t.State, "message": t.Message, "progress": tasks.Progress(t, done, total),
-		"completionDate": "", "target": t.Target, "report": t.Report,
-		"taskKey": t.Key, "bytesDone": done, "bytesTotal": total,
-	}
-	if !t.Completed.IsZero() {
-		out["completionDate"] = t.Completed.Local().Format("2006-01-02 15:04")
-	}
-	if len(t.Hashes) > 0 {
-		out["hashes"] = t.Hashes
-	}
-	if mbps, eta := speed(done, total, rate); eta >= 0 {
-		out["mbps"] = mbps
-		if total > done {
-			out["eta"] = eta
-		}
-	}
-	if len(t.BadSectors) > 0 {
-		var n int64
-		for _, b := range t.BadSectors {
-			n += b.Count
-		}
-		out["unreadableSectors"] = n
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, s.checkTaskResponse(t))
 	return nil
 }
 
+// ended reports whether a task is over (its hashes are final).
+func ended(state string) bool {
+	return state == tasks.StateCompleted || state == tasks.StateFailed || state == tasks.StateStopped
+}
+
+func (s *Server) checkTaskResponse(t *store.Task) CheckTaskResponse {
+	st := s.tasks.Status(t)
+	out := CheckTaskResponse{
+		Task: t.Kind, TaskStep: t.Step, Source: t.Model + " " + t.Serial, Port: portDisplay(t.Port),
+		State: t.State, Message: t.Message, Progress: st.Progress, Target: t.Target, Report: t.Report,
+		Hashes: map[string]string{}, TaskKey: t.Key, StepProgress: st.StepProgress,
+		BytesDone: st.BytesDone, BytesTotal: st.BytesTotal, Details: t.Details, Verified: t.Verified,
+		UnreadableSectors: badCount(t.BadSectors),
+	}
+	if t.State == tasks.StateCompleted && t.Message != "completed" && t.Details == "" {
+		// Records written before details had their own field kept them in the message.
+		out.Message, out.Details = "completed", strings.TrimPrefix(strings.TrimPrefix(t.Message, "completed"), "; ")
+		out.Verified = strings.HasSuffix(t.Message, "verified")
+	}
+	if !t.Completed.IsZero() {
+		out.CompletionDate = t.Completed.Local().Format("2006-01-02 15:04")
+	}
+	if ended(t.State) {
+		for k, v := range t.Hashes {
+			out.Hashes[k] = v
+		}
+	}
+	if mbps, eta := speed(st.BytesDone, st.BytesTotal, st.Rate); eta >= 0 {
+		out.MBps = mbps
+		if st.BytesTotal > st.BytesDone {
+			out.ETA = &eta
+		}
+	}
+	return out
+}
+
+func badCount(rs []store.SectorRange) int64 {
+	var n int64
+	for _, b := range rs {
+		n += b.Count
+	}
+	return n
+}
+
 func (s *Server) stopTask(w http.ResponseWriter, r *http.Request) error {
-	k, err := required(query(r), "taskKey")
+	q, err := query(r, "taskKey")
+	if err != nil {
+		return err
+	}
+	k, err := required(q, "taskKey")
 	if err != nil {
 		return err
 	}
@@ -477,12 +388,15 @@ func (s *Server) stopTask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"state": st})
+	writeJSON(w, http.StatusOK, StopTaskResponse{State: st})
 	return nil
 }
 
 func (s *Server) resumeTask(w http.ResponseWriter, r *http.Request) error {
-	q := query(r)
+	q, err := query(r, "taskKey", "targetFolderLogin", "targetFolderPwd", "targetFolderDomain", "mountOptions", "dnsLookup")
+	if err != nil {
+		return err
+	}
 	k, err := required(q, "taskKey")
 	if err != nil {
 		return err
@@ -490,19 +404,27 @@ func (s *Server) resumeTask(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.visibleTask(r, k); err != nil {
 		return err
 	}
-	if err := s.tasks.Resume(r.Context(), k, targetSpec(q, "target")); err != nil {
+	tgt, err := targetOptions(q, "target")
+	if err != nil {
+		return err
+	}
+	if err := s.tasks.Resume(r.Context(), k, targetSpec(tgt, q, "target")); err != nil {
 		return err
 	}
 	t, err := s.tasks.Task(k)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"state": t.State, "taskKey": t.Key})
+	writeJSON(w, http.StatusOK, ResumeTaskResponse{State: t.State, TaskKey: t.Key})
 	return nil
 }
 
 func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
-	k, err := required(query(r), "taskKey")
+	q, err := query(r, "taskKey")
+	if err != nil {
+		return err
+	}
+	k, err := required(q, "taskKey")
 	if err != nil {
 		return err
 	}
@@ -515,7 +437,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 	}
 	if t.Kind == tasks.KindDiagnose {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", t.Key+".html"))
+		w.Header().Set("Content-Disposition", attachment(t.Key+".html"))
 		_, err := w.Write(s.tasks.ReportFiles(t)["Report.html"])
 		return err
 	}
@@ -524,17 +446,33 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/zip")
-	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", t.Key+".zip"))
+	w.Header().Set("Content-Disposition", attachment(t.Key+".zip"))
 	_, err = w.Write(data)
 	return err
+}
+
+// attachment is the Content-Disposition of a report: `attachment; filename=<taskKey>.zip` as the
+// document writes it (a task key is one token: letters, digits, _ - . and %), quoted only if a
+// name ever needs it.
+func attachment(name string) string {
+	if strings.IndexFunc(name, func(r rune) bool {
+		return r > 0x7e || r <= ' ' || strings.ContainsRune(`"\;,()<>@:/[]?={}`, r)
+	}) < 0 {
+		return "attachment; filename=" + name
+	}
+	return mime.FormatMediaType("attachment", map[string]string{"filename": name})
 }
 
 var validStates = map[string]bool{tasks.StatePending: true, tasks.StateInProgress: true, tasks.StatePaused: true,
 	tasks.StateCompleted: true, tasks.StateFailed: true, tasks.StateStopped: true}
 
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
-	want := strings.ToLower(strings.TrimSpace(query(r).Get("state")))
-	caseID := strings.TrimSpace(query(r).Get("caseId"))
+	q, err := query(r, "state", "caseId")
+	if err != nil {
+		return err
+	}
+	want := strings.ToLower(strings.TrimSpace(q.Get("state")))
+	caseID := strings.TrimSpace(q.Get("caseId"))
 	if want != "" && !validStates[want] {
 		return bad("state=%q: accepted values are pending, in-progress, paused, completed, failed, stopped", want)
 	}
@@ -542,27 +480,33 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	type row struct {
-		TaskKey  string `json:"taskKey"`
-		Task     string `json:"task"`
-		State    string `json:"state"`
-		Progress string `json:"progress"`
-		Port     string `json:"port"`
-		Source   string `json:"source"`
-		CaseID   string `json:"caseId"`
-	}
-	out := []row{}
+	out := TasksResponse{Tasks: []TaskRow{}}
 	id := who(r)
 	for _, t := range all {
 		if (want != "" && t.State != want) || (caseID != "" && t.CaseID != caseID) || !mayAccess(id, t) {
 			continue
 		}
-		done, total := t.BytesDone, t.BytesTotal
-		if d, tot, _, ok := s.tasks.Live(t.Key); ok {
-			done, total = d, tot
-		}
-		out = append(out, row{t.Key, t.Kind, t.State, tasks.Progress(t, done, total), t.Port, t.Model + " " + t.Serial, t.CaseID})
+		out.Tasks = append(out.Tasks, TaskRow{t.Key, t.Kind, t.State, s.tasks.Status(t).Progress, t.Port, t.Model + " " + t.Serial, t.CaseID})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": out})
+	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// secret parameters never leave the request.
+var secret = map[string]bool{"targetFolderPwd": true, "reportFolderPwd": true, "password": true, "token": true, "newPassword": true}
+
+// params is a request's parameters as the audit trail keeps them: credentials removed, secrets
+// stripped from mountOptions.
+func params(q url.Values) map[string]string {
+	out := map[string]string{}
+	for k, v := range q {
+		if secret[k] || len(v) == 0 {
+			continue
+		}
+		out[k] = v[0]
+		if k == "mountOptions" { // a password typed here is used for the mount, never kept
+			out[k] = target.StripSecretOptions(v[0])
+		}
+	}
+	return out
 }

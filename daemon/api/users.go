@@ -64,7 +64,7 @@ func (s *Server) users(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusCreated, u)
 		return nil
 	case http.MethodPatch:
-		name, err := required(query(r), "name")
+		name, err := required(r.URL.Query(), "name")
 		if err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func (s *Server) users(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, auth.Info(u))
 		return nil
 	case http.MethodDelete:
-		name, err := required(query(r), "name")
+		name, err := required(r.URL.Query(), "name")
 		if err != nil {
 			return err
 		}
@@ -146,7 +146,7 @@ func userErr(err error) error {
 // auditPage pages through the audit trail, oldest first: ?after=SEQ&limit=N (default 100, at
 // most 1000); the answer's "next" is the after= of the next page (0 at the end).
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) error {
-	q := query(r)
+	q := r.URL.Query()
 	var after uint64
 	limit := 100
 	if v := strings.TrimSpace(q.Get("after")); v != "" {

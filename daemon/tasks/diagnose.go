@@ -10,6 +10,7 @@ import (
 
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/imaging/diagnose"
+	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
@@ -18,8 +19,9 @@ import (
 type DiagnoseRequest struct {
 	Port   hal.Port
 	Drive  hal.Drive
-	Report *target.Spec // reportFolder, if given
-	Params map[string]string
+	Report *target.Spec // reportFolder, if given (with its password, never stored)
+	// Options holds the report folder without its password.
+	Options options.Task
 }
 
 var diagTmpl = template.Must(template.New("diag").Parse(`
@@ -42,7 +44,7 @@ var diagTmpl = template.Must(template.New("diag").Parse(`
 // StartDiagnose creates and starts a diagnose task.
 func (m *Manager) StartDiagnose(ctx context.Context, req DiagnoseRequest) (string, error) {
 	port := req.Port.Name()
-	placeholder := "starting-" + port
+	placeholder := startingPrefix + port
 	if err := m.claim(port, placeholder); err != nil {
 		return "", err
 	}
@@ -85,7 +87,7 @@ func (m *Manager) StartDiagnose(ctx context.Context, req DiagnoseRequest) (strin
 		}
 	}
 	t := &store.Task{Key: key, Kind: KindDiagnose, N: n, Port: port, Model: id.Model, Serial: id.Serial, Size: id.Size,
-		State: StateInProgress, Step: "identify", Created: time.Now(), Started: time.Now(), BytesTotal: id.Size, Params: req.Params}
+		State: StateInProgress, Step: "identify", Created: time.Now(), Started: time.Now(), BytesTotal: id.Size, Options: req.Options}
 	o := ownerOf(ctx)
 	t.Owner, t.Shared = o.name, o.shared
 	if tgt != nil {
@@ -145,11 +147,11 @@ func (m *Manager) runDiagnose(ctx context.Context, t *store.Task, l *live, d hal
 	}
 	switch {
 	case bad > 0:
-		t.Message = fmt.Sprintf("completed; %d unreadable sectors", bad)
+		t.Details = fmt.Sprintf("%d unreadable sectors", bad)
 	case h.Supported && !h.Passed:
-		t.Message = "completed; SMART overall health FAILED"
+		t.Details = "SMART overall health FAILED"
 	default:
-		t.Message = "completed; no problems found"
+		t.Details = "no problems found"
 	}
 	return nil
 }

@@ -3,46 +3,42 @@ package tasks
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/evidenced/evidenced/formats/raw"
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/imaging/target"
 )
 
-// FormatAvailable says which image types this build writes.
-func FormatAvailable(typ string) bool {
-	switch typ {
-	case "raw", "e01", "aff4":
-		return true
-	}
-	return false
-}
-
-// ImageSpec says what image to write: the type, the file name without extension, the task's
-// parameters (e01Case, aff4Comp, ...) and the source drive's identity.
+// ImageSpec says what image to write: the task's options (format, compression, hashes, case
+// metadata), the file name without extension, when the acquisition started and the source drive's
+// identity.
 type ImageSpec struct {
-	Type     string
-	Base     string
-	Params   map[string]string
-	Identity hal.Identity
-	Software string
+	Options    options.Task
+	Base       string
+	AcquiredAt time.Time // zero: now
+	Identity   hal.Identity
+	Software   string
 }
 
 // OpenImage creates (or, with a checkpoint, reopens) the image files in tgt. The daemon's tasks and
 // `evidenced acquire` both write through it.
 func OpenImage(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {
-	typ, base := spec.Type, spec.Base
-	switch typ {
-	case "raw":
-		return openRaw(base+".raw", tgt, cp)
-	case "e01":
+	if spec.AcquiredAt.IsZero() {
+		spec.AcquiredAt = time.Now()
+	}
+	switch spec.Options.Format {
+	case options.Raw:
+		return openRaw(spec.Base+".raw", tgt, cp)
+	case options.E01:
 		return openE01(spec, tgt, cp)
-	case "aff4":
+	case options.AFF4:
 		return openAFF4(spec, tgt, cp)
 	}
-	return nil, fmt.Errorf("image type %q is not supported", typ)
+	return nil, fmt.Errorf("image type %q is not supported", spec.Options.Format)
 }
 
 func openRaw(name string, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/evidenced/evidenced/formats/aff4"
 	"github.com/evidenced/evidenced/imaging/pipeline"
@@ -57,8 +56,8 @@ func proveAFF4(tgt target.Target, name string, st aff4.State) error {
 }
 
 func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {
-	p := spec.Params
-	comp := p["aff4Comp"]
+	o := spec.Options
+	comp := o.AFF4.Compression
 	if comp == "" {
 		comp = "lz4"
 	}
@@ -67,26 +66,22 @@ func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Imag
 		return nil, err
 	}
 	var hashes []string
-	for _, h := range strings.Split(p["hashes"], ",") {
-		if h != "" {
-			hashes = append(hashes, strings.ToLower(h))
-		}
+	for _, h := range o.Hashes {
+		hashes = append(hashes, strings.ToLower(h))
 	}
 	// The acquisition time is fixed at the start: a resumed container keeps its creation time.
-	acquired, err := time.Parse(time.RFC3339Nano, p["acquiredAt"])
-	if err != nil {
-		acquired = time.Now()
-	}
+	acquired := spec.AcquiredAt
 	opt := aff4.Options{
 		Compression: comp, Hashes: hashes,
-		CaseNumber: p["aff4Case"], EvidenceNumber: p["aff4Evid"], Examiner: p["aff4Inv"], Description: p["aff4Desc"],
+		CaseNumber: o.Case.Number, EvidenceNumber: o.Case.Evidence, Examiner: o.Case.Examiner, Description: o.Case.Description,
 		Model: spec.Identity.Model, Serial: spec.Identity.Serial, Size: spec.Identity.Size, SectorSize: spec.Identity.SectorSize,
 		Tool: spec.Software, AcquiredAt: acquired,
 	}
 	name := spec.Base + ".aff4"
 	var (
-		f target.File
-		w *aff4.Writer
+		f   target.File
+		w   *aff4.Writer
+		err error
 	)
 	if cp != nil {
 		if f, w, err = resumeAFF4(tgt, name, opt, cp); err != nil {

@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/target"
 )
@@ -44,7 +46,9 @@ func TestAFF4ProveAndResume(t *testing.T) {
 	}
 	id := hal.Identity{Model: "M", Serial: "S", Size: int64(len(data)), SectorSize: 512}
 	spec := func(base string) ImageSpec {
-		return ImageSpec{Type: "aff4", Base: base, Params: map[string]string{"aff4Comp": "snappy", "acquiredAt": "2026-11-30T12:00:00Z"}, Identity: id}
+		o := options.Default(options.AFF4)
+		o.AFF4.Compression = "snappy"
+		return ImageSpec{Options: o, Base: base, AcquiredAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), Identity: id}
 	}
 	checkpoint := func(img *Image) *pipeline.Checkpoint {
 		fs, err := img.Writer.(pipeline.Checkpointer).Checkpoint()

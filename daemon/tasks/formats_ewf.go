@@ -4,27 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/imaging/target"
 )
-
-// e01Compression reads the compression of an E01 task: e01Compression (none, empty-block, fast,
-// best) when given, else e01Comp (true = fast, the default; false = none).
-func e01Compression(p map[string]string) (ewf.Compression, error) {
-	if v := strings.TrimSpace(p["e01Compression"]); v != "" {
-		return ewf.ParseCompression(v)
-	}
-	if p["e01Comp"] == "false" {
-		return ewf.CompressNone, nil
-	}
-	return ewf.CompressFast, nil
-}
 
 // e01Writer gives the pipeline the writer's checkpoints in its JSON form.
 type e01Writer struct{ *ewf.Writer }
@@ -38,25 +23,21 @@ func (w e01Writer) Checkpoint() (json.RawMessage, error) {
 }
 
 func openE01(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {
-	p := spec.Params
-	comp, err := e01Compression(p)
+	o := spec.Options
+	comp, err := ewf.ParseCompression(o.E01.Compression)
 	if err != nil {
 		return nil, err
 	}
-	segGB, _ := strconv.Atoi(p["e01Segment"])
 	// The acquisition time is fixed at the start so segments written after a resume carry the same headers.
-	now, err := time.Parse(time.RFC3339Nano, p["acquiredAt"])
-	if err != nil {
-		now = time.Now()
-	}
+	now := spec.AcquiredAt
 	opt := ewf.Options{
 		Metadata: ewf.Metadata{
-			CaseNumber: p["e01Case"], EvidenceNumber: p["e01Evid"], Description: p["e01Desc"], Examiner: p["e01Inv"],
-			Notes: p["e01Notes"], Model: spec.Identity.Model, Serial: spec.Identity.Serial,
+			CaseNumber: o.Case.Number, EvidenceNumber: o.Case.Evidence, Description: o.Case.Description, Examiner: o.Case.Examiner,
+			Notes: o.Case.Notes, Model: spec.Identity.Model, Serial: spec.Identity.Serial,
 			AcquisitionTime: now, SystemTime: now, OS: "Linux", Software: spec.Software,
 		},
 		Compression: comp, MediaSize: spec.Identity.Size, BytesPerSector: uint32(max(spec.Identity.SectorSize, 512)),
-		SegmentSize: int64(segGB) << 30,
+		SegmentSize: int64(o.E01.SegmentGB) << 30,
 	}
 	create := func(name string) (ewf.File, error) { return tgt.Create(name) }
 	var w *ewf.Writer

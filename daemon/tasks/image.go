@@ -8,43 +8,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/recovery"
+	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
 
-// ImageRequest is a validated start-image request. Params holds every non-secret parameter; it is
-// stored with the task and is all a resume needs besides the credentials.
+// ImageRequest is a validated start-image request. Options are stored with the task and are all
+// a resume needs besides the credentials (in Spec, never stored).
 type ImageRequest struct {
-	Port   hal.Port
-	Drive  hal.Drive
-	Spec   target.Spec
-	Params map[string]string
-	// Format settings, already validated by the API.
-	Type       string // e01, aff4, raw
-	TargetFile string // without extension; "" = default name
-	Hashes     []string
+	Port       hal.Port
+	Drive      hal.Drive
+	Spec       target.Spec
+	Options    options.Task
 	CaseID     string
 	EvidenceID string
-}
-
-// Extension of an image type, as in file names and report folders.
-func Extension(typ string) string {
-	switch typ {
-	case "e01":
-		return "E01"
-	case "aff4":
-		return "aff4"
-	}
-	return "raw"
 }
 
 // StartImage validates the target, creates the task and starts it. The image files are created
@@ -53,11 +38,11 @@ func Extension(typ string) string {
 func (m *Manager) StartImage(ctx context.Context, req ImageRequest) (string, error) {
 	var f *Image
 	return m.start(ctx, startSpec{
-		kind: KindImage, verb: "imaging", port: req.Port, drive: req.Drive, spec: req.Spec, params: req.Params,
-		typ: req.Type, ext: Extension(req.Type), targetFile: req.TargetFile, caseID: req.CaseID, evidenceID: req.EvidenceID,
+		kind: KindImage, verb: "imaging", port: req.Port, drive: req.Drive, spec: req.Spec, opts: req.Options,
+		caseID: req.CaseID, evidenceID: req.EvidenceID,
 		prepare: func(t *store.Task, tgt target.Target) error {
 			var err error
-			f, err = OpenImage(ImageSpec{Type: t.Params["targetType"], Base: t.Params["targetBase"], Params: t.Params, Identity: req.Drive.Identity(), Software: m.cfg.Software}, tgt, nil)
+			f, err = OpenImage(ImageSpec{Options: t.Options, Base: t.TargetBase, AcquiredAt: t.AcquiredAt, Identity: req.Drive.Identity(), Software: m.cfg.Software}, tgt, nil)
 			if err != nil {
 				return err
 			}
@@ -86,7 +71,7 @@ func (m *Manager) StartImage(ctx context.Context, req ImageRequest) (string, err
 func imageCheckpointJSON(t *store.Task, tgt target.Target, id hal.Identity, rd io.ReaderAt, c pipeline.Checkpoint) (json.RawMessage, error) {
 	ic := imageCheckpoint{Checkpoint: c}
 	var err error
-	if ic.File, err = makeFileProof(tgt, t.Params["targetType"], t.Params["targetBase"], c.Format); err != nil {
+	if ic.File, err = makeFileProof(tgt, string(t.Options.Format), t.TargetBase, c.Format); err != nil {
 		return nil, err
 	}
 	if rd == nil {
@@ -118,7 +103,19 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 	if err := m.claim(t.Port, t.Key); err != nil {
 		return err
 	}
-	spec.Folder = t.Params["targetFolder"]
+	// The folder is the task's; what else the request leaves out is the task's too (the password
+	// never is: it is not stored).
+	stored := t.Options.Target
+	spec.Folder = stored.Folder
+	if spec.Login == "" && spec.Domain == "" {
+		spec.Login, spec.Domain = stored.Login, stored.Domain
+	}
+	if spec.MountOptions == "" {
+		spec.MountOptions = stored.MountOptions
+	}
+	if spec.DNSLookup == "" {
+		spec.DNSLookup = stored.DNSLookup
+	}
 	tgt, err := m.cfg.OpenTarget(ctx, spec)
 	if err != nil {
 		m.release(t.Port, t.Key)
@@ -150,7 +147,7 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 		m.release(t.Port, t.Key)
 		return err
 	}
-	t.State, t.Message = StateInProgress, ""
+	t.State, t.Message, t.Details = StateInProgress, "", ""
 	m.logf(t, "resuming at byte %d", t.BytesDone)
 	m.save(t)
 	m.launch(t, run)
@@ -198,14 +195,14 @@ type Image struct {
 // the drive is the one imaged so far, then reopens the image at its checkpoint (nil checkpoint:
 // the image starts over). Any doubt is ErrConflict, and nothing is touched then.
 func (m *Manager) reopenImage(t *store.Task, d hal.Drive, tgt target.Target) (*Image, *pipeline.Checkpoint, error) {
-	typ, base := t.Params["targetType"], t.Params["targetBase"]
+	typ, base := string(t.Options.Format), t.TargetBase
 	id := d.Identity()
 	rd, err := d.Open()
 	if err != nil {
 		return nil, nil, fmt.Errorf("open source drive: %w", err)
 	}
 	defer rd.Close()
-	spec := ImageSpec{Type: typ, Base: base, Params: t.Params, Identity: id, Software: m.cfg.Software}
+	spec := ImageSpec{Options: t.Options, Base: base, AcquiredAt: t.AcquiredAt, Identity: id, Software: m.cfg.Software}
 	if len(t.Checkpoint) == 0 {
 		return m.restartImage(t, spec, rd, tgt)
 	}
@@ -250,7 +247,7 @@ func (m *Manager) reopenImage(t *store.Task, d hal.Drive, tgt target.Target) (*I
 // the drive).
 func (m *Manager) restartImage(t *store.Task, spec ImageSpec, rd hal.Reader, tgt target.Target) (*Image, *pipeline.Checkpoint, error) {
 	var names []string
-	switch spec.Type {
+	switch spec.Options.Format {
 	case "e01":
 		for n := 1; ; n++ {
 			if _, err := tgt.Stat(ewf.SegmentName(spec.Base, n)); err != nil {
@@ -259,14 +256,14 @@ func (m *Manager) restartImage(t *store.Task, spec ImageSpec, rd hal.Reader, tgt
 			names = append(names, ewf.SegmentName(spec.Base, n))
 		}
 	default:
-		names = []string{spec.Base + "." + Extension(spec.Type)}
+		names = []string{spec.Base + "." + spec.Options.Format.Extension()}
 	}
 	for _, name := range names {
 		size, err := tgt.Stat(name)
 		if err != nil || size == 0 {
 			continue
 		}
-		if spec.Type == "raw" {
+		if spec.Options.Format == options.Raw {
 			if err := proveRawContent(tgt, name, rd, spec.Identity); err == nil {
 				continue
 			}
@@ -295,7 +292,7 @@ func (m *Manager) restartImage(t *store.Task, spec ImageSpec, rd hal.Reader, tgt
 // runImage acquires the drive into the opened image f, from the checkpoint cp (nil: from byte 0).
 func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Drive, tgt target.Target, f *Image, cp *pipeline.Checkpoint) error {
 	l.tgt = tgt // closed after the report is written
-	hashes := strings.Split(t.Params["hashes"], ",")
+	hashes := t.Options.Hashes
 	id := d.Identity()
 	closed := false
 	defer func() {
@@ -324,7 +321,7 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	m.save(t)
 	src := source.New(rd, id.Size, source.Config{
 		BlockSize: 1 << 20, Depth: 4, SectorSize: id.SectorSize,
-		Retries: atoiDefault(t.Params["retries"], 2),
+		Retries: t.Options.Retries,
 		Fatal:   func(err error) bool { return errors.Is(err, hal.ErrGone) },
 	})
 	// Only formats that can reopen their files at a checkpoint are paused; others stop.
@@ -402,14 +399,15 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	t.Checkpoint = nil
 	if n := badCount(t.BadSectors); n > 0 {
 		m.logf(t, "%d unreadable sectors zero-filled", n)
-		t.Message = fmt.Sprintf("completed; %d unreadable sectors zero-filled", n)
+		t.Details = fmt.Sprintf("%d unreadable sectors zero-filled", n)
 	}
 	for name, sum := range res.Hashes {
 		m.logf(t, "acquisition %s %s", name, sum)
 	}
 	m.save(t)
 
-	if t.Params["verify"] != "false" {
+	if t.Options.Verify {
+		l.nextStep(id.Size)
 		t.Step = "verifying"
 		m.save(t)
 		if err := m.verify(ctx, t, l, f.ReadBack, hashes, res.Hashes); err != nil {
@@ -429,16 +427,17 @@ func verifyOnly(t *store.Task) bool {
 // reverify is the run of a resumed task that was interrupted while verifying.
 func (m *Manager) reverify(ctx context.Context, t *store.Task, l *live, tgt target.Target) error {
 	l.tgt = tgt
-	l.set(0)
+	l.nextStep(t.BytesTotal) // the imaging is done: the verification is what is left
+	t.Details, t.Verified = "", false
 	if n := badCount(t.BadSectors); n > 0 {
-		t.Message = fmt.Sprintf("completed; %d unreadable sectors zero-filled", n)
+		t.Details = fmt.Sprintf("%d unreadable sectors zero-filled", n)
 	}
 	names := make([]string, 0, len(t.Hashes))
 	for name := range t.Hashes {
 		names = append(names, name)
 	}
 	rb := func() (io.Reader, func() error, error) {
-		return ReadBack(t.Params["targetType"], t.Params["targetBase"], tgt)
+		return ReadBack(string(t.Options.Format), t.TargetBase, tgt)
 	}
 	if err := m.verify(ctx, t, l, rb, names, t.Hashes); err != nil {
 		return err
@@ -469,17 +468,7 @@ func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, readBack f
 	if len(bad) > 0 {
 		return fmt.Errorf("verification FAILED: image hashes differ from acquisition: %s", strings.Join(bad, "; "))
 	}
-	if t.Message == "" {
-		t.Message = "completed and verified"
-	} else {
-		t.Message += "; verified"
-	}
+	t.Verified = true
+	t.Details = joinDetails(t.Details, "verified")
 	return nil
-}
-
-func atoiDefault(s string, def int) int {
-	if n, err := strconv.Atoi(s); err == nil {
-		return n
-	}
-	return def
 }

@@ -16,45 +16,27 @@ import (
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/imaging/filter"
 	"github.com/evidenced/evidenced/imaging/logical"
+	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
 
-// LogicalRequest is a validated start-logical request.
+// LogicalRequest is a validated start-logical request. Options.Filter selects the files (nil:
+// every file and folder); Options.Hashes are the per-file hashes (MD5, SHA1; none: empty).
 type LogicalRequest struct {
 	Port       hal.Port
 	Drive      hal.Drive
 	Spec       target.Spec
-	Params     map[string]string
-	Type       string         // l01, zip
-	TargetFile string         // without extension; "" = default name
-	Filter     *filter.Filter // nil: every file and folder
-	Hashes     []string       // per-file hashes: MD5, SHA1 (none: empty)
+	Options    options.Task
 	CaseID     string
 	EvidenceID string
 }
 
-// LogicalExtension is the file extension of a logical image type.
-func LogicalExtension(typ string) string {
-	if typ == "zip" {
-		return "zip"
-	}
-	return "L01"
-}
-
 // StartLogical validates the target, creates the logical imaging task and starts it.
 func (m *Manager) StartLogical(ctx context.Context, req LogicalRequest) (string, error) {
-	if req.Filter != nil {
-		// Kept with the task: a resume selects the same files even if the preset was edited since.
-		b, err := json.Marshal(req.Filter)
-		if err != nil {
-			return "", fmt.Errorf("filter: %w", err)
-		}
-		req.Params["filter"] = string(b)
-	}
 	return m.start(ctx, startSpec{
-		kind: KindLogical, verb: "logical imaging", port: req.Port, drive: req.Drive, spec: req.Spec, params: req.Params,
-		typ: req.Type, ext: LogicalExtension(req.Type), targetFile: req.TargetFile, caseID: req.CaseID, evidenceID: req.EvidenceID,
+		kind: KindLogical, verb: "logical imaging", port: req.Port, drive: req.Drive, spec: req.Spec, opts: req.Options,
+		caseID: req.CaseID, evidenceID: req.EvidenceID,
 		run: func(ctx context.Context, t *store.Task, l *live, tgt target.Target) error {
 			return m.runLogical(ctx, t, l, req, tgt, false)
 		},
@@ -180,7 +162,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 			m.logParserPanic(t, werr)
 			problems = append(problems, fmt.Sprintf("%s: walk: %v", name, werr))
 		}
-		sel := selectEntries(found, name, req.Filter)
+		sel := selectEntries(found, name, req.Options.Filter)
 		files := 0
 		for _, e := range sel {
 			items = append(items, logicalItem{fs: fsys, e: e, path: name + "/" + e.Path})
@@ -322,7 +304,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 	}
 	t.Checkpoint = nil
 	if copyErr != nil {
-		return fmt.Errorf("%w (the partial %s is kept and holds the %d entries copied before)", copyErr, strings.ToUpper(LogicalExtension(req.Type)), len(results))
+		return fmt.Errorf("%w (the partial %s is kept and holds the %d entries copied before)", copyErr, strings.ToUpper(req.Options.Format.Extension()), len(results))
 	}
 	if cerr != nil {
 		return fmt.Errorf("finish %s: %w", t.Target, cerr)
@@ -332,20 +314,17 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 		m.logf(t, "container %s %s", name, sum)
 	}
 	if n := len(problems); n > 0 {
-		t.Message = fmt.Sprintf("completed; %d errors (listed in the report)", n)
+		t.Details = fmt.Sprintf("%d errors (listed in the report)", n)
 	}
 	t.Step = "post-hash"
-	if t.Params["verify"] != "false" {
+	if t.Options.Verify {
 		m.save(t)
 		if err := sink.Verify(ctx); err != nil {
 			return fmt.Errorf("verification FAILED: %w", err)
 		}
 		m.logf(t, "verification: every file's hash and the container re-read match")
-		if t.Message == "" {
-			t.Message = "completed and verified"
-		} else {
-			t.Message += "; verified"
-		}
+		t.Verified = true
+		t.Details = joinDetails(t.Details, "verified")
 	}
 	return nil
 }
@@ -450,19 +429,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// resumeLogical rebuilds a paused logical task's request from its stored parameters.
+// resumeLogical rebuilds a paused logical task's request from its stored options.
 func (m *Manager) resumeLogical(t *store.Task, d hal.Drive, tgt target.Target) (func(ctx context.Context, t *store.Task, l *live) error, error) {
-	req := LogicalRequest{Drive: d, Params: t.Params, Type: t.Params["targetType"]}
-	if h := t.Params["hashes"]; h != "" {
-		req.Hashes = strings.Split(h, ",")
-	}
-	if f := t.Params["filter"]; f != "" {
-		flt, err := filter.Parse([]byte(f))
-		if err != nil {
-			return nil, fmt.Errorf("the paused task's filter is unreadable: %w", err)
-		}
-		req.Filter = &flt
-	}
+	req := LogicalRequest{Drive: d, Options: t.Options}
 	return func(ctx context.Context, t *store.Task, l *live) error {
 		return m.runLogical(ctx, t, l, req, tgt, true)
 	}, nil
@@ -471,7 +440,7 @@ func (m *Manager) resumeLogical(t *store.Task, d hal.Drive, tgt target.Target) (
 // pausable reports whether a task pauses (resumable) rather than stops: imaging, and logical
 // imaging into an L01.
 func pausable(t *store.Task) bool {
-	return t.Kind == KindImage || (t.Kind == KindLogical && t.Params["targetType"] == "l01")
+	return t.Kind == KindImage || (t.Kind == KindLogical && t.Options.Format == options.L01)
 }
 
 // logParserPanic puts the stack of a go-ntfs panic in the daemon's log; the task's report and log

@@ -12,11 +12,11 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/formats/zip"
 	"github.com/evidenced/evidenced/imaging/logical"
+	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
@@ -99,36 +99,27 @@ type resumableSink interface {
 
 // openLogicalSink creates the task's container, or reopens it at st when resuming.
 func openLogicalSink(req LogicalRequest, t *store.Task, tgt target.Target, software string, st *ewf.LogicalState) (logicalSink, error) {
-	base := t.Params["targetBase"]
-	md5On, sha1On := false, false
-	for _, h := range req.Hashes {
-		switch h {
-		case "MD5":
-			md5On = true
-		case "SHA1":
-			sha1On = true
-		}
-	}
-	compress := t.Params["compression"] != "false"
-	if req.Type == "zip" {
-		return openZipSink(tgt, base+".zip", md5On, sha1On, compress)
+	base, o := t.TargetBase, req.Options
+	md5On, sha1On := o.HasHash("MD5"), o.HasHash("SHA1")
+	if o.Format == options.Zip {
+		return openZipSink(tgt, base+".zip", md5On, sha1On, o.Zip.Compress)
 	}
 	comp := ewf.CompressNone
-	if compress {
+	if o.L01.Compress {
 		comp = ewf.CompressFast
 	}
-	acquired, _ := time.Parse(time.RFC3339Nano, t.Params["acquiredAt"])
+	acquired := t.AcquiredAt
 	id := req.Drive.Identity()
 	s := &l01Sink{tgt: tgt, first: base + ".L01"}
 	create := func(name string) (ewf.File, error) { return s.errs.watch(tgt.Create(name)) }
 	opt := ewf.LogicalOptions{
 		Metadata: ewf.Metadata{
-			CaseNumber: t.Params["l01Case"], EvidenceNumber: t.Params["l01Evid"], Description: t.Params["l01Desc"],
-			Examiner: t.Params["l01Inv"], Model: id.Model, Serial: id.Serial, Software: software,
+			CaseNumber: o.Case.Number, EvidenceNumber: o.Case.Evidence, Description: o.Case.Description,
+			Examiner: o.Case.Examiner, Model: id.Model, Serial: id.Serial, Software: software,
 			AcquisitionTime: acquired, SystemTime: acquired, Notes: "logical image of " + id.Model + " " + id.Serial,
 		},
 		Compression: comp, MD5: md5On, SHA1: sha1On,
-		SegmentSize: int64(atoiDefault(t.Params["l01Segment"], 0)) << 30,
+		SegmentSize: int64(o.L01.SegmentGB) << 30,
 	}
 	var w *ewf.LogicalWriter
 	var err error

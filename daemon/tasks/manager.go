@@ -85,13 +85,24 @@ type live struct {
 	bytesDone int64
 	total     int64
 	started   time.Time
-	startDone int64         // bytes done when this run started (resume)
-	tgt       target.Target // the task's open target, if any; closed when the task ends
+	startDone int64 // bytes done when this run started (resume)
+	// stepBase counts the bytes of the steps before the current one (imaging, when verifying):
+	// the whole task's progress never goes back when a step starts.
+	stepBase int64
+	tgt      target.Target // the task's open target, if any; closed when the task ends
 }
 
 func (l *live) set(done int64) {
 	l.mu.Lock()
 	l.bytesDone = done
+	l.mu.Unlock()
+}
+
+// nextStep starts a step of total bytes after the current one, which counts as done.
+func (l *live) nextStep(total int64) {
+	l.mu.Lock()
+	l.stepBase += l.total
+	l.bytesDone, l.total, l.startDone, l.started = 0, total, 0, time.Now()
 	l.mu.Unlock()
 }
 
@@ -155,6 +166,14 @@ func (m *Manager) Close() {
 
 func stamp(msg string) string { return time.Now().Format("2006-01-02 15:04:05") + "  " + msg }
 
+// returnKey gives back the task number of a key that was never used (its start was refused),
+// so that numbers count the tasks that exist.
+func (m *Manager) returnKey(kind string, id hal.Identity, n int) {
+	if err := m.st.ReturnTaskN(kind, id.Model, id.Serial, n); err != nil {
+		m.log.Error("return task number", "kind", kind, "model", id.Model, "serial", id.Serial, "err", err)
+	}
+}
+
 // NewKey makes a task key: <task>_<n>_<model with spaces as %20>_<serial>_<appliance id>_<uuid v4>.
 func (m *Manager) NewKey(kind string, id hal.Identity) (string, int, error) {
 	n, err := m.st.NextTaskN(kind, id.Model, id.Serial)
@@ -211,41 +230,94 @@ func (m *Manager) BusyTask(port string) string {
 	return m.busy[port]
 }
 
-// Live returns in-memory progress for a running task: bytes done, total, rate (B/s).
-func (m *Manager) Live(key string) (done, total int64, rate float64, ok bool) {
-	m.mu.Lock()
-	r := m.running[key]
-	m.mu.Unlock()
-	if r == nil {
-		return 0, 0, 0, false
-	}
-	l := r.live
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if el := time.Since(l.started).Seconds(); el > 0.2 {
-		rate = float64(l.bytesDone-l.startDone) / el
-	}
-	return l.bytesDone, l.total, rate, true
+// Status is where a task stands.
+type Status struct {
+	BytesDone, BytesTotal int64   // of the current step
+	Rate                  float64 // bytes/s of the current step, 0 when not running
+	// Progress is the whole task's percent (imaging and verification weighted by bytes), never
+	// decreasing while the task runs; StepProgress the current step's.
+	Progress, StepProgress string
 }
 
-// claim marks a port busy with key; ErrBusy if it already is.
-func (m *Manager) claim(port, key string) error {
+// Status returns a task's progress, live for a running task.
+func (m *Manager) Status(t *store.Task) Status {
+	st := Status{BytesDone: t.BytesDone, BytesTotal: t.BytesTotal}
+	var base int64
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if k := m.busy[port]; k != "" {
-		return fmt.Errorf("port %s is busy with task %s: %w", port, k, ErrBusy)
+	r := m.running[t.Key]
+	m.mu.Unlock()
+	if r != nil {
+		l := r.live
+		l.mu.Lock()
+		st.BytesDone, st.BytesTotal, base = l.bytesDone, l.total, l.stepBase
+		if el := time.Since(l.started).Seconds(); el > 0.2 {
+			st.Rate = float64(l.bytesDone-l.startDone) / el
+		}
+		l.mu.Unlock()
 	}
-	m.busy[port] = key
-	return nil
+	// Work units: the source's bytes once per step. Image tasks that verify read them twice.
+	size := st.BytesTotal
+	if base > 0 {
+		size = base
+	}
+	work := size
+	if t.Kind == KindImage && t.Options.Verify {
+		work = 2 * size
+	}
+	st.StepProgress = percent(st.BytesDone, st.BytesTotal)
+	st.Progress = percent(base+st.BytesDone, work)
+	if t.State == StateCompleted {
+		st.Progress, st.StepProgress = "100", "100"
+	} else if st.Progress == "100" {
+		st.Progress = "99" // the last step's end is not the task's
+	}
+	return st
+}
+
+// startingPrefix marks a port claimed by a task that has no key yet.
+const startingPrefix = "starting-"
+
+// Starting reports whether a busy port's key is the placeholder of a task still starting.
+func Starting(key string) bool { return strings.HasPrefix(key, startingPrefix) }
+
+// claim marks a port busy with key; ErrBusy if it already is. A port claimed by a task still
+// starting is waited for (a few seconds at most), so that the refusal names the real task key,
+// or the port is taken once that start fails.
+func (m *Manager) claim(port, key string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m.mu.Lock()
+		k := m.busy[port]
+		if k == "" {
+			m.busy[port] = key
+			m.mu.Unlock()
+			return nil
+		}
+		m.mu.Unlock()
+		if !Starting(k) {
+			return fmt.Errorf("port %s is busy with task %s: %w", port, k, ErrBusy)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("port %s is busy starting another task: %w", port, ErrBusy)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (m *Manager) release(port, key string) {
+	m.freePort(port, key)
+	m.mu.Lock()
+	delete(m.running, key)
+	m.mu.Unlock()
+}
+
+// freePort marks a port no longer busy with key.
+func (m *Manager) freePort(port, key string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.busy[port] == key {
 		delete(m.busy, port)
 	}
-	delete(m.running, key)
 }
 
 // launch runs fn for task t on its own goroutine.
@@ -291,7 +363,8 @@ func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 	now := time.Now()
 	switch {
 	case err == nil:
-		t.State, t.Message, t.Completed = StateCompleted, firstNonEmpty(t.Message, "completed"), now
+		// The document's word; what else there is to say is in Details.
+		t.State, t.Message, t.Completed = StateCompleted, "completed", now
 	case errors.Is(cause, errPause) || errors.Is(cause, errShutdown):
 		if pausable(t) && (t.Checkpoint != nil || verifyOnly(t)) {
 			t.State, t.Message = StatePaused, "paused at "+percent(t.BytesDone, t.BytesTotal)+"%"
@@ -306,9 +379,17 @@ func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 			t.Message += fmt.Sprintf("; %d unreadable sectors", n)
 		}
 	}
-	t.Log = append(t.Log, stamp("task "+t.State+": "+t.Message))
-	// The report is on the target before check-task says the task ended.
+	t.Log = append(t.Log, stamp("task "+t.State+": "+joinDetails(t.Message, t.Details)))
+	// The report is on the target, and the drive's port free, before check-task says the task ended.
 	m.writeReport(t, l.tgt)
+}
+
+// joinDetails appends a detail to a "; "-separated list.
+func joinDetails(list, more string) string {
+	if list == "" || more == "" {
+		return list + more
+	}
+	return list + "; " + more
 }
 
 func badCount(rs []store.SectorRange) int64 {
@@ -333,14 +414,6 @@ func percent(done, total int64) string {
 		return "0"
 	}
 	return fmt.Sprint(done * 100 / total)
-}
-
-// Progress is the whole percent of a task.
-func Progress(t *store.Task, done, total int64) string {
-	if t.State == StateCompleted {
-		return "100"
-	}
-	return percent(done, total)
 }
 
 // Stop pauses an imaging task (resumable) or stops any other task.

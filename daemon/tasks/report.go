@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
@@ -39,6 +40,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(reportFuncs).Parse(`
 <tr><th>Task</th><td>{{.T.Key}}</td></tr>
 <tr><th>State</th><td>{{.T.State}}</td></tr>
 <tr><th>Message</th><td>{{.T.Message}}</td></tr>
+{{if .T.Details}}<tr><th>Details</th><td>{{.T.Details}}</td></tr>{{end}}
 {{if .Incomplete}}<tr class="bad"><th>Image</th><td>{{.Incomplete}}</td></tr>{{end}}
 <tr><th>Appliance</th><td>{{.Appliance}} ({{.Software}})</td></tr>
 <tr><th>Source</th><td>{{.T.Port}} {{.T.Model}} {{.T.Serial}}</td></tr>
@@ -50,7 +52,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(reportFuncs).Parse(`
 <tr><th>Completed</th><td>{{when .T.Completed}}</td></tr>
 <tr><th>Bytes processed</th><td>{{.T.BytesDone}}</td></tr>
 </table>
-{{if .Hashes}}<h2>Hashes</h2><table>{{range .Hashes}}<tr><th>{{.Name}}</th><td><code>{{.Sum}}</code></td></tr>{{end}}</table>{{end}}
+{{if .Hashes}}<h2>Hashes</h2><p>{{.Covers}}</p><table>{{range .Hashes}}<tr><th>{{.Name}}</th><td><code>{{.Sum}}</code></td></tr>{{end}}</table>{{end}}
 {{if .Params}}<h2>Settings</h2><table>{{range .Params}}<tr><th>{{.Name}}</th><td>{{.Sum}}</td></tr>{{end}}</table>{{end}}
 <h2>Unreadable sectors</h2>
 {{if .T.BadSectors}}<table><tr><th>First LBA</th><th>Count</th></tr>{{range .T.BadSectors}}<tr class="bad"><td>{{.First}}</td><td>{{.Count}}</td></tr>{{end}}</table>
@@ -74,18 +76,14 @@ func (m *Manager) ReportFiles(t *store.Task) map[string][]byte {
 		hashes = append(hashes, pair{k, v})
 	}
 	sort.Slice(hashes, func(i, j int) bool { return hashes[i].Name < hashes[j].Name })
-	for k, v := range t.Params {
-		if k == "targetBase" {
-			continue
-		}
-		params = append(params, pair{k, v})
+	for _, s := range t.Options.ReportSettings() {
+		params = append(params, pair{s.Name, s.Value})
 	}
-	sort.Slice(params, func(i, j int) bool { return params[i].Name < params[j].Name })
 	audit := m.auditLines(t.Key)
 	var html bytes.Buffer
 	err := reportTmpl.Execute(&html, map[string]any{
 		"Title": title, "T": t, "Appliance": m.cfg.ApplianceID, "Software": m.cfg.Software,
-		"Hashes": hashes, "Params": params, "Extra": template.HTML(t.ReportExtra), "Incomplete": incomplete(t),
+		"Hashes": hashes, "Covers": hashesCover(t), "Params": params, "Extra": template.HTML(t.ReportExtra), "Incomplete": incomplete(t),
 		"Audit": audit,
 	})
 	if err != nil {
@@ -101,6 +99,21 @@ func (m *Manager) ReportFiles(t *store.Task) map[string][]byte {
 		"Hashes.txt":  []byte(hl.String()),
 		"Audit.txt":   []byte(strings.Join(audit, "\n") + "\n"),
 	}
+}
+
+// hashesCover says what a task's hashes are computed over, for the report.
+func hashesCover(t *store.Task) string {
+	switch {
+	case t.Kind == KindLogical && t.Options.Format == options.L01:
+		return "The hashes cover the L01's logical data stream: the content of every copied file, in the order stored, " +
+			"as libewf's ewfverify computes it; they are stored in the L01's hash and digest sections (not a hash of the .L01 file's bytes)."
+	case t.Kind == KindLogical:
+		return "The hashes cover the " + t.Options.Format.Extension() + " file as written, byte for byte (each file's own hashes are in the list below)."
+	case t.Kind == KindImage:
+		return "The hashes cover the source drive's data as read (unreadable sectors zero-filled), which is the image's data stream: " +
+			"ewfverify, the AFF4 stored hash or md5sum of the raw file give the same values."
+	}
+	return ""
 }
 
 // auditLines are the task's audit records (who started, stopped, resumed it, from where), one

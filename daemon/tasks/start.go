@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
@@ -18,9 +19,7 @@ type startSpec struct {
 	port       hal.Port
 	drive      hal.Drive
 	spec       target.Spec
-	params     map[string]string
-	typ, ext   string // targetType; file extension
-	targetFile string // without extension; "" = <model><serial>_<n>
+	opts       options.Task
 	caseID     string
 	evidenceID string
 	// prepare, when set, runs once the names are reserved and before the task is stored (it may
@@ -37,7 +36,7 @@ const maxNameTries = 100
 func (m *Manager) start(ctx context.Context, s startSpec) (string, error) {
 	port := s.port.Name()
 	// Claim first so two requests for one drive cannot both start.
-	placeholder := "starting-" + port
+	placeholder := startingPrefix + port
 	if err := m.claim(port, placeholder); err != nil {
 		return "", err
 	}
@@ -66,34 +65,35 @@ func (m *Manager) start(ctx context.Context, s startSpec) (string, error) {
 			tgt.Close()
 			return "", err
 		}
-		base = s.targetFile
+		base = s.opts.TargetFile
 		if base == "" {
 			base = fmt.Sprintf("%s%s_%d", id.Model, id.Serial, n)
 		}
-		name, reportDir = base+"."+s.ext, ""
-		if s.params["saveReport"] != "false" {
-			reportDir = base + "_" + strings.ToUpper(s.ext) + "_report"
+		ext := s.opts.Format.Extension()
+		name, reportDir = base+"."+ext, ""
+		if s.opts.SaveReport {
+			reportDir = base + "_" + strings.ToUpper(ext) + "_report"
 		}
 		rtgt, err = reserve(tgt, name, reportDir)
 		if err == nil {
 			break
 		}
-		if errors.Is(err, target.ErrExist) && s.targetFile == "" && try < maxNameTries {
+		if errors.Is(err, target.ErrExist) && s.opts.TargetFile == "" && try < maxNameTries {
 			continue
 		}
+		m.returnKey(s.kind, id, n) // refused: the number stays free
 		tgt.Close()
 		if errors.Is(err, target.ErrExist) {
 			return "", fmt.Errorf("%v; images and reports are never overwritten: %w", err, ErrConflict)
 		}
 		return "", fmt.Errorf("reserve %s: %w", tgt.Display(name), err)
 	}
-	s.params["targetBase"] = base
-	s.params["targetType"] = s.typ
-	s.params["acquiredAt"] = time.Now().Format(time.RFC3339Nano)
+	now := time.Now()
 	t := &store.Task{
 		Key: key, Kind: s.kind, N: n, Port: port, Model: id.Model, Serial: id.Serial, Size: id.Size,
-		State: StateInProgress, Step: "preparing", Created: time.Now(), Started: time.Now(),
-		Target: tgt.Display(name), Params: s.params, CaseID: s.caseID, EvidenceID: s.evidenceID,
+		State: StateInProgress, Step: "preparing", Created: now, Started: now,
+		Target: tgt.Display(name), Options: s.opts, TargetBase: base, AcquiredAt: now,
+		CaseID: s.caseID, EvidenceID: s.evidenceID,
 	}
 	o := ownerOf(ctx)
 	t.Owner, t.Shared = o.name, o.shared
@@ -108,12 +108,14 @@ func (m *Manager) start(ctx context.Context, s startSpec) (string, error) {
 		if err := s.prepare(t, rtgt); err != nil {
 			rtgt.unreserve()
 			rtgt.Close()
+			m.returnKey(s.kind, id, n)
 			return "", err
 		}
 	}
-	m.logf(t, "%s %s %s %s (%d bytes) to %s as %s", s.verb, port, id.Model, id.Serial, id.Size, t.Target, strings.ToUpper(s.typ))
+	m.logf(t, "%s %s %s %s (%d bytes) to %s as %s", s.verb, port, id.Model, id.Serial, id.Size, t.Target, strings.ToUpper(string(s.opts.Format)))
 	if err := m.st.PutTask(t); err != nil {
 		rtgt.Close()
+		m.returnKey(s.kind, id, n)
 		return "", fmt.Errorf("store task: %w", err)
 	}
 	m.mu.Lock()

@@ -379,14 +379,25 @@ func (w *Writer) times() (time.Time, time.Time) {
 	return a, s
 }
 
+// maxHeaderValue is the longest header value, in bytes of UTF-8, that libewf's ewfinfo prints;
+// from 512 bytes on it fails on the whole header.
+const maxHeaderValue = 511
+
 func (w *Writer) notes() string {
 	// The ASCII header has no model/serial fields: keep them in the notes there.
 	m := w.opt.Metadata
 	n := m.Notes
-	if m.Model != "" || m.Serial != "" {
-		n = fmt.Sprintf("%s (model: %s, serial: %s)", n, m.Model, m.Serial)
+	if m.Model == "" && m.Serial == "" {
+		return n
 	}
-	return n
+	ms := fmt.Sprintf("model: %s, serial: %s", m.Model, m.Serial)
+	if n == "" {
+		return ms
+	}
+	if with := n + " (" + ms + ")"; len(with) <= maxHeaderValue {
+		return with
+	}
+	return n // header2 keeps model and serial in their own fields
 }
 
 func (w *Writer) headerText() string {

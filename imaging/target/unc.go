@@ -110,6 +110,14 @@ func splitOptions(s string) []string {
 //   - "none" / "ip": no lookup; the server must be written as an IP address.
 var dnsModes = map[string]string{"": "ip", "auto": "ip", "system": "ip", "dns": "ip", "ipv4": "ip4", "ipv6": "ip6", "none": "", "ip": ""}
 
+// CheckDNSLookup reports whether mode is a dnsLookup value ResolveServer accepts.
+func CheckDNSLookup(mode string) error {
+	if _, ok := dnsModes[strings.ToLower(strings.TrimSpace(mode))]; !ok {
+		return fmt.Errorf("dnsLookup=%q: accepted values are auto, system, dns, ipv4, ipv6, none", mode)
+	}
+	return nil
+}
+
 // ResolveServer turns the server name into one IP address according to dnsLookup.
 func ResolveServer(ctxResolve func(network, host string) ([]net.IP, error), server, mode string) (string, error) {
 	network, ok := dnsModes[strings.ToLower(strings.TrimSpace(mode))]
