@@ -10,6 +10,8 @@ package deflate
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/evidenced/evidenced/formats/incompressible"
 )
 
 // Level is how hard an Encoder tries.
@@ -60,7 +62,8 @@ func Engine() string { return engine }
 // Encode compresses src into a zlib stream in dst's storage when that makes it smaller than src.
 func (e *Encoder) Encode(dst, src []byte) Result {
 	sum := e.raw.adler32(src)
-	if e.level == Fast && looksRandom(src) {
+	// At Fast, a chunk a sample shows random is stored without a deflate pass that could not pay.
+	if e.level == Fast && incompressible.Likely(src) {
 		return Result{Adler32: sum}
 	}
 	h := zlibHeader[e.level]
@@ -81,34 +84,4 @@ func growTo(b []byte, n int) []byte {
 	nb := make([]byte, len(b), n)
 	copy(nb, b)
 	return nb
-}
-
-// looksRandom reports whether a chunk is, by a sample, random or already compressed, so deflate
-// would cost its full CPU to store it anyway (encrypted volumes, phone images, media files). The
-// sample is the first 64 bytes of every 512-byte sector: a cluster of text or zeros anywhere in the
-// chunk lands in it. Its byte histogram is compared with a uniform one by the collision count
-// Σc² (uniform: n + n(n-1)/256, standard deviation about 360 for n = 4096); text, code, tables and
-// zero runs sit far above. A sector ending in 16 zero bytes (file slack) also keeps the chunk.
-func looksRandom(p []byte) bool {
-	const sector, piece = 512, 64
-	if len(p) < 8*sector {
-		return false
-	}
-	var hist [256]int
-	n := 0
-	for off := 0; off+sector <= len(p); off += sector {
-		for _, c := range p[off : off+piece] {
-			hist[c]++
-		}
-		n += piece
-		tail := p[off+sector-16 : off+sector]
-		if binary.LittleEndian.Uint64(tail) == 0 && binary.LittleEndian.Uint64(tail[8:]) == 0 {
-			return false
-		}
-	}
-	var sq int
-	for _, c := range hist {
-		sq += c * c
-	}
-	return sq <= n+n*(n-1)/256*103/100
 }

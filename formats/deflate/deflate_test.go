@@ -100,25 +100,3 @@ func FuzzEncode(f *testing.F) {
 		check(t, src, e.Encode(nil, src))
 	})
 }
-
-func TestLooksRandom(t *testing.T) {
-	c := chunks(t)
-	if !looksRandom(c["random"]) {
-		t.Error("random chunk not recognised")
-	}
-	for _, name := range []string{"zeros", "base64", "text"} {
-		if looksRandom(c[name]) {
-			t.Errorf("%s taken for random", name)
-		}
-	}
-	// Random with one cluster of text, or with slack zeros at the end of one sector, must be tried.
-	mixed := bytes.Clone(c["random"])
-	copy(mixed[8192:12288], c["text"])
-	slack := bytes.Clone(c["random"])
-	clear(slack[32768-100:])
-	for name, p := range map[string][]byte{"one text cluster": mixed, "slack": slack} {
-		if looksRandom(p) {
-			t.Errorf("%s taken for random", name)
-		}
-	}
-}
