@@ -28,13 +28,19 @@ import (
 
 // acquireSummary is the JSON printed when `evidenced acquire` ends.
 type acquireSummary struct {
-	Source            string            `json:"source"`
-	Format            string            `json:"format"`
-	Files             []string          `json:"files"`
-	Bytes             int64             `json:"bytes"`
-	Seconds           float64           `json:"seconds"`
-	MBps              float64           `json:"mbps"`
-	Hashes            map[string]string `json:"hashes"`
+	Source  string            `json:"source"`
+	Format  string            `json:"format"`
+	Files   []string          `json:"files"`
+	Bytes   int64             `json:"bytes"`
+	Seconds float64           `json:"seconds"`
+	MBps    float64           `json:"mbps"`
+	Hashes  map[string]string `json:"hashes"`
+	// ImageBytes and ImageHashes are set when the image stores the source zero-padded to whole
+	// sectors (E01 of a source whose size is not a multiple of 512): Bytes and Hashes are the
+	// source's own, these are what readers of the image (ewfverify) compute.
+	ImageBytes        int64             `json:"imageBytes,omitempty"`
+	ImageHashes       map[string]string `json:"imageHashes,omitempty"`
+	Note              string            `json:"note,omitempty"`
 	UnreadableSectors int64             `json:"unreadableSectors"`
 	Verified          *bool             `json:"verified,omitempty"`
 	Direct            bool              `json:"directIO"`
@@ -42,18 +48,24 @@ type acquireSummary struct {
 
 // acquireCmd images one device or file with the same engine as the daemon.
 func acquireCmd(args []string, log *slog.Logger) error {
+	return acquire(args, log, nil)
+}
+
+// acquire is acquireCmd; tamper, when set, gets the image's files after they are closed and before
+// they are verified (tests corrupt them to see verification fail).
+func acquire(args []string, log *slog.Logger, tamper func(files []string)) error {
 	fs := flag.NewFlagSet("acquire", flag.ContinueOnError)
 	srcPath := fs.String("source", "", "device or image file to acquire (opened read-only)")
 	format := fs.String("format", "e01", "e01, aff4 or raw")
 	out := fs.String("out", "", "DIR/NAME of the image, without extension")
-	comp := fs.String("compression", "fast", "e01: none, empty-block, fast, best; aff4: lz4, snappy, none")
+	comp := fs.String("compression", "fast", "e01: none, empty-block, fast, best; aff4: lz4, snappy, deflate, none (fast = lz4)")
 	hashes := fs.String("hash", "md5,sha1", "hashes: md5, sha1, sha256, sha512 (comma separated)")
 	segGB := fs.Int("segment-gb", 0, "e01 segment size in GB (0 = one file)")
 	caseNo := fs.String("case", "", "case number")
 	evid := fs.String("evidence", "", "evidence number")
 	examiner := fs.String("examiner", "", "examiner")
 	desc := fs.String("description", "", "description")
-	verify := fs.Bool("verify", false, "re-read the image and compare hashes")
+	verify := fs.Bool("verify", true, "re-read the image and compare hashes (--verify=false to skip)")
 	workers := fs.Int("workers", 0, "compression workers (0 = all CPUs)")
 	blockKiB := fs.Int("block-kib", 1024, "read size in KiB")
 	depth := fs.Int("depth", 4, "reads in flight")
@@ -121,7 +133,7 @@ func acquireCmd(args []string, log *slog.Logger) error {
 	tty := isTerminal(os.Stderr)
 	start := time.Now()
 	res, err := pipeline.Run(ctx, rd, img.Writer, pipeline.Config{
-		Hashes: hs, Workers: *workers, ProgressEvery: 250 * time.Millisecond,
+		Hashes: hs, Workers: *workers, ProgressEvery: 250 * time.Millisecond, Pad: img.Pad,
 		Progress: func(done int64) {
 			if tty {
 				progressBar(os.Stderr, done, src.Size(), time.Since(start))
@@ -138,12 +150,24 @@ func acquireCmd(args []string, log *slog.Logger) error {
 	for _, r := range res.BadRanges {
 		img.AddBad(r, 512)
 	}
-	for name, sum := range res.Hashes {
+	// The image stores, and its readers compute, the hashes of the padded stream if it is padded.
+	stored := res.Hashes
+	if res.PaddedHashes != nil {
+		stored = res.PaddedHashes
+	}
+	for name, sum := range stored {
 		b, _ := hex.DecodeString(sum)
 		img.SetHash(name, b)
 	}
 	if err := img.Close(); err != nil {
 		return fmt.Errorf("finish image: %w", err)
+	}
+	if tamper != nil {
+		var files []string
+		for _, f := range img.Files() {
+			files = append(files, filepath.Join(absDir, f))
+		}
+		tamper(files)
 	}
 	el := time.Since(start).Seconds()
 	sum := acquireSummary{Source: *srcPath, Format: typ, Bytes: res.Bytes, Seconds: el, Hashes: res.Hashes, Direct: src.Direct}
@@ -156,10 +180,15 @@ func acquireCmd(args []string, log *slog.Logger) error {
 	for _, r := range res.BadRanges {
 		sum.UnreadableSectors += r.Count
 	}
+	if res.PaddedHashes != nil {
+		sum.ImageBytes = (res.Bytes + int64(img.Pad) - 1) / int64(img.Pad) * int64(img.Pad)
+		sum.ImageHashes = res.PaddedHashes
+		sum.Note = fmt.Sprintf("the source holds %d bytes, not whole %d-byte sectors: the image stores its last sector zero-padded to %d bytes; hashes are the source's, imageHashes the image's", res.Bytes, img.Pad, sum.ImageBytes)
+	}
 	if *verify {
-		ok, err := verifyImage(img, hs, res.Hashes)
+		ok, err := verifyImage(img, hs, stored)
 		if err != nil {
-			return err
+			return fmt.Errorf("verification failed: %w", err)
 		}
 		sum.Verified = &ok
 	}

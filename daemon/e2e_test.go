@@ -26,6 +26,7 @@ type daemon struct {
 	cmd  *exec.Cmd
 	base string
 	logs *bytes.Buffer
+	args []string // as started, without --listen: a restart passes them again
 }
 
 var builtBinary string
@@ -65,7 +66,7 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{t: t, cmd: cmd, base: "http://" + addr, logs: logs}
+	d := &daemon{t: t, cmd: cmd, base: "http://" + addr, logs: logs, args: args}
 	t.Cleanup(func() { d.kill() })
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

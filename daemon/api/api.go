@@ -285,8 +285,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		s.mu.Lock()
 		s.fails[addr]++
 		s.mu.Unlock()
-		s.log.Warn("failed login", "user", user, "addr", addr)
-		_ = s.st.Audit(store.AuditEntry{Time: time.Now(), User: user, Action: "login-failed", Detail: addr})
+		// The name typed may be a password typed in the wrong field: only a short hash of it is
+		// kept, enough to see repeated attempts with one name.
+		tag := userTag(user)
+		s.log.Warn("failed login", "user", tag, "addr", addr)
+		_ = s.st.Audit(store.AuditEntry{Time: time.Now(), User: tag, Action: "login-failed", Detail: addr})
 		return &apiError{http.StatusUnauthorized, "wrong user name or password"}
 	}
 	s.mu.Lock()
@@ -305,6 +308,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, err = w.Write([]byte(tok))
 	return err
+}
+
+// userTag is how a user name that failed to log in is logged: "sha256:" and 8 hex digits.
+func userTag(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return "sha256:" + hex.EncodeToString(sum[:4])
 }
 
 // AddUser creates or replaces a user with a bcrypt hash of the password.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/formats/aff4"
+	"github.com/evidenced/evidenced/hal/board"
 	"github.com/evidenced/evidenced/internal/testenv"
 )
 
@@ -64,5 +66,54 @@ func TestAFF4Image(t *testing.T) {
 	imgs := v.Images()
 	if len(imgs) != 1 || strings.ToLower(imgs[0].Hashes()["SHA256"]) != want || want == nil {
 		t.Fatalf("stored hashes %v, task %v", imgs[0].Hashes(), want)
+	}
+}
+
+// AFF4 pauses at a checkpoint inside a bevy and resumes to a container equal to the source: the
+// task's hashes and those stored in the container are the source's, the task's verification
+// (our reader over the stream) matched, and unzip -t checks every member's CRC. deflate is
+// accepted on the API and written with the AFF4 standard's IRI.
+func TestAFF4PauseResume(t *testing.T) {
+	unzip := testenv.Tool(t, "unzip")
+	// 4 MiB read at 1 MB/s take four seconds, so the pause lands mid-image.
+	disk := randomDisk(t, t.TempDir(), "slow.img", 4<<20)
+	e := newEnv(t, board.PortDesc{Name: "SATA6", Mode: "source", Drive: &board.DriveDesc{Path: disk, Model: "Slow Disk", Serial: "SLOW1", ReadMBps: 1}})
+	before := testenv.FileMD5(t, disk)
+	code, key := e.get("/api/start-image?source=SATA6&targetFolder=" + url.QueryEscape(e.targets) + "&targetType=aff4&aff4Comp=deflate")
+	if code != 200 {
+		t.Fatalf("start-image: %d %s", code, key)
+	}
+	img := filepath.Join(e.targets, "Slow DiskSLOW1_0.aff4")
+	time.Sleep(600 * time.Millisecond)
+	if st := e.json("/api/stop-task?taskKey=" + url.QueryEscape(key)); st["state"] != "paused" {
+		rep, _ := os.ReadFile(filepath.Join(e.targets, "Slow DiskSLOW1_0_AFF4_report", "Report.html"))
+		t.Fatalf("AFF4 pause: %v\n%s", st, rep)
+	}
+	if m := e.json("/api/check-task?taskKey=" + url.QueryEscape(key)); m["state"] != "paused" {
+		t.Fatalf("paused task: %v", m)
+	}
+	if r := e.json("/api/resume-task?taskKey=" + url.QueryEscape(key)); r["state"] != "in-progress" {
+		t.Fatalf("resume: %v", r)
+	}
+	m := e.wait(key)
+	if m["state"] != "completed" || !strings.Contains(m["message"].(string), "verified") || m["hashes"].(map[string]any)["MD5"] != before {
+		t.Fatalf("resumed AFF4 task: %v (want MD5 %s)", m, before)
+	}
+	v, err := aff4.OpenFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	imgs := v.Images()
+	if len(imgs) != 1 || imgs[0].Hashes()["MD5"] != before {
+		t.Fatalf("stored hashes %v, source MD5 %s", imgs[0].Hashes(), before)
+	}
+	out, err := exec.Command(unzip, "-t", img).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "No errors detected") {
+		t.Fatalf("unzip -t: %v\n%s", err, out)
+	}
+	turtle, err := exec.Command(unzip, "-p", img, "information.turtle").Output()
+	if err != nil || !strings.Contains(string(turtle), "<https://tools.ietf.org/html/rfc1951>") {
+		t.Fatalf("turtle does not name the standard deflate IRI: %v\n%s", err, turtle)
 	}
 }

@@ -26,6 +26,9 @@ func params(q url.Values) map[string]string {
 			continue
 		}
 		out[k] = v[0]
+		if k == "mountOptions" { // a password typed here is used for the mount, never kept
+			out[k] = target.StripSecretOptions(v[0])
+		}
 	}
 	return out
 }
@@ -123,11 +126,11 @@ func (s *Server) startImage(w http.ResponseWriter, r *http.Request) error {
 	}
 	if v := strings.ToLower(strings.TrimSpace(q.Get("aff4Comp"))); v != "" {
 		switch v {
-		case "lz4", "snappy":
+		case "lz4", "snappy", "deflate":
 		case "not compressed", "none", "not-compressed", "stored":
 			v = "none"
 		default:
-			return bad("aff4Comp=%q: accepted values are lz4, snappy, not compressed", q.Get("aff4Comp"))
+			return bad("aff4Comp=%q: accepted values are lz4, snappy, deflate, not compressed", q.Get("aff4Comp"))
 		}
 		p["aff4Comp"] = v
 	}

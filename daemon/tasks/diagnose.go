@@ -55,15 +55,39 @@ func (m *Manager) StartDiagnose(ctx context.Context, req DiagnoseRequest) (strin
 			return "", fmt.Errorf("reportFolder: %v: %w", err, ErrBadRequest)
 		}
 	}
-	key, n, err := m.NewKey(KindDiagnose, id)
-	if err != nil {
-		m.release(port, placeholder)
-		return "", err
+	// The report folder is reserved (created exclusively) with the key: numbering restarts when
+	// the state file is reset, and an older report is never overwritten, so a taken number moves on.
+	var (
+		key, reportDir string
+		n              int
+	)
+	for try := 0; ; try++ {
+		var err error
+		if key, n, err = m.NewKey(KindDiagnose, id); err != nil {
+			m.release(port, placeholder)
+			if tgt != nil {
+				tgt.Close()
+			}
+			return "", err
+		}
+		if tgt == nil {
+			break
+		}
+		reportDir = fmt.Sprintf("%s%s_diagnose_%d", id.Model, id.Serial, n)
+		err = tgt.Mkdir(reportDir)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, target.ErrExist) || try >= maxNameTries {
+			m.release(port, placeholder)
+			tgt.Close()
+			return "", fmt.Errorf("reportFolder: %w", err)
+		}
 	}
 	t := &store.Task{Key: key, Kind: KindDiagnose, N: n, Port: port, Model: id.Model, Serial: id.Serial, Size: id.Size,
 		State: StateInProgress, Step: "identify", Created: time.Now(), Started: time.Now(), BytesTotal: id.Size, Params: req.Params}
 	if tgt != nil {
-		t.ReportDir = fmt.Sprintf("%s%s_diagnose_%d", id.Model, id.Serial, n)
+		t.ReportDir = reportDir
 		t.Report = tgt.Display(t.ReportDir + "/Report.html")
 	}
 	m.logf(t, "diagnostics of %s %s %s", port, id.Model, id.Serial)

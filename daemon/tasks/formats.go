@@ -80,13 +80,28 @@ func openRaw(name string, tgt target.Target, cp *pipeline.Checkpoint) (*Image, e
 			}
 			return tgt.Truncate(name, w.Size())
 		},
-		Files: func() []string { return []string{name} },
-		ReadBack: func() (io.Reader, func() error, error) {
-			r, err := tgt.Open(name)
-			if err != nil {
-				return nil, nil, err
-			}
-			return r, r.Close, nil
-		},
+		Files:    func() []string { return []string{name} },
+		ReadBack: func() (io.Reader, func() error, error) { return readBackRaw(tgt, name) },
 	}, nil
+}
+
+func readBackRaw(tgt target.Target, name string) (io.Reader, func() error, error) {
+	r, err := tgt.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, r.Close, nil
+}
+
+// ReadBack opens a written image for reading its data stream (verification); it never writes.
+func ReadBack(typ, base string, tgt target.Target) (io.Reader, func() error, error) {
+	switch typ {
+	case "raw":
+		return readBackRaw(tgt, base+".raw")
+	case "e01":
+		return readBackE01(tgt, base)
+	case "aff4":
+		return readBackAFF4(tgt, base+".aff4")
+	}
+	return nil, nil, fmt.Errorf("image type %q is not supported", typ)
 }

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -12,19 +13,58 @@ import (
 	"github.com/evidenced/evidenced/imaging/target"
 )
 
-func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {
-	if cp != nil {
-		return nil, fmt.Errorf("AFF4 images cannot be resumed")
+// aff4Writer gives the pipeline the writer's checkpoints in their JSON form (an aff4.State).
+type aff4Writer struct{ *aff4.Writer }
+
+func (w aff4Writer) Checkpoint() (json.RawMessage, error) {
+	st, err := w.Writer.Checkpoint()
+	if err != nil {
+		return nil, err
 	}
+	return json.Marshal(st)
+}
+
+// ProveAFF4 checks, reading only, that the file of a paused AFF4 task (base + ".aff4") is the
+// container its checkpoint was taken of (aff4.State.Check: the volume URN, the size, the members
+// up to the open bevy). A resume calls it before it touches the file; the API can call it to refuse
+// a resume before it starts.
+func ProveAFF4(tgt target.Target, base string, cp *pipeline.Checkpoint) error {
+	st, err := aff4State(cp)
+	if err != nil {
+		return err
+	}
+	return proveAFF4(tgt, base+".aff4", st)
+}
+
+func aff4State(cp *pipeline.Checkpoint) (aff4.State, error) {
+	var st aff4.State
+	if err := json.Unmarshal(cp.Format, &st); err != nil {
+		return st, fmt.Errorf("AFF4 checkpoint: %w", err)
+	}
+	return st, nil
+}
+
+func proveAFF4(tgt target.Target, name string, st aff4.State) error {
+	rf, err := tgt.Open(name)
+	if err != nil {
+		return fmt.Errorf("reopen image: %w", err)
+	}
+	defer rf.Close()
+	if err := st.Check(rf, rf.Size()); err != nil {
+		return fmt.Errorf("%s is not the paused task's image: %w", name, err)
+	}
+	return nil
+}
+
+func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {
 	p := spec.Params
 	comp := p["aff4Comp"]
 	if comp == "" {
 		comp = "lz4"
 	}
-	name := spec.Base + ".aff4"
-	f, err := tgt.Create(name)
-	if err != nil {
-		return nil, fmt.Errorf("create image: %w", err)
+	// Refuse a bad method before any file exists: a refused image leaves nothing behind.
+	if _, err := aff4.CompressionIRI(comp); err != nil {
+		return nil, err
 	}
 	var hashes []string
 	for _, h := range strings.Split(p["hashes"], ",") {
@@ -32,18 +72,38 @@ func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Imag
 			hashes = append(hashes, strings.ToLower(h))
 		}
 	}
-	w, err := aff4.NewWriter(f, aff4.Options{
+	// The acquisition time is fixed at the start: a resumed container keeps its creation time.
+	acquired, err := time.Parse(time.RFC3339Nano, p["acquiredAt"])
+	if err != nil {
+		acquired = time.Now()
+	}
+	opt := aff4.Options{
 		Compression: comp, Hashes: hashes,
 		CaseNumber: p["aff4Case"], EvidenceNumber: p["aff4Evid"], Examiner: p["aff4Inv"], Description: p["aff4Desc"],
 		Model: spec.Identity.Model, Serial: spec.Identity.Serial, Size: spec.Identity.Size, SectorSize: spec.Identity.SectorSize,
-		Tool: spec.Software, AcquiredAt: time.Now(),
-	})
-	if err != nil {
-		f.Close()
-		return nil, err
+		Tool: spec.Software, AcquiredAt: acquired,
+	}
+	name := spec.Base + ".aff4"
+	var (
+		f target.File
+		w *aff4.Writer
+	)
+	if cp != nil {
+		if f, w, err = resumeAFF4(tgt, name, opt, cp); err != nil {
+			return nil, err
+		}
+	} else {
+		if f, err = tgt.Create(name); err != nil {
+			return nil, fmt.Errorf("create image: %w", err)
+		}
+		if w, err = aff4.NewWriter(f, opt); err != nil {
+			f.Close()
+			tgt.Remove(name)
+			return nil, err
+		}
 	}
 	return &Image{
-		Writer: w,
+		Writer: aff4Writer{w},
 		// Unreadable ranges stay zero-filled in the stream (as in E01 and raw), so the image's
 		// hashes equal the acquisition's; they are listed in the report. Mapping them to
 		// aff4:UnreadableData would make readers return a pattern instead of the hashed zeros.
@@ -59,28 +119,63 @@ func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Imag
 			}
 			return err
 		},
-		Files: func() []string { return []string{name} },
-		ReadBack: func() (io.Reader, func() error, error) {
-			rf, err := tgt.Open(name)
-			if err != nil {
-				return nil, nil, err
-			}
-			v, err := aff4.Open(rf, rf.Size())
-			if err != nil {
-				rf.Close()
-				return nil, nil, err
-			}
-			imgs := v.Images()
-			if len(imgs) != 1 {
-				rf.Close()
-				return nil, nil, fmt.Errorf("AFF4 volume holds %d images, want 1", len(imgs))
-			}
-			ra, err := imgs[0].Open()
-			if err != nil {
-				rf.Close()
-				return nil, nil, err
-			}
-			return io.NewSectionReader(ra, 0, imgs[0].Size), rf.Close, nil
-		},
+		Files:    func() []string { return []string{name} },
+		ReadBack: func() (io.Reader, func() error, error) { return readBackAFF4(tgt, name) },
 	}, nil
+}
+
+// resumeAFF4 reopens the container of a paused task at its checkpoint: the file must be the
+// checkpoint's (proveAFF4); then bytes written after the checkpoint are cut and the writer
+// continues the open bevy.
+func resumeAFF4(tgt target.Target, name string, opt aff4.Options, cp *pipeline.Checkpoint) (target.File, *aff4.Writer, error) {
+	st, err := aff4State(cp)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := proveAFF4(tgt, name, st); err != nil {
+		return nil, nil, err
+	}
+	rf, err := tgt.Open(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reopen image: %w", err)
+	}
+	defer rf.Close()
+	f, err := tgt.OpenFile(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reopen image: %w", err)
+	}
+	w, err := aff4.Resume(rf, f, opt, st)
+	if err == nil {
+		if err = tgt.Truncate(name, st.Offset); err != nil {
+			err = fmt.Errorf("cut %s to its checkpoint: %w", name, err)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, w, nil
+}
+
+func readBackAFF4(tgt target.Target, name string) (io.Reader, func() error, error) {
+	rf, err := tgt.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := aff4.Open(rf, rf.Size())
+	if err != nil {
+		rf.Close()
+		return nil, nil, err
+	}
+	imgs := v.Images()
+	if len(imgs) != 1 {
+		rf.Close()
+		return nil, nil, fmt.Errorf("AFF4 volume holds %d images, want 1", len(imgs))
+	}
+	ra, err := imgs[0].Open()
+	if err != nil {
+		rf.Close()
+		return nil, nil, err
+	}
+	return io.NewSectionReader(ra, 0, imgs[0].Size), rf.Close, nil
 }

@@ -77,19 +77,22 @@ func openE01(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image
 		return nil, err
 	}
 	return &Image{
-		Writer:  e01Writer{w},
-		AddBad:  func(r source.Range, _ int) { w.AddReadError(r.First, r.Count) },
-		SetHash: w.SetHash,
-		Close:   w.Close,
-		Files:   w.Files,
-		ReadBack: func() (io.Reader, func() error, error) {
-			r, err := ewf.Open(func(name string) (ewf.ReadFile, error) { return tgt.Open(name) }, spec.Base+".E01")
-			if err != nil {
-				return nil, nil, err
-			}
-			return io.NewSectionReader(r, 0, r.Size()), r.Close, nil
-		},
+		Pad:      int(opt.BytesPerSector),
+		Writer:   e01Writer{w},
+		AddBad:   func(r source.Range, _ int) { w.AddReadError(r.First, r.Count) },
+		SetHash:  w.SetHash,
+		Close:    w.Close,
+		Files:    w.Files,
+		ReadBack: func() (io.Reader, func() error, error) { return readBackE01(tgt, spec.Base) },
 	}, nil
+}
+
+func readBackE01(tgt target.Target, base string) (io.Reader, func() error, error) {
+	r, err := ewf.Open(func(name string) (ewf.ReadFile, error) { return tgt.Open(name) }, base+".E01")
+	if err != nil {
+		return nil, nil, err
+	}
+	return io.NewSectionReader(r, 0, r.Size()), r.Close, nil
 }
 
 // removeSegmentsAfter deletes the segments an interrupted run started after its checkpoint's

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
@@ -44,19 +46,58 @@ func Extension(typ string) string {
 	return "raw"
 }
 
-// StartImage validates the target, creates the task and starts it.
+// StartImage validates the target, creates the task and starts it. The image files are created
+// before the key is answered, and a format that checkpoints gives the task its first checkpoint
+// (at byte 0) in the same store write that creates it: every task that shows "paused" resumes.
 func (m *Manager) StartImage(ctx context.Context, req ImageRequest) (string, error) {
+	var f *Image
 	return m.start(ctx, startSpec{
 		kind: KindImage, verb: "imaging", port: req.Port, drive: req.Drive, spec: req.Spec, params: req.Params,
 		typ: req.Type, ext: Extension(req.Type), targetFile: req.TargetFile, caseID: req.CaseID, evidenceID: req.EvidenceID,
+		prepare: func(t *store.Task, tgt target.Target) error {
+			var err error
+			f, err = OpenImage(ImageSpec{Type: t.Params["targetType"], Base: t.Params["targetBase"], Params: t.Params, Identity: req.Drive.Identity(), Software: m.cfg.Software}, tgt, nil)
+			if err != nil {
+				return err
+			}
+			c, ok := f.Writer.(pipeline.Checkpointer)
+			if !ok {
+				return nil
+			}
+			fs, err := c.Checkpoint()
+			if err == nil {
+				t.Checkpoint, err = imageCheckpointJSON(t, tgt, req.Drive.Identity(), nil, pipeline.Checkpoint{Format: fs})
+			}
+			if err != nil {
+				f.Close()
+				return fmt.Errorf("first checkpoint: %w", err)
+			}
+			return nil
+		},
 		run: func(ctx context.Context, t *store.Task, l *live, tgt target.Target) error {
-			return m.runImage(ctx, t, l, req.Drive, tgt, false)
+			return m.runImage(ctx, t, l, req.Drive, tgt, f, nil)
 		},
 	})
 }
 
+// imageCheckpoint adds to a pipeline checkpoint what proves, at resume, the image file and the
+// source (rd nil: nothing imaged yet to fingerprint).
+func imageCheckpointJSON(t *store.Task, tgt target.Target, id hal.Identity, rd io.ReaderAt, c pipeline.Checkpoint) (json.RawMessage, error) {
+	ic := imageCheckpoint{Checkpoint: c}
+	var err error
+	if ic.File, err = makeFileProof(tgt, t.Params["targetType"], t.Params["targetBase"], c.Format); err != nil {
+		return nil, err
+	}
+	if rd == nil {
+		rd = bytes.NewReader(nil)
+	}
+	ic.Source = makeSourcePrint(rd, id, c.Offset)
+	return json.Marshal(ic)
+}
+
 // Resume continues a paused imaging task from its last checkpoint. spec carries the credentials,
-// which are never stored.
+// which are never stored. Before anything on the target is touched, the image files must prove to
+// be this task's and the drive on the port the drive imaged so far; otherwise ErrConflict.
 func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) error {
 	t, err := m.Task(key)
 	if err != nil {
@@ -82,13 +123,31 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 		m.release(t.Port, t.Key)
 		return fmt.Errorf("targetFolder: %v: %w", err, ErrBadRequest)
 	}
-	run := func(ctx context.Context, t *store.Task, l *live) error { return m.runImage(ctx, t, l, d, tgt, true) }
-	if t.Kind == KindLogical {
-		if run, err = m.resumeLogical(t, d, tgt); err != nil {
+	if verifyOnly(t) {
+		t.State, t.Message = StateInProgress, ""
+		m.logf(t, "imaging had completed before the interruption: verifying the image again")
+		m.save(t)
+		m.launch(t, func(ctx context.Context, t *store.Task, l *live) error { return m.reverify(ctx, t, l, tgt) })
+		return nil
+	}
+	if t.Kind == KindImage {
+		f, cp, err := m.reopenImage(t, d, tgt)
+		if err != nil {
 			tgt.Close()
 			m.release(t.Port, t.Key)
 			return err
 		}
+		t.State, t.Message = StateInProgress, ""
+		m.logf(t, "resuming at byte %d", t.BytesDone)
+		m.save(t)
+		m.launch(t, func(ctx context.Context, t *store.Task, l *live) error { return m.runImage(ctx, t, l, d, tgt, f, cp) })
+		return nil
+	}
+	run, err := m.resumeLogical(t, d, tgt)
+	if err != nil {
+		tgt.Close()
+		m.release(t.Port, t.Key)
+		return err
 	}
 	t.State, t.Message = StateInProgress, ""
 	m.logf(t, "resuming at byte %d", t.BytesDone)
@@ -128,38 +187,126 @@ type Image struct {
 	Close    func() error
 	Files    func() []string
 	ReadBack func() (io.Reader, func() error, error) // the image's data stream, for verification
+	// Pad is set when the image stores the stream zero-padded to a multiple of Pad bytes (E01:
+	// whole sectors, for `evidenced acquire` of files; drives are whole sectors); see
+	// pipeline.Config.Pad.
+	Pad int
 }
 
-func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Drive, tgt target.Target, resume bool) error {
-	l.tgt = tgt // closed after the report is written
-	typ := t.Params["targetType"]
-	base := t.Params["targetBase"]
-	hashes := strings.Split(t.Params["hashes"], ",")
+// reopenImage proves, reading only, that the files on the target are the paused task's and that
+// the drive is the one imaged so far, then reopens the image at its checkpoint (nil checkpoint:
+// the image starts over). Any doubt is ErrConflict, and nothing is touched then.
+func (m *Manager) reopenImage(t *store.Task, d hal.Drive, tgt target.Target) (*Image, *pipeline.Checkpoint, error) {
+	typ, base := t.Params["targetType"], t.Params["targetBase"]
 	id := d.Identity()
-
 	rd, err := d.Open()
 	if err != nil {
-		return fmt.Errorf("open source drive: %w", err)
+		return nil, nil, fmt.Errorf("open source drive: %w", err)
 	}
 	defer rd.Close()
-
-	var cp *pipeline.Checkpoint
-	if resume {
-		cp = &pipeline.Checkpoint{}
-		if err := json.Unmarshal(t.Checkpoint, cp); err != nil {
-			return fmt.Errorf("checkpoint of the paused task is unreadable: %w", err)
+	spec := ImageSpec{Type: typ, Base: base, Params: t.Params, Identity: id, Software: m.cfg.Software}
+	if len(t.Checkpoint) == 0 {
+		return m.restartImage(t, spec, rd, tgt)
+	}
+	ic := &imageCheckpoint{}
+	if err := json.Unmarshal(t.Checkpoint, ic); err != nil {
+		return nil, nil, fmt.Errorf("checkpoint of the paused task is unreadable: %w", err)
+	}
+	if ic.Source != nil {
+		if err := proveSource(rd, id, ic.Source); err != nil {
+			return nil, nil, fmt.Errorf("not resuming %s: %v: %w", t.Key, err, ErrConflict)
 		}
 	}
-	f, err := OpenImage(ImageSpec{Type: typ, Base: base, Params: t.Params, Identity: id, Software: m.cfg.Software}, tgt, cp)
-	if err != nil {
-		return err
+	if ic.File != nil {
+		if err := proveFile(tgt, typ, base, ic.File); err != nil {
+			return nil, nil, fmt.Errorf("not resuming %s, its image is not what it wrote: %v; nothing was changed: %w", t.Key, err, ErrConflict)
+		}
 	}
+	switch typ {
+	case "raw":
+		if err := proveRawContent(tgt, base+".raw", rd, id); err != nil {
+			return nil, nil, fmt.Errorf("not resuming %s: %v; nothing was changed: %w", t.Key, err, ErrConflict)
+		}
+	case "aff4":
+		// The container's volume URN, size and members up to the open bevy (aff4.State.Check).
+		if err := ProveAFF4(tgt, base, &ic.Checkpoint); err != nil {
+			return nil, nil, fmt.Errorf("not resuming %s: %v; nothing was changed: %w", t.Key, err, ErrConflict)
+		}
+	}
+	cp := &ic.Checkpoint
+	f, err := OpenImage(spec, tgt, cp)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cp.Offset == 0 && len(cp.HashStates) == 0 {
+		cp = nil // the first checkpoint, taken before any byte: the hashes start fresh
+	}
+	return f, cp, nil
+}
+
+// restartImage starts a paused task without a checkpoint from byte 0: its partial files are
+// removed, which needs them to be provably this task's (absent, empty, or for raw the same data as
+// the drive).
+func (m *Manager) restartImage(t *store.Task, spec ImageSpec, rd hal.Reader, tgt target.Target) (*Image, *pipeline.Checkpoint, error) {
+	var names []string
+	switch spec.Type {
+	case "e01":
+		for n := 1; ; n++ {
+			if _, err := tgt.Stat(ewf.SegmentName(spec.Base, n)); err != nil {
+				break
+			}
+			names = append(names, ewf.SegmentName(spec.Base, n))
+		}
+	default:
+		names = []string{spec.Base + "." + Extension(spec.Type)}
+	}
+	for _, name := range names {
+		size, err := tgt.Stat(name)
+		if err != nil || size == 0 {
+			continue
+		}
+		if spec.Type == "raw" {
+			if err := proveRawContent(tgt, name, rd, spec.Identity); err == nil {
+				continue
+			}
+		}
+		return nil, nil, fmt.Errorf("not resuming %s: it paused before its first checkpoint, and %s (%d bytes) cannot be proven to be its partial image; move it away and resume again to start over: %w",
+			t.Key, tgt.Display(name), size, ErrConflict)
+	}
+	for _, name := range names {
+		if _, err := tgt.Stat(name); err != nil {
+			continue
+		}
+		if err := tgt.Remove(name); err != nil {
+			return nil, nil, fmt.Errorf("remove partial image %s: %w", tgt.Display(name), err)
+		}
+		m.logf(t, "no checkpoint yet: removed the partial image %s", tgt.Display(name))
+	}
+	m.logf(t, "no checkpoint yet: imaging restarts from byte 0")
+	t.BytesDone = 0
+	f, err := OpenImage(spec, tgt, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, nil, nil
+}
+
+// runImage acquires the drive into the opened image f, from the checkpoint cp (nil: from byte 0).
+func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Drive, tgt target.Target, f *Image, cp *pipeline.Checkpoint) error {
+	l.tgt = tgt // closed after the report is written
+	hashes := strings.Split(t.Params["hashes"], ",")
+	id := d.Identity()
 	closed := false
 	defer func() {
 		if !closed {
 			f.Close()
 		}
 	}()
+	rd, err := d.Open()
+	if err != nil {
+		return fmt.Errorf("open source drive: %w", err)
+	}
+	defer rd.Close()
 
 	t.Step = "imaging"
 	m.save(t)
@@ -177,8 +324,9 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 			if !resumable {
 				return
 			}
-			data, err := json.Marshal(c)
+			data, err := imageCheckpointJSON(t, tgt, id, rd, c)
 			if err != nil {
+				m.log.Warn("checkpoint not kept", "task", t.Key, "err", err)
 				return
 			}
 			// Store a copy of the record: this runs on the pipeline's goroutine.
@@ -201,7 +349,7 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	l.mu.Unlock()
 	if err != nil {
 		if res.Last != nil && resumable {
-			data, merr := json.Marshal(res.Last)
+			data, merr := imageCheckpointJSON(t, tgt, id, rd, *res.Last)
 			if merr == nil {
 				t.Checkpoint, t.BytesDone = data, res.Last.Offset
 			}
@@ -252,7 +400,7 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	if t.Params["verify"] != "false" {
 		t.Step = "verifying"
 		m.save(t)
-		if err := m.verify(ctx, t, l, f, hashes, res.Hashes); err != nil {
+		if err := m.verify(ctx, t, l, f.ReadBack, hashes, res.Hashes); err != nil {
 			return err
 		}
 	}
@@ -260,9 +408,36 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	return nil
 }
 
+// verifyOnly reports whether a paused image task had written its whole image and was verifying
+// it: resuming it verifies again and writes nothing.
+func verifyOnly(t *store.Task) bool {
+	return t.Kind == KindImage && t.Step == "verifying" && len(t.Hashes) > 0
+}
+
+// reverify is the run of a resumed task that was interrupted while verifying.
+func (m *Manager) reverify(ctx context.Context, t *store.Task, l *live, tgt target.Target) error {
+	l.tgt = tgt
+	l.set(0)
+	if n := badCount(t.BadSectors); n > 0 {
+		t.Message = fmt.Sprintf("completed; %d unreadable sectors zero-filled", n)
+	}
+	names := make([]string, 0, len(t.Hashes))
+	for name := range t.Hashes {
+		names = append(names, name)
+	}
+	rb := func() (io.Reader, func() error, error) {
+		return ReadBack(t.Params["targetType"], t.Params["targetBase"], tgt)
+	}
+	if err := m.verify(ctx, t, l, rb, names, t.Hashes); err != nil {
+		return err
+	}
+	t.Step = "post-hash"
+	return nil
+}
+
 // verify re-reads the written image through our reader and compares its hashes.
-func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, f *Image, names []string, want map[string]string) error {
-	r, closeFn, err := f.ReadBack()
+func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, readBack func() (io.Reader, func() error, error), names []string, want map[string]string) error {
+	r, closeFn, err := readBack()
 	if err != nil {
 		return fmt.Errorf("verify: open image: %w", err)
 	}

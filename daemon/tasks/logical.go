@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/evidenced/evidenced/formats/ewf"
@@ -112,11 +113,14 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 	l.tgt = tgt
 	d := req.Drive
 	id := d.Identity()
-	rd, err := d.Open()
+	hrd, err := d.Open()
 	if err != nil {
 		return fmt.Errorf("open source drive: %w", err)
 	}
-	defer rd.Close()
+	defer hrd.Close()
+	// The file system readers may fold a read error into their own; the reader itself notices a
+	// drive that is gone, which fails the task as it fails a physical one.
+	rd := &goneWatch{Reader: hrd}
 
 	var (
 		results  []logicalResult
@@ -168,6 +172,9 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 			if ctx.Err() != nil {
 				return werr
 			}
+			if err := rd.goneErr(t.Port); err != nil {
+				return err
+			}
 			problems = append(problems, fmt.Sprintf("%s: walk: %v", name, werr))
 		}
 		sel := selectEntries(found, name, req.Filter)
@@ -182,6 +189,9 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 		volState[i] = fmt.Sprintf("read: %d entries, %d selected files", len(found), files)
 		readable++
 		m.logf(t, "volume %s: %d entries, %d files selected", name, len(found), files)
+	}
+	if err := rd.goneErr(t.Port); err != nil {
+		return err
 	}
 	if readable == 0 {
 		return fmt.Errorf("no file system on the drive could be read: %s", strings.Join(problems, "; "))
@@ -287,6 +297,10 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 				res.Err = aerr.Error()
 			}
 		}
+		if err := rd.goneErr(t.Port); err != nil {
+			copyErr = err // what this file got is not its content
+			break
+		}
 		res.MD5, res.SHA1 = h["MD5"], h["SHA1"]
 		if res.Err != "" {
 			problems = append(problems, fmt.Sprintf("%s: %s", it.path, res.Err))
@@ -389,6 +403,28 @@ func renameDeletedCollisions(items []logicalItem) {
 		}
 		used[it.path] = true
 	}
+}
+
+// goneWatch remembers that a read of the source failed because the drive is gone.
+type goneWatch struct {
+	hal.Reader
+	gone atomic.Pointer[error]
+}
+
+func (g *goneWatch) ReadAt(p []byte, off int64) (int, error) {
+	n, err := g.Reader.ReadAt(p, off)
+	if err != nil && errors.Is(err, hal.ErrGone) {
+		g.gone.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+// goneErr is the task's failure once the drive is gone, nil before.
+func (g *goneWatch) goneErr(port string) error {
+	if e := g.gone.Load(); e != nil {
+		return fmt.Errorf("the source drive is gone from %s (unplugged or powered off): %w", port, *e)
+	}
+	return nil
 }
 
 // countingReader reports progress and stops a copy promptly when the task is stopped.

@@ -279,7 +279,7 @@ func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 	case err == nil:
 		t.State, t.Message, t.Completed = StateCompleted, firstNonEmpty(t.Message, "completed"), now
 	case errors.Is(cause, errPause) || errors.Is(cause, errShutdown):
-		if pausable(t) && t.Checkpoint != nil {
+		if pausable(t) && (t.Checkpoint != nil || verifyOnly(t)) {
 			t.State, t.Message = StatePaused, "paused at "+percent(t.BytesDone, t.BytesTotal)+"%"
 		} else {
 			t.State, t.Message, t.Completed = StateStopped, "stopped", now
@@ -293,10 +293,11 @@ func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 		}
 	}
 	t.Log = append(t.Log, stamp("task "+t.State+": "+t.Message))
+	// The report is on the target before check-task says the task ended.
+	m.writeReport(t, l.tgt)
 	if err := m.st.PutTask(t); err != nil {
 		m.log.Error("store task", "task", t.Key, "err", err)
 	}
-	m.writeReport(t, l.tgt)
 	m.log.Info("task ended", "task", t.Key, "state", t.State, "message", t.Message)
 }
 

@@ -100,12 +100,19 @@ func (m *Manager) ReportFiles(t *store.Task) map[string][]byte {
 // incomplete says, for an imaging task that ended without its whole image, how much was written;
 // "" otherwise. A partial image is never deleted, so the report must not let it pass for whole.
 func incomplete(t *store.Task) string {
-	if t.Kind != KindImage || t.Target == "" {
+	if t.Target == "" {
 		return ""
 	}
 	switch t.State {
 	case StateFailed, StateStopped, StatePaused:
+	default:
+		return ""
+	}
+	switch t.Kind {
+	case KindImage:
 		return fmt.Sprintf("image incomplete: at most %d of %d source bytes written", t.BytesDone, t.BytesTotal)
+	case KindLogical:
+		return fmt.Sprintf("logical image incomplete: %d of %d bytes of the selected files copied", t.BytesDone, t.BytesTotal)
 	}
 	return ""
 }

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -22,8 +23,14 @@ type startSpec struct {
 	targetFile string // without extension; "" = <model><serial>_<n>
 	caseID     string
 	evidenceID string
-	run        func(ctx context.Context, t *store.Task, l *live, tgt target.Target) error
+	// prepare, when set, runs once the names are reserved and before the task is stored (it may
+	// open the output and give the task its first checkpoint); its error cancels the start.
+	prepare func(t *store.Task, tgt target.Target) error
+	run     func(ctx context.Context, t *store.Task, l *live, tgt target.Target) error
 }
+
+// maxNameTries bounds the search for a free automatic name (<model><serial>_<n>).
+const maxNameTries = 100
 
 // start claims the port, opens the target folder, refuses to overwrite an existing output, stores
 // the task record and launches run.
@@ -45,19 +52,40 @@ func (m *Manager) start(ctx context.Context, s startSpec) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("targetFolder: %v: %w", err, ErrBadRequest)
 	}
-	key, n, err := m.NewKey(s.kind, id)
-	if err != nil {
+	// The image name and the report folder are reserved (created exclusively) before the key is
+	// answered: of two requests for one name, exactly one gets it. An automatic name moves on to
+	// the next number when it is taken (a state file reset restarts the counter).
+	var (
+		key, base, name, reportDir string
+		n                          int
+		rtgt                       *reservedTarget
+	)
+	for try := 0; ; try++ {
+		var err error
+		if key, n, err = m.NewKey(s.kind, id); err != nil {
+			tgt.Close()
+			return "", err
+		}
+		base = s.targetFile
+		if base == "" {
+			base = fmt.Sprintf("%s%s_%d", id.Model, id.Serial, n)
+		}
+		name, reportDir = base+"."+s.ext, ""
+		if s.params["saveReport"] != "false" {
+			reportDir = base + "_" + strings.ToUpper(s.ext) + "_report"
+		}
+		rtgt, err = reserve(tgt, name, reportDir)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, target.ErrExist) && s.targetFile == "" && try < maxNameTries {
+			continue
+		}
 		tgt.Close()
-		return "", err
-	}
-	base := s.targetFile
-	if base == "" {
-		base = fmt.Sprintf("%s%s_%d", id.Model, id.Serial, n)
-	}
-	name := base + "." + s.ext
-	if _, err := tgt.Stat(name); err == nil {
-		tgt.Close()
-		return "", fmt.Errorf("%s already exists; images are never overwritten: %w", tgt.Display(name), ErrConflict)
+		if errors.Is(err, target.ErrExist) {
+			return "", fmt.Errorf("%v; images and reports are never overwritten: %w", err, ErrConflict)
+		}
+		return "", fmt.Errorf("reserve %s: %w", tgt.Display(name), err)
 	}
 	s.params["targetBase"] = base
 	s.params["targetType"] = s.typ
@@ -70,19 +98,79 @@ func (m *Manager) start(ctx context.Context, s startSpec) (string, error) {
 	if s.kind == KindImage {
 		t.BytesTotal = id.Size
 	}
-	if s.params["saveReport"] != "false" {
-		t.ReportDir = base + "_" + strings.ToUpper(s.ext) + "_report"
+	if reportDir != "" {
+		t.ReportDir = reportDir
 		t.Report = tgt.Display(t.ReportDir + "/Report.html")
+	}
+	if s.prepare != nil {
+		if err := s.prepare(t, rtgt); err != nil {
+			rtgt.unreserve()
+			rtgt.Close()
+			return "", err
+		}
 	}
 	m.logf(t, "%s %s %s %s (%d bytes) to %s as %s", s.verb, port, id.Model, id.Serial, id.Size, t.Target, strings.ToUpper(s.typ))
 	if err := m.st.PutTask(t); err != nil {
-		tgt.Close()
+		rtgt.Close()
 		return "", fmt.Errorf("store task: %w", err)
 	}
 	m.mu.Lock()
 	m.busy[port] = key
 	m.mu.Unlock()
 	ok = true
-	m.launch(t, func(ctx context.Context, t *store.Task, l *live) error { return s.run(ctx, t, l, tgt) })
+	m.launch(t, func(ctx context.Context, t *store.Task, l *live) error { return s.run(ctx, t, l, rtgt) })
 	return key, nil
+}
+
+// reservedTarget is a target on which the output's first file and the report folder were
+// created exclusively by start; the format's Create of that name gets the reserved file.
+type reservedTarget struct {
+	target.Target
+	name, reportDir string
+	f               target.File // until the format takes it
+}
+
+// reserve creates name (empty) and reportDir ("" = none) exclusively in tgt.
+func reserve(tgt target.Target, name, reportDir string) (*reservedTarget, error) {
+	f, err := tgt.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if reportDir != "" {
+		if err := tgt.Mkdir(reportDir); err != nil {
+			f.Close()
+			_ = tgt.Remove(name) // ours: created just now and still empty
+			return nil, err
+		}
+	}
+	return &reservedTarget{Target: tgt, name: name, reportDir: reportDir, f: f}, nil
+}
+
+func (r *reservedTarget) Create(name string) (target.File, error) {
+	if r.f != nil && name == r.name {
+		f := r.f
+		r.f = nil
+		return f, nil
+	}
+	return r.Target.Create(name)
+}
+
+// unreserve removes what reserve created, for a start that failed before its task existed.
+func (r *reservedTarget) unreserve() {
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+	_ = r.Target.Remove(r.name)
+	if r.reportDir != "" {
+		_ = r.Target.Remove(r.reportDir)
+	}
+}
+
+func (r *reservedTarget) Close() error {
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+	return r.Target.Close()
 }

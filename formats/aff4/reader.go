@@ -546,13 +546,13 @@ func (s *imageStream) decode(raw []byte) ([]byte, error) {
 	switch s.method {
 	case uriNone, "", aff4NS + "nullCompressor":
 		return raw, nil
-	case uriSnappy, "https://code.google.com/p/snappy/", "http://google.github.io/snappy/":
+	case uriSnappy, "https://code.google.com/p/snappy/", "http://google.github.io/snappy/", "https://github.com/google/snappy":
 		return snappy.Decode(make([]byte, s.chunk), raw)
 	case uriLZ4, "http://code.google.com/p/lz4/":
 		out := make([]byte, s.chunk)
 		n, err := lz4.UncompressBlock(raw, out)
 		return out[:n], err
-	case uriDeflate, "http://www.ietf.org/rfc/rfc1951.txt":
+	case uriDeflate, uriDeflateOld, "http://www.ietf.org/rfc/rfc1951.txt":
 		return io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(raw)), s.chunk))
 	case uriZlib, "http://www.ietf.org/rfc/rfc1950.txt":
 		zr, err := zlib.NewReader(bytes.NewReader(raw))

@@ -9,7 +9,6 @@
 package aff4
 
 import (
-	"archive/zip"
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
@@ -31,20 +30,23 @@ import (
 	"github.com/evidenced/evidenced/formats/incompressible"
 )
 
-// Compression method URIs as written by the reference implementations.
+// Compression method IRIs of the AFF4 standard (the lexicon of the reference implementations).
 const (
 	uriLZ4     = "https://code.google.com/p/lz4/"
 	uriSnappy  = "http://code.google.com/p/snappy/"
-	uriDeflate = "https://www.ietf.org/rfc/rfc1951.txt"
+	uriDeflate = "https://tools.ietf.org/html/rfc1951"
 	uriZlib    = "https://www.ietf.org/rfc/rfc1950.txt"
 	uriNone    = "http://aff4.org/Schema#NullCompressor"
+
+	// Older evidenced versions wrote this IRI for deflate; the reader still accepts it.
+	uriDeflateOld = "https://www.ietf.org/rfc/rfc1951.txt"
 
 	aff4NS = "http://aff4.org/Schema#"
 )
 
 // Options configures a Writer.
 type Options struct {
-	Compression                                       string   // "lz4" (default), "snappy", "deflate", "none"
+	Compression                                       string   // "lz4" (default), "snappy", "deflate", "none" (or "stored")
 	Hashes                                            []string // informational: the writer stores what SetHash gives
 	CaseNumber, EvidenceNumber, Examiner, Description string
 	Model, Serial                                     string
@@ -64,7 +66,7 @@ type mapEntry struct {
 // Writer produces one AFF4 volume with one disk image.
 type Writer struct {
 	opt      Options
-	zw       *zip.Writer
+	zw       *zipWriter
 	method   string
 	chunk    int
 	volume   string
@@ -75,13 +77,13 @@ type Writer struct {
 	zeroEnc  []byte // precomputed encoding of an all-zero chunk (fast path)
 	zeroComp bool
 
-	bevy      int       // current bevy number
-	bevyW     io.Writer // open data member of the current bevy, nil if none
-	bevyOff   uint64    // bytes written to the current bevy member
-	index     []byte    // 12-byte entries of the current bevy (only this one in memory)
-	nChunks   int       // chunks in the current bevy
-	written   int64     // logical bytes of the image stream
-	lastShort bool      // a short chunk was written: no more chunks allowed
+	bevy      int    // current bevy number
+	bevyOpen  bool   // the data member of the current bevy is open
+	bevyOff   uint64 // bytes written to the current bevy member
+	index     []byte // 12-byte entries of the current bevy (only this one in memory)
+	nChunks   int    // chunks in the current bevy
+	written   int64  // logical bytes of the image stream
+	lastShort bool   // a short chunk was written: no more chunks allowed
 
 	readErrs [][2]int64
 	hashes   map[string]string
@@ -127,8 +129,43 @@ func memberName(urn string) string {
 
 // NewWriter starts a volume on w. The first members (container.description,
 // version.txt) are written immediately so that readers sniffing the first
-// member find the volume URN.
+// member find the volume URN. Only a w that is also an io.WriterAt (a file)
+// gives a container that Checkpoint and Resume can continue.
 func NewWriter(w io.Writer, opt Options) (*Writer, error) {
+	wr, err := newWriter(opt)
+	if err != nil {
+		return nil, err
+	}
+	wr.volume, wr.image, wr.mapURN, wr.stream = newURN(), newURN(), newURN(), newURN()
+	wr.zw = newZipWriter(w, wr.modTime)
+	if err := wr.member("container.description", []byte(wr.volume)); err != nil {
+		return nil, err
+	}
+	ver := fmt.Sprintf("major=1\nminor=0\ntool=%s\n", wr.opt.Tool)
+	if err := wr.member("version.txt", []byte(ver)); err != nil {
+		return nil, err
+	}
+	return wr, nil
+}
+
+// CompressionIRI is the AFF4 standard's IRI of a compression name ("lz4", "snappy", "deflate",
+// "none" or "stored"); an unknown name is an error, so callers can refuse it before creating files.
+func CompressionIRI(name string) (string, error) {
+	switch name {
+	case "lz4":
+		return uriLZ4, nil
+	case "snappy":
+		return uriSnappy, nil
+	case "deflate":
+		return uriDeflate, nil
+	case "none", "stored":
+		return uriNone, nil
+	}
+	return "", fmt.Errorf("aff4: unknown compression %q (lz4, snappy, deflate, none)", name)
+}
+
+// newWriter applies the defaults of opt and prepares the encoders; the container is not started.
+func newWriter(opt Options) (*Writer, error) {
 	if opt.ChunkSize <= 0 {
 		opt.ChunkSize = 32768
 	}
@@ -141,28 +178,26 @@ func NewWriter(w io.Writer, opt Options) (*Writer, error) {
 	if opt.Compression == "" {
 		opt.Compression = "lz4"
 	}
+	if opt.Compression == "stored" {
+		opt.Compression = "none"
+	}
 	if opt.Tool == "" {
 		opt.Tool = "evidenced"
 	}
 	if opt.AcquiredAt.IsZero() {
 		opt.AcquiredAt = time.Now()
 	}
+	// A bevy is one zip member, and members stay below 4 GiB (see zipWriter).
+	if int64(opt.ChunkSize)*int64(opt.ChunksPerSegment) > maxMember-int64(opt.ChunkSize) {
+		return nil, fmt.Errorf("aff4: bevies of %d chunks of %d bytes exceed 4 GiB", opt.ChunksPerSegment, opt.ChunkSize)
+	}
 	wr := &Writer{opt: opt, chunk: opt.ChunkSize, hashes: map[string]string{}}
-	switch opt.Compression {
-	case "lz4":
-		wr.method = uriLZ4
-	case "snappy":
-		wr.method = uriSnappy
-	case "deflate":
-		wr.method = uriDeflate
-	case "none":
-		wr.method = uriNone
-	default:
-		return nil, fmt.Errorf("aff4: unknown compression %q", opt.Compression)
+	var err error
+	if wr.method, err = CompressionIRI(opt.Compression); err != nil {
+		return nil, err
 	}
 	bound := wr.bufBound()
 	wr.bufPool.New = func() any { b := make([]byte, bound); return &b }
-	wr.volume, wr.image, wr.mapURN, wr.stream = newURN(), newURN(), newURN(), newURN()
 	wr.modTime = opt.AcquiredAt.UTC()
 	wr.index = make([]byte, 0, 12*opt.ChunksPerSegment)
 
@@ -174,15 +209,6 @@ func NewWriter(w io.Writer, opt Options) (*Writer, error) {
 		return nil, err
 	}
 	wr.zeroEnc, wr.zeroComp = append([]byte(nil), enc...), comp
-
-	wr.zw = zip.NewWriter(w)
-	if err := wr.member("container.description", []byte(wr.volume)); err != nil {
-		return nil, err
-	}
-	ver := fmt.Sprintf("major=1\nminor=0\ntool=%s\n", opt.Tool)
-	if err := wr.member("version.txt", []byte(ver)); err != nil {
-		return nil, err
-	}
 	return wr, nil
 }
 
@@ -197,19 +223,8 @@ func (w *Writer) bufBound() int {
 	return b + 1024
 }
 
-// create opens a stored (uncompressed) member. CreateHeader streams with a
-// data descriptor, which archive/zip writes with 64-bit sizes when needed.
-func (w *Writer) create(name string) (io.Writer, error) {
-	return w.zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store, Modified: w.modTime})
-}
-
 func (w *Writer) member(name string, data []byte) error {
-	f, err := w.create(name)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	return err
+	return w.zw.member(name, data)
 }
 
 // ChunkSize is the logical size of every chunk but the last.
@@ -365,14 +380,13 @@ func (w *Writer) WriteChunk(enc []byte, compressed bool, rawLen int) error {
 	if !compressed && len(enc) != w.chunk {
 		return w.fail(fmt.Errorf("aff4: raw chunk must be %d bytes, got %d", w.chunk, len(enc)))
 	}
-	if w.bevyW == nil {
-		f, err := w.create(memberName(fmt.Sprintf("%s/%08d", w.stream, w.bevy)))
-		if err != nil {
+	if !w.bevyOpen {
+		if err := w.zw.begin(memberName(fmt.Sprintf("%s/%08d", w.stream, w.bevy))); err != nil {
 			return w.fail(err)
 		}
-		w.bevyW, w.bevyOff, w.nChunks, w.index = f, 0, 0, w.index[:0]
+		w.bevyOpen, w.bevyOff, w.nChunks, w.index = true, 0, 0, w.index[:0]
 	}
-	if _, err := w.bevyW.Write(enc); err != nil {
+	if err := w.zw.writeData(enc); err != nil {
 		return w.fail(err)
 	}
 	w.index = binary.LittleEndian.AppendUint64(w.index, w.bevyOff)
@@ -398,14 +412,17 @@ func (w *Writer) fail(err error) error {
 
 // finishBevy closes the current data member and writes its index member.
 func (w *Writer) finishBevy() error {
-	if w.bevyW == nil {
+	if !w.bevyOpen {
 		return nil
+	}
+	if err := w.zw.end(); err != nil {
+		return w.fail(err)
 	}
 	name := memberName(fmt.Sprintf("%s/%08d.index", w.stream, w.bevy))
 	if err := w.member(name, w.index); err != nil {
 		return w.fail(err)
 	}
-	w.bevyW = nil
+	w.bevyOpen = false
 	w.bevy++
 	return nil
 }
@@ -570,10 +587,7 @@ func (w *Writer) Close() error {
 	if err := w.member("information.turtle", []byte(w.turtle(size))); err != nil {
 		return w.fail(err)
 	}
-	if err := w.zw.SetComment(w.volume); err != nil {
-		return w.fail(err)
-	}
-	return w.fail(w.zw.Close())
+	return w.fail(w.zw.close(w.volume))
 }
 
 func lit(s string) string {

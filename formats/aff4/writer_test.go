@@ -37,15 +37,25 @@ func fileSHA256(t testing.TB, p string) string {
 }
 
 // writeImage streams src into a new .aff4 at dst and records MD5/SHA1/SHA256
-// of the source computed on the fly.
+// of the source computed on the fly. It writes to the file itself (an
+// io.WriterAt, as the daemon does: final local headers); writeImageTo with
+// streamed writes through a bufio.Writer instead (sequential: data descriptors).
 func writeImage(t testing.TB, src io.Reader, dst string, opt Options) (map[string]string, *Writer) {
+	t.Helper()
+	return writeImageTo(t, src, dst, opt, false)
+}
+
+func writeImageTo(t testing.TB, src io.Reader, dst string, opt Options, streamed bool) (map[string]string, *Writer) {
 	t.Helper()
 	out, err := os.Create(dst)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	bw := bufio.NewWriterSize(out, 1<<20)
+	var bw io.Writer = out
+	if streamed {
+		bw = bufio.NewWriterSize(out, 1<<20)
+	}
 	w, err := NewWriter(bw, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -63,8 +73,10 @@ func writeImage(t testing.TB, src io.Reader, dst string, opt Options) (map[strin
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := bw.Flush(); err != nil {
-		t.Fatal(err)
+	if b, ok := bw.(*bufio.Writer); ok {
+		if err := b.Flush(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
@@ -455,6 +467,13 @@ func TestUnzipSmall(t *testing.T) {
 	out, err := exec.Command(unzip, "-t", dst).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "No errors detected") {
 		t.Errorf("unzip -t: %v\n%s", err, out)
+	}
+	// The same through a sequential writer: bevies end with data descriptors.
+	streamed := filepath.Join(t.TempDir(), "streamed.aff4")
+	writeImageTo(t, bytes.NewReader(smallSource(1<<20+5)), streamed, Options{Compression: "snappy", ChunksPerSegment: 8}, true)
+	out, err = exec.Command(unzip, "-t", streamed).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "No errors detected") {
+		t.Errorf("unzip -t of the streamed container: %v\n%s", err, out)
 	}
 	out, _ = exec.Command(unzip, "-l", dst).CombinedOutput()
 	lines := strings.Split(string(out), "\n")

@@ -155,6 +155,14 @@ func (w *Writer) EncodeChunk(dst, src []byte) ([]byte, bool, error) {
 	if len(src) == 0 || len(src) > w.chunkSize {
 		return nil, false, fmt.Errorf("ewf: chunk of %d bytes", len(src))
 	}
+	if r := len(src) % int(w.opt.BytesPerSector); r != 0 && !w.logical {
+		// The media is whole sectors (the volume section counts them; libewf reads the last
+		// chunk as sectors): the last sector of a source whose size is not a multiple of the
+		// sector size is stored zero-padded. Only a stream's last chunk is ever short.
+		p := make([]byte, len(src)+int(w.opt.BytesPerSector)-r)
+		copy(p, src)
+		src = p
+	}
 	zero := bytes.Equal(src, w.zeros[:len(src)])
 	if zero && len(src) == w.chunkSize {
 		return append(dst[:0], w.zeroEnc...), w.zeroComp, nil

@@ -62,6 +62,9 @@ type Config struct {
 	// OnCheckpoint receives a consistent checkpoint about every CheckpointEvery (0: never).
 	OnCheckpoint    func(Checkpoint)
 	CheckpointEvery time.Duration
+	// Pad is set when the format stores the stream zero-padded to a multiple of Pad bytes (E01
+	// holds whole sectors): Result.PaddedHashes are then the hashes of the stream as stored.
+	Pad int
 }
 
 // Result of a completed (or interrupted) run.
@@ -71,6 +74,9 @@ type Result struct {
 	BadRanges []source.Range
 	// Last is the last consistent checkpoint, for pausing.
 	Last *Checkpoint
+	// PaddedHashes are the hashes of the stream zero-padded to Config.Pad, when Bytes is not a
+	// multiple of it (nil otherwise): what a reader of the image computes.
+	PaddedHashes map[string]string
 }
 
 // NewHash returns the hash for a name (MD5, SHA1, SHA256, SHA512).
@@ -468,6 +474,15 @@ func Run(ctx context.Context, src *source.Reader, w ChunkWriter, cfg Config) (Re
 	res.Hashes = map[string]string{}
 	for name, h := range hashers {
 		res.Hashes[name] = hex.EncodeToString(h.Sum(nil))
+	}
+	if pad := int64(cfg.Pad); pad > 0 && res.Bytes%pad != 0 {
+		// Sum does not change the state: the hashers go on over the padding.
+		zeros := make([]byte, pad-res.Bytes%pad)
+		res.PaddedHashes = map[string]string{}
+		for name, h := range hashers {
+			h.Write(zeros)
+			res.PaddedHashes[name] = hex.EncodeToString(h.Sum(nil))
+		}
 	}
 	if cfg.Progress != nil {
 		cfg.Progress(res.Bytes)

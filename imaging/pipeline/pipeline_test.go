@@ -181,3 +181,30 @@ func TestPauseResume(t *testing.T) {
 		}
 	}
 }
+
+// Pad: a stream that ends inside a sector gets the hashes of the stream zero-padded to the sector
+// as PaddedHashes, besides its own; a stream of whole sectors gets none.
+func TestPaddedHashes(t *testing.T) {
+	for _, size := range []int{1, 511, 512, 32767, 1000001} {
+		data := random(t, size)
+		src := source.New(bytes.NewReader(data), int64(size), source.Config{BlockSize: 256 << 10, Depth: 2})
+		res, err := Run(context.Background(), src, raw.NewWriter(&memAt{}, 32<<10), Config{Hashes: []string{"MD5", "SHA1"}, Pad: 512})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, s := sums(data)
+		if res.Hashes["MD5"] != m || res.Hashes["SHA1"] != s {
+			t.Fatalf("size %d: hashes %v are not the source's", size, res.Hashes)
+		}
+		if size%512 == 0 {
+			if res.PaddedHashes != nil {
+				t.Fatalf("size %d: padded hashes %v for whole sectors", size, res.PaddedHashes)
+			}
+			continue
+		}
+		pm, ps := sums(append(append([]byte(nil), data...), make([]byte, 512-size%512)...))
+		if res.PaddedHashes["MD5"] != pm || res.PaddedHashes["SHA1"] != ps {
+			t.Fatalf("size %d: padded hashes %v, want md5 %s sha1 %s", size, res.PaddedHashes, pm, ps)
+		}
+	}
+}

@@ -66,6 +66,7 @@ func (k *Kernel) Display(name string) string { return k.unc.Display(name) }
 
 // Close unmounts; a lazy detach follows if the share is still busy so the daemon never hangs here.
 func (k *Kernel) Close() error {
+	k.Local.Close() // its descriptor would keep the share busy
 	if err := unix.Unmount(k.mount, 0); err != nil {
 		if err2 := unix.Unmount(k.mount, unix.MNT_DETACH); err2 != nil {
 			return fmt.Errorf("unmount %s: %v", k.unc.Display(""), err)

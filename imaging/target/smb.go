@@ -486,6 +486,21 @@ func (s *SMB) MkdirAll(dir string) error {
 	})
 }
 
+func (s *SMB) Mkdir(dir string) error {
+	p, err := s.p(dir)
+	if err != nil {
+		return err
+	}
+	err = s.do(func(sh *smb2.Share, _ int) error { return sh.Mkdir(p, 0o755) })
+	if errors.Is(err, fs.ErrExist) || (err != nil && strings.Contains(err.Error(), "COLLISION")) {
+		return fmt.Errorf("%s: %w", s.Display(dir), ErrExist)
+	}
+	if err != nil {
+		return fmt.Errorf("create folder %s: %v", s.Display(dir), err)
+	}
+	return nil
+}
+
 func (s *SMB) FreeSpace() (int64, error) {
 	p, _ := s.p("")
 	if p == "" {

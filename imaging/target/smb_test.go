@@ -53,6 +53,15 @@ func TestSMBTarget(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(dir, "a/b/c/r/s/t")); err != nil || !st.IsDir() {
 		t.Fatal("mkdirall", err)
 	}
+	// Mkdir reserves: a second one, or one over a file, is ErrExist.
+	if err := tg.Mkdir("rep"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"rep", "x.E01"} {
+		if err := tg.Mkdir(name); !errors.Is(err, ErrExist) {
+			t.Fatalf("Mkdir %s over an existing name: %v, want ErrExist", name, err)
+		}
+	}
 	if err := tg.Rename("x.E01", "r/y.E01"); err != nil {
 		t.Fatal(err)
 	}

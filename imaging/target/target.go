@@ -36,6 +36,8 @@ type Target interface {
 	Rename(oldName, newName string) error
 	Remove(name string) error
 	MkdirAll(dir string) error
+	// Mkdir makes one new folder; an existing one (or anything else by that name) is ErrExist.
+	Mkdir(dir string) error
 	// FreeSpace is the free bytes on the file system or share.
 	FreeSpace() (int64, error)
 	// Display is how a path inside the target is shown to the user (check-task target/report).

@@ -63,6 +63,35 @@ func (u UNC) Display(name string) string {
 	return s
 }
 
+// secretOptions are mount options whose value is a secret (or names a file of secrets): they are
+// never stored, shown or passed on from the free-form mountOptions; the password has its own field.
+var secretOptions = map[string]bool{"password": true, "pass": true, "password2": true, "pwd": true, "cred": true, "credentials": true}
+
+func secretOption(o string) bool {
+	k, _, _ := strings.Cut(o, "=")
+	return secretOptions[strings.ToLower(strings.TrimSpace(k))]
+}
+
+// StripSecretOptions removes the secret options (password=, pass=, cred=, credentials= ...) from
+// a mountOptions value, for storing and reporting it. A secret may itself hold commas, so the
+// pieces after one that are not options of their own (no '=') go with it.
+func StripSecretOptions(s string) string {
+	var out []string
+	inSecret := false
+	for _, o := range splitOptions(s) {
+		switch {
+		case secretOption(o):
+			inSecret = true
+			continue
+		case inSecret && !strings.Contains(o, "="):
+			continue
+		}
+		inSecret = false
+		out = append(out, o)
+	}
+	return strings.Join(out, ",")
+}
+
 func splitOptions(s string) []string {
 	var out []string
 	for _, o := range strings.Split(s, ",") {
@@ -146,11 +175,7 @@ func BuildKernelOptions(ip string, spec Spec) (KernelMountOptions, error) {
 	if spec.Password != "" {
 		opts = append(opts, "password="+spec.Password)
 	}
-	for _, o := range splitOptions(spec.MountOptions) {
-		if strings.HasPrefix(o, "password=") || strings.HasPrefix(o, "pass=") {
-			continue // passwords come only from the credential field, never from free-form options
-		}
-		opts = append(opts, o)
-	}
+	// Passwords come only from the credential field, never from free-form options.
+	opts = append(opts, splitOptions(StripSecretOptions(spec.MountOptions))...)
 	return KernelMountOptions{Data: strings.Join(opts, ","), password: spec.Password}, nil
 }

@@ -1,0 +1,106 @@
+package tasks
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/imaging/pipeline"
+	"github.com/evidenced/evidenced/imaging/target"
+)
+
+// writeAFF4 writes data[from:to] through an opened image as the pipeline does.
+func writeAFF4(t *testing.T, img *Image, data []byte, from, to int) {
+	t.Helper()
+	cs := img.Writer.ChunkSize()
+	dst := make([]byte, 0, 2*cs)
+	for off := from; off < to; off += cs {
+		c := data[off:min(off+cs, to)]
+		enc, comp, err := img.Writer.EncodeChunk(dst, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := img.Writer.WriteChunk(enc, comp, len(c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// An AFF4 image on a local target is checkpointed, proven its own (ProveAFF4), refused for another
+// image's checkpoint without a byte changed, and resumed to a container whose stream is the source.
+func TestAFF4ProveAndResume(t *testing.T) {
+	dir := t.TempDir()
+	tgt, err := target.OpenLocal(dir, []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 3<<20+12345)
+	for i := range data {
+		data[i] = byte(i/3 + i/4096)
+	}
+	id := hal.Identity{Model: "M", Serial: "S", Size: int64(len(data)), SectorSize: 512}
+	spec := func(base string) ImageSpec {
+		return ImageSpec{Type: "aff4", Base: base, Params: map[string]string{"aff4Comp": "snappy", "acquiredAt": "2026-11-30T12:00:00Z"}, Identity: id}
+	}
+	checkpoint := func(img *Image) *pipeline.Checkpoint {
+		fs, err := img.Writer.(pipeline.Checkpointer).Checkpoint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &pipeline.Checkpoint{Offset: 1 << 20, Format: fs}
+	}
+	cps := map[string]*pipeline.Checkpoint{}
+	for _, base := range []string{"a", "b"} {
+		img, err := OpenImage(spec(base), tgt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeAFF4(t, img, data, 0, 1<<20)
+		cps[base] = checkpoint(img)
+		writeAFF4(t, img, data, 1<<20, 2<<20) // written after the checkpoint, then the crash
+		if err := img.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ProveAFF4(tgt, "a", cps["a"]); err != nil {
+		t.Fatalf("ProveAFF4 of the task's own image: %v", err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "b.aff4"))
+	if err := ProveAFF4(tgt, "b", cps["a"]); err == nil {
+		t.Fatal("ProveAFF4 accepted another image")
+	}
+	if _, err := OpenImage(spec("b"), tgt, cps["a"]); err == nil {
+		t.Fatal("resume onto another image's container")
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "b.aff4")); !bytes.Equal(before, after) {
+		t.Fatal("the refused image was changed")
+	}
+
+	// The checkpoint goes through the store as JSON.
+	raw, _ := json.Marshal(cps["a"])
+	var cp pipeline.Checkpoint
+	if err := json.Unmarshal(raw, &cp); err != nil {
+		t.Fatal(err)
+	}
+	img, err := OpenImage(spec("a"), tgt, &cp)
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	writeAFF4(t, img, data, 1<<20, len(data))
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, closeFn, err := img.ReadBack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("resumed stream: %d bytes (%v), want the %d source bytes", len(got), err, len(data))
+	}
+}
