@@ -57,6 +57,9 @@ static int64_t ev_deflate(ev_enc *e, const unsigned char *in, uint32_t n, unsign
 	e->s.avail_out = cap;
 	int r = isal_deflate_stateless(&e->s);
 	ev_clean();
+	// in and out are Go memory: keep no pointer to them past the call (cgo's rules).
+	e->s.next_in = NULL;
+	e->s.next_out = NULL;
 	if (r != COMP_OK) return -1;
 	return e->s.total_out;
 }
