@@ -6,7 +6,7 @@ SHARED ?= $(abspath ../shared)
 CORPUS := var/cache/corpus-256.img
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: build run test test-deps corpus vet bench clean qemu-test
+.PHONY: build run test test-deps corpus vet bench clean qemu-test bench-auth measure-throttle
 
 build:
 	$(GO) build -o $(BIN) ./daemon
@@ -43,9 +43,21 @@ bench: test-deps build
 	SHARED=$(SHARED) scripts/bench.sh
 
 # The kernel CIFS client, tested in a QEMU guest (Debian kernel, this package's test binary as
-# /init) against a Samba server on this machine. Not part of `make test`: it fetches a kernel.
+# /init) against a Samba server on this machine; hal/linux on AHCI, virtio-scsi, USB and NVMe disks
+# in a guest. Not part of `make test`: it fetches a kernel.
 QEMU_KERNEL := var/cache/qemu-kernel
 qemu-test: test-deps
 	@scripts/qemu-kernel.sh $(QEMU_KERNEL)
 	EVIDENCED_QEMU_KERNEL=$(abspath $(QEMU_KERNEL)) EVIDENCED_REQUIRE_TOOLS=1 \
 		$(GO) test -count=1 -v -run 'TestKernelCIFSInQEMU' ./imaging/target
+	EVIDENCED_QEMU_KERNEL=$(abspath $(QEMU_KERNEL)) EVIDENCED_REQUIRE_TOOLS=1 \
+		$(GO) test -count=1 -v -run 'TestBoardInQEMU' ./hal/linux
+
+# Requests/s with user management on against off, side by side (50 clients, GET /api/ports).
+bench-auth:
+	EVIDENCED_BENCH_AUTH=1 $(GO) test -count=1 -v -run 'TestAuthThroughput' ./daemon/api
+
+# 50 parallel password guessers for 60 s against the default throttle: guesses checked, and the
+# owner's right password afterwards.
+measure-throttle:
+	EVIDENCED_MEASURE_THROTTLE=1 $(GO) test -count=1 -v -timeout 30m -run 'TestThrottleMeasure60s' ./daemon/api

@@ -2,17 +2,19 @@
 // drives, and images them on request of the HTTP API (TaskForce Web API compatible).
 //
 //	evidenced [flags]                 serve the API
-//	evidenced user add NAME           create a user; the password is read from stdin
+//	evidenced user list|add|remove|passwd|role …  manage accounts (through the running daemon's
+//	                                  socket, or on the store when the daemon is stopped)
+//	evidenced audit verify            check the audit trail's hash chain
+//	evidenced tls fingerprint         the HTTPS certificate's SHA-256 fingerprint
 //	evidenced acquire --source PATH … image a device or file once, without the daemon
+//	evidenced board discover          print a board file skeleton for this machine
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,6 +30,7 @@ import (
 	"github.com/evidenced/evidenced/daemon/web"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
+	halinux "github.com/evidenced/evidenced/hal/linux"
 	"github.com/evidenced/evidenced/hal/sim"
 	"github.com/evidenced/evidenced/store"
 	"github.com/evidenced/evidenced/systemd"
@@ -48,6 +51,7 @@ type options struct {
 	roots       multiFlag
 	userMgmt    bool
 	tokenTTL    time.Duration
+	security    securityOptions
 	applianceID string
 	spinUp      time.Duration
 }
@@ -59,8 +63,14 @@ func main() {
 	switch {
 	case len(args) > 0 && args[0] == "user":
 		err = userCmd(args[1:])
+	case len(args) > 0 && args[0] == "audit":
+		err = auditCmd(args[1:])
+	case len(args) > 0 && args[0] == "tls":
+		err = tlsCmd(args[1:])
 	case len(args) > 0 && args[0] == "acquire":
 		err = acquireCmd(args[1:], log)
+	case len(args) > 0 && args[0] == "board":
+		err = boardCmd(args[1:], os.Stdout, os.Stderr)
 	case len(args) > 0 && args[0] == "version":
 		fmt.Println("evidenced", Version)
 	default:
@@ -80,6 +90,7 @@ func serveFlags(fs *flag.FlagSet) *options {
 	fs.Var(&o.roots, "target-root", "local folder a targetFolder may point into (repeatable)")
 	fs.BoolVar(&o.userMgmt, "user-management", false, "require a login token on every /api call")
 	fs.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "idle time after which a token expires")
+	securityFlags(fs, &o.security)
 	fs.StringVar(&o.applianceID, "appliance-id", "", "appliance id in task keys (default: from the board, else EVD0001)")
 	fs.DurationVar(&o.spinUp, "spin-up", 0, "simulated drive spin-up time (sim board; 0 = the board's default)")
 	return o
@@ -107,10 +118,15 @@ func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 			return nil, "", err
 		}
 	}
-	if desc.Kind != "sim" {
-		return nil, "", fmt.Errorf("board kind %q is not supported by this build (supported: sim)", desc.Kind)
+	var b hal.Board
+	switch desc.Kind {
+	case board.KindSim:
+		b, err = sim.New(desc, sim.Options{SpinUp: o.spinUp, Logger: log})
+	case board.KindLinux:
+		b, err = halinux.New(desc, halinux.Options{Logger: log})
+	default:
+		err = fmt.Errorf("board kind %q is not supported (supported: sim, linux)", desc.Kind)
 	}
-	b, err := sim.New(desc, sim.Options{SpinUp: o.spinUp, Logger: log})
 	if err != nil {
 		return nil, "", err
 	}
@@ -167,7 +183,16 @@ func serve(args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := api.New(b, tm, st, log, api.Config{UserManagement: o.userMgmt, TokenTTL: o.tokenTTL})
+	if o.userMgmt {
+		if err := firstAdmin(st, o.security, log); err != nil {
+			return err
+		}
+	}
+	srv, err := api.New(b, tm, st, log, api.Config{UserManagement: o.userMgmt, TokenTTL: o.tokenTTL,
+		SessionLifetime: o.security.sessionLifetime})
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -181,9 +206,21 @@ func serve(args []string, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go systemd.Watchdog(ctx, func() bool { return true })
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	log.Info("evidenced serving", "version", Version, "listen", ln.Addr().String(), "board", o.board,
+	runCtx, stopRun := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { srv.Run(runCtx); close(ran) }()
+	defer func() { stopRun(); <-ran }()
+	sock, err := serveSocket(o.dataDir, srv.LocalHandler(), log)
+	if err != nil {
+		return err
+	}
+	defer sock.Close()
+	errc := make(chan error, 2)
+	scheme, err := serveHTTP(hs, ln, o.dataDir, o.security, log, errc)
+	if err != nil {
+		return err
+	}
+	log.Info("evidenced serving", "version", Version, "listen", ln.Addr().String(), "scheme", scheme, "board", o.board,
 		"appliance", applianceID, "userManagement", o.userMgmt, "targetRoots", roots)
 	systemd.Ready()
 	select {
@@ -199,35 +236,5 @@ func serve(args []string, log *slog.Logger) error {
 	defer cancel()
 	_ = hs.Shutdown(sctx)
 	tm.Close()
-	return nil
-}
-
-func userCmd(args []string) error {
-	if len(args) < 2 || args[0] != "add" {
-		return errors.New("usage: evidenced user add NAME [--data-dir DIR] (password on stdin)")
-	}
-	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
-	dataDir := fs.String("data-dir", "/var/lib/evidenced", "state directory")
-	name := args[1]
-	if err := fs.Parse(args[2:]); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
-		return err
-	}
-	pw, err := bufio.NewReader(os.Stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read password: %w", err)
-	}
-	pw = strings.TrimRight(pw, "\r\n")
-	st, err := store.Open(filepath.Join(*dataDir, "evidenced.db"))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := api.AddUser(st, name, pw); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "user %s saved\n", name)
 	return nil
 }

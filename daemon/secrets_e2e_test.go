@@ -29,7 +29,13 @@ func TestSecretsTypedInTheWrongPlace(t *testing.T) {
 		t.Fatalf("user add: %v %s", err, out)
 	}
 	board := writeBoard(t, dir, fmt.Sprintf(`{"name": "SATA1", "mode": "source", "drive": {"path": %q, "model": "Disk", "serial": "D1"}}`, disk))
-	d := startDaemon(t, "--data-dir", data, "--board", board, "--target-root", targets, "--user-management", "--spin-up", "50ms")
+	// No built-in admin: the first start reads one's password from a file.
+	adminPw := filepath.Join(dir, "admin.pw")
+	if err := os.WriteFile(adminPw, []byte("admin-Passw0rd\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, "--data-dir", data, "--board", board, "--target-root", targets, "--user-management", "--spin-up", "50ms",
+		"--admin-password-file", adminPw)
 
 	const typedAsUser = "SECRET-typed-as-user"
 	if code, _ := login(t, d, `{"username": "`+typedAsUser+`", "password": "x"}`, "application/json"); code != 401 {

@@ -48,6 +48,9 @@ type Identity struct {
 	Size       int64  `json:"size"`       // bytes
 	SectorSize int    `json:"sectorSize"` // logical sector, bytes
 	Bus        string `json:"bus"`        // sata, sas, usb, ide, nvme, ext
+	// NativeSize is the drive's size without its Host Protected Area, in bytes, when the drive
+	// reports one larger than Size (an HPA hides NativeSize-Size bytes); 0 = no HPA seen.
+	NativeSize int64 `json:"nativeSize,omitempty"`
 }
 
 // Health is the SMART-like view of a drive, where the bus offers one.
@@ -75,6 +78,12 @@ type Drive interface {
 	// Open returns a read-only handle; write-blocking is asserted before the first access.
 	Open() (Reader, error)
 	Health(ctx context.Context) (Health, error)
+}
+
+// Resetter is a Drive that can be reset without cutting its power (a SCSI device reset): the first
+// step of unfreezing a drive that stopped answering.
+type Resetter interface {
+	Reset() error
 }
 
 // Port is one physical connector of the board.

@@ -181,3 +181,10 @@ for n in "${!rss[@]}"; do
   if [[ $n == evidenced-* ]] && (( rss[$n] > maxrss )); then maxrss=${rss[$n]}; fi
 done
 printf 'peak RSS of evidenced (daemon, 4 tasks):     %6d MiB (target <= 256)\n' "$maxrss"
+
+# hal/linux's Reader against dd iflag=direct bs=1M on the same loop device (needs root), and the time
+# from losetup to the plugged event.
+if [ "$(id -u)" = 0 ]; then
+  echo
+  EVIDENCED_BENCH_HAL=${BENCH_HAL_MIB:-512} go test -count=1 -run TestBenchReaderVsDD -v ./hal/linux | grep -E 'MiB loop device|Reader at|^(ok|FAIL)'
+fi

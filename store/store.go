@@ -35,7 +35,10 @@ var (
 	// not parse them.
 	bCheckpoints = []byte("checkpoints")
 	bExtras      = []byte("report-extras")
-	allBkts      = [][]byte{bMeta, bTasks, bCounters, bCases, bUsers, bTokens, bPorts, bSettings, bPresets, bAudit, bCheckpoints, bExtras}
+	// bAuditChain holds the hash-chained audit trail (audit.go); bAudit, schema 2's unchained log,
+	// is kept as it was and no longer written.
+	bAuditChain = []byte("audit-chain")
+	allBkts     = [][]byte{bMeta, bTasks, bCounters, bCases, bUsers, bTokens, bPorts, bSettings, bPresets, bAudit, bCheckpoints, bExtras, bAuditChain}
 )
 
 // ErrNotFound is returned when a record does not exist.
@@ -144,6 +147,10 @@ type Task struct {
 	CaseID     string            `json:"caseId,omitempty"`
 	EvidenceID string            `json:"evidenceId,omitempty"`
 	BadSectors []SectorRange     `json:"badSectors,omitempty"`
+	// Owner is the user who started the task ("" without user management); Shared lets every
+	// examiner see and stop it.
+	Owner  string `json:"owner,omitempty"`
+	Shared bool   `json:"shared,omitempty"`
 	// Checkpoint is the engine's resume state (opaque to the store; kept beside the record).
 	Checkpoint json.RawMessage `json:"-"`
 	// Log is the task's log, kept so /api/report works for any target, including shares that are gone.
@@ -456,67 +463,6 @@ func (s *Store) Cases() ([]*Case, error) {
 	return out, err
 }
 
-// ---- users and tokens
-
-// User is an account. Only a password hash is stored.
-type User struct {
-	Name         string    `json:"name"`
-	PasswordHash []byte    `json:"passwordHash"`
-	Created      time.Time `json:"created"`
-}
-
-// PutUser creates or replaces a user.
-func (s *Store) PutUser(u *User) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return put(tx, bUsers, u.Name, u) })
-}
-
-// User reads a user.
-func (s *Store) User(name string) (*User, error) {
-	var u User
-	if err := s.db.View(func(tx *bolt.Tx) error { return get(tx, bUsers, name, &u) }); err != nil {
-		return nil, err
-	}
-	return &u, nil
-}
-
-// Token is a login session, keyed by the hash of the token (the token itself is never stored).
-type Token struct {
-	User     string    `json:"user"`
-	Created  time.Time `json:"created"`
-	LastUsed time.Time `json:"lastUsed"`
-}
-
-// PutToken stores a session under the token's hash.
-func (s *Store) PutToken(hash string, t *Token) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return put(tx, bTokens, hash, t) })
-}
-
-// TouchToken returns the session if it has been used within ttl, and marks it used now.
-// An expired session is deleted.
-func (s *Store) TouchToken(hash string, ttl time.Duration, now time.Time) (*Token, error) {
-	var t Token
-	expired := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		if err := get(tx, bTokens, hash, &t); err != nil {
-			return err
-		}
-		if now.Sub(t.LastUsed) > ttl {
-			// Returning an error here would roll the delete back.
-			expired = true
-			return tx.Bucket(bTokens).Delete([]byte(hash))
-		}
-		t.LastUsed = now
-		return put(tx, bTokens, hash, &t)
-	})
-	if err != nil {
-		return nil, err
-	}
-	if expired {
-		return nil, ErrNotFound
-	}
-	return &t, nil
-}
-
 // ---- ports, settings, presets
 
 // SetPortMode remembers a port's Source switch.
@@ -569,49 +515,6 @@ func (s *Store) PresetNames() ([]string, error) {
 	var out []string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bPresets).ForEach(func(k, _ []byte) error { out = append(out, string(k)); return nil })
-	})
-	return out, err
-}
-
-// ---- audit
-
-// AuditEntry is one line of the audit log.
-type AuditEntry struct {
-	Time   time.Time `json:"time"`
-	User   string    `json:"user,omitempty"`
-	Action string    `json:"action"`
-	Detail string    `json:"detail,omitempty"`
-}
-
-// Audit appends to the audit log.
-func (s *Store) Audit(e AuditEntry) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bAudit)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		data, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		return b.Put(u64(seq), data)
-	})
-}
-
-// AuditLog returns the newest n audit entries, newest first.
-func (s *Store) AuditLog(n int) ([]AuditEntry, error) {
-	var out []AuditEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bAudit).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
-			var e AuditEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		return nil
 	})
 	return out, err
 }

@@ -103,28 +103,6 @@ func TestCases(t *testing.T) {
 	}
 }
 
-func TestTokenExpiry(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "s.db"))
-	defer s.Close()
-	now := time.Now()
-	if err := s.PutToken("h", &Token{User: "admin", Created: now, LastUsed: now}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.TouchToken("h", time.Hour, now.Add(30*time.Minute)); err != nil {
-		t.Fatalf("fresh token: %v", err)
-	}
-	// Idle time counts from the last use.
-	if _, err := s.TouchToken("h", time.Hour, now.Add(80*time.Minute)); err != nil {
-		t.Fatalf("token used 50 min ago: %v", err)
-	}
-	if _, err := s.TouchToken("h", time.Hour, now.Add(200*time.Minute)); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("expired token: %v", err)
-	}
-	if _, err := s.TouchToken("h", time.Hour, now); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("expired token must be deleted: %v", err)
-	}
-}
-
 func TestNewerSchemaRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
 	s := open(t, path)

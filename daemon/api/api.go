@@ -4,9 +4,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,13 +11,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/evidenced/evidenced/daemon/auth"
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
@@ -30,7 +27,15 @@ import (
 // Config of the API.
 type Config struct {
 	UserManagement bool
-	TokenTTL       time.Duration
+	// Sessions: idle timeout (TokenTTL), absolute lifetime, and how often last-used times are
+	// written back.
+	TokenTTL        time.Duration
+	SessionLifetime time.Duration
+	SessionFlush    time.Duration
+	Throttle        auth.ThrottleConfig
+	// BurstQuiet ends a burst of failed logins from one address: its one audit record is written
+	// after this long without a failure (default 1 min).
+	BurstQuiet time.Duration
 	// ScanWait is how long source-drives waits for drives still spinning up.
 	ScanWait time.Duration
 }
@@ -43,33 +48,62 @@ type Plugger interface {
 
 // Server is the API.
 type Server struct {
-	board hal.Board
-	tasks *tasks.Manager
-	st    *store.Store
-	log   *slog.Logger
-	cfg   Config
+	board    hal.Board
+	tasks    *tasks.Manager
+	st       *store.Store
+	log      *slog.Logger
+	cfg      Config
+	sessions *auth.Sessions
+	throttle *auth.Throttle
+	bursts   *bursts
+	dummy    []byte // bcrypt hash compared for unknown users, so timing does not tell
 
 	// streams ends the open event streams (StopEvents).
 	streams     context.Context
 	stopStreams context.CancelFunc
-
-	mu    sync.Mutex
-	fails map[string]int // failed logins per client address
-	dummy []byte         // bcrypt hash compared for unknown users, so timing does not tell
 }
 
-// New returns the API server.
-func New(board hal.Board, tm *tasks.Manager, st *store.Store, log *slog.Logger, cfg Config) *Server {
+// New returns the API server, with the stored sessions loaded.
+func New(board hal.Board, tm *tasks.Manager, st *store.Store, log *slog.Logger, cfg Config) (*Server, error) {
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = time.Hour
 	}
 	if cfg.ScanWait <= 0 {
 		cfg.ScanWait = 3 * time.Second
 	}
-	dummy, _ := bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
+	if cfg.BurstQuiet <= 0 {
+		cfg.BurstQuiet = time.Minute
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, fmt.Errorf("dummy hash: %w", err)
+	}
+	users, err := auth.Users(st)
+	if err != nil {
+		return nil, fmt.Errorf("read users: %w", err)
+	}
+	roles := map[string]auth.Role{}
+	for _, u := range users {
+		roles[u.Name] = u.Role
+	}
+	ss, err := auth.NewSessions(st, auth.SessionConfig{Idle: cfg.TokenTTL, Lifetime: cfg.SessionLifetime, Flush: cfg.SessionFlush}, roles, log)
+	if err != nil {
+		return nil, err
+	}
 	streams, stop := context.WithCancel(context.Background())
-	return &Server{board: board, tasks: tm, st: st, log: log, cfg: cfg, fails: map[string]int{}, dummy: dummy,
-		streams: streams, stopStreams: stop}
+	s := &Server{board: board, tasks: tm, st: st, log: log, cfg: cfg, sessions: ss,
+		throttle: auth.NewThrottle(cfg.Throttle), dummy: dummy, streams: streams, stopStreams: stop}
+	s.bursts = newBursts(s.audit, cfg.BurstQuiet)
+	return s, nil
+}
+
+// Run writes sessions' last use back and failed-login bursts to the audit trail until ctx ends,
+// then writes what is pending.
+func (s *Server) Run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { s.sessions.Run(ctx); close(done) }()
+	s.bursts.run(ctx)
+	<-done
 }
 
 // apiError is an error with its HTTP status.
@@ -136,52 +170,54 @@ type handler func(w http.ResponseWriter, r *http.Request) error
 // Handler returns the HTTP handler of the whole API.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	route := func(method, path string, h handler, auth bool) {
-		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			allowed := strings.Fields(method)
-			if !slices.Contains(allowed, r.Method) && !(slices.Contains(allowed, http.MethodGet) && r.Method == http.MethodHead) {
-				w.Header().Set("Allow", strings.Join(allowed, ", "))
-				writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": path + " answers " + strings.Join(allowed, ", ") + " only"})
-				return
-			}
-			if auth {
-				if err := s.authorize(r); err != nil {
-					s.fail(w, r, err)
-					return
-				}
-			}
-			if err := h(w, r); err != nil {
-				s.fail(w, r, err)
-			}
-		})
-	}
-	route("POST", "/login", s.login, false)
-	route("GET", "/healthz", s.healthz, false)
-	route("GET", "/api/source-drives", s.sourceDrives, true)
-	route("GET", "/api/scan-port", s.scanPort, true)
-	route("GET", "/api/start-image", s.startImage, true)
-	route("GET", "/api/start-logical", s.startLogical, true)
-	route("GET", "/api/diagnose", s.diagnose, true)
-	route("GET", "/api/check-task", s.checkTask, true)
-	route("GET", "/api/stop-task", s.stopTask, true)
-	route("GET", "/api/resume-task", s.resumeTask, true)
-	route("GET", "/api/create-case", s.createCase, true)
-	route("GET", "/api/edit-case", s.editCase, true)
-	route("GET", "/api/report", s.report, true)
-	route("GET", "/api/ports", s.ports, true)
-	route("GET", "/api/set-port-mode", s.setPortMode, true)
-	route("GET", "/api/tasks", s.listTasks, true)
-	route("GET", "/api/cases", s.listCases, true)
-	route("GET", "/api/events", s.events, true)
-	route("GET POST DELETE", "/api/settings", s.settings, true)
-	if _, ok := s.board.(Plugger); ok {
-		route("GET", "/api/sim/plug", s.simPlug, true)
-		route("GET", "/api/sim/unplug", s.simUnplug, true)
+	for _, rt := range s.routes() {
+		mux.HandleFunc(rt.path, s.guard(rt, s.authorize))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint: " + r.URL.Path})
 	})
 	return s.recoverer(mux)
+}
+
+// routes is every route with the role it needs and whether it is audited.
+func (s *Server) routes() []route {
+	rs := []route{
+		{methods: "POST", path: "/login", h: s.login, need: public},
+		{methods: "POST", path: "/logout", h: s.logout, need: examiner},
+		{methods: "GET", path: "/healthz", h: s.healthz, need: public},
+		{methods: "GET", path: "/api/whoami", h: s.whoami, need: examiner},
+		{methods: "GET", path: "/api/source-drives", h: s.sourceDrives, need: examiner},
+		{methods: "GET", path: "/api/scan-port", h: s.scanPort, need: examiner},
+		{methods: "GET", path: "/api/start-image", h: s.startImage, need: examiner, audit: true},
+		{methods: "GET", path: "/api/start-logical", h: s.startLogical, need: examiner, audit: true},
+		{methods: "GET", path: "/api/diagnose", h: s.diagnose, need: examiner, audit: true},
+		{methods: "GET", path: "/api/check-task", h: s.checkTask, need: examiner},
+		{methods: "GET", path: "/api/stop-task", h: s.stopTask, need: examiner, audit: true},
+		{methods: "GET", path: "/api/resume-task", h: s.resumeTask, need: examiner, audit: true},
+		{methods: "GET", path: "/api/create-case", h: s.createCase, need: examiner, audit: true},
+		{methods: "GET", path: "/api/edit-case", h: s.editCase, need: examiner, audit: true},
+		{methods: "GET", path: "/api/report", h: s.report, need: examiner},
+		{methods: "GET", path: "/api/ports", h: s.ports, need: examiner},
+		{methods: "GET", path: "/api/set-port-mode", h: s.setPortMode, need: examiner, audit: true},
+		{methods: "GET", path: "/api/tasks", h: s.listTasks, need: examiner},
+		{methods: "GET", path: "/api/cases", h: s.listCases, need: examiner},
+		// The dashboard's live feed; an examiner's carries only the tasks they may see.
+		{methods: "GET", path: "/api/events", h: s.events, need: examiner},
+		// Examiners read the filter presets start-logical uses; admins change them.
+		{methods: "GET POST DELETE", path: "/api/settings", h: s.settings, need: examiner,
+			byMethod: map[string]access{"POST": admin, "DELETE": admin}, audit: true},
+		// Examiners may change their own password (PATCH ?name=self); the handler checks.
+		{methods: "GET POST PATCH DELETE", path: "/api/users", h: s.users, need: admin,
+			byMethod: map[string]access{"PATCH": examiner}, audit: true},
+		{methods: "GET", path: "/api/audit", h: s.auditPage, need: admin},
+		{methods: "GET", path: "/api/audit/verify", h: s.auditVerify, need: admin},
+	}
+	if _, ok := s.board.(Plugger); ok {
+		rs = append(rs,
+			route{methods: "GET", path: "/api/sim/plug", h: s.simPlug, need: admin, audit: true},
+			route{methods: "GET", path: "/api/sim/unplug", h: s.simUnplug, need: admin, audit: true})
+	}
+	return rs
 }
 
 // recoverer turns a panic into a 500 without a stack trace in the answer.
@@ -199,29 +235,33 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 
 // ---- authentication
 
-func tokenHash(tok string) string {
-	h := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(h[:])
+// bearer reads the token of a request: token= in the query, else an Authorization header with
+// the Bearer scheme (case-insensitive, RFC 9110).
+func bearer(r *http.Request) string {
+	if tok := r.URL.Query().Get("token"); tok != "" {
+		return tok
+	}
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(tok)
+	}
+	return ""
 }
 
-func (s *Server) authorize(r *http.Request) error {
+// authorize finds who is calling. Without user management everyone is an admin.
+func (s *Server) authorize(r *http.Request) (identity, error) {
 	if !s.cfg.UserManagement {
-		return nil
+		return identity{Role: auth.Admin}, nil
 	}
-	tok := r.URL.Query().Get("token")
-	if a := r.Header.Get("Authorization"); tok == "" && strings.HasPrefix(a, "Bearer ") {
-		tok = strings.TrimSpace(strings.TrimPrefix(a, "Bearer "))
-	}
+	tok := bearer(r)
 	if tok == "" {
-		return &apiError{http.StatusUnauthorized, "token missing: log in with POST /login and pass token= or Authorization: Bearer"}
+		return identity{}, &apiError{http.StatusUnauthorized, "token missing: log in with POST /login and pass token= or Authorization: Bearer"}
 	}
-	if _, err := s.st.TouchToken(tokenHash(tok), s.cfg.TokenTTL, time.Now()); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return &apiError{http.StatusUnauthorized, "token unknown or expired: log in again with POST /login"}
-		}
-		return err
+	se, ok := s.sessions.Check(tok)
+	if !ok {
+		return identity{}, &apiError{http.StatusUnauthorized, "token unknown or expired: log in again with POST /login"}
 	}
-	return nil
+	return identity{User: se.User, Role: se.Role, token: tok}, nil
 }
 
 func clientAddr(r *http.Request) string {
@@ -267,68 +307,65 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if user == "" || pass == "" {
 		return bad("username and password are required")
 	}
-	// Slow down repeated failures from one address.
+	return s.checkLogin(w, r, user, pass)
+}
+
+// checkLogin checks a password under the throttle and answers with a token.
+func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request, user, pass string) error {
 	addr := clientAddr(r)
-	s.mu.Lock()
-	n := s.fails[addr]
-	s.mu.Unlock()
-	if n > 3 {
-		time.Sleep(min(time.Duration(n-3)*500*time.Millisecond, 5*time.Second))
+	att, wait := s.throttle.Begin(r.Context(), user, addr)
+	if att == nil {
+		s.bursts.add(addr, "", false)
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		return &apiError{http.StatusTooManyRequests, fmt.Sprintf("too many failed logins for this account or from this address: try again in %d s", secs)}
 	}
 	hash := s.dummy
 	u, err := s.st.User(user)
 	if err == nil {
 		hash = u.PasswordHash
 	}
-	okPass := bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil
-	if err != nil || !okPass {
-		s.mu.Lock()
-		s.fails[addr]++
-		s.mu.Unlock()
-		// The name typed may be a password typed in the wrong field: only a short hash of it is
-		// kept, enough to see repeated attempts with one name.
-		tag := userTag(user)
-		s.log.Warn("failed login", "user", tag, "addr", addr)
-		_ = s.st.Audit(store.AuditEntry{Time: time.Now(), User: tag, Action: "login-failed", Detail: addr})
+	ok := bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil && err == nil
+	att.Done(ok)
+	if !ok {
+		// Never the name itself when it matches no account: people type passwords there.
+		name := user
+		if err != nil {
+			name = auth.NameTag(user)
+		}
+		s.bursts.add(addr, name, true)
+		s.log.Warn("failed login", "user", name, "addr", addr)
 		return &apiError{http.StatusUnauthorized, "wrong user name or password"}
 	}
-	s.mu.Lock()
-	delete(s.fails, addr)
-	s.mu.Unlock()
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
+	tok, err := s.sessions.Create(u.Name, auth.StoredRole(u.Role))
+	if err != nil {
 		return err
 	}
-	tok := hex.EncodeToString(raw)
-	now := time.Now()
-	if err := s.st.PutToken(tokenHash(tok), &store.Token{User: user, Created: now, LastUsed: now}); err != nil {
-		return err
-	}
-	_ = s.st.Audit(store.AuditEntry{Time: now, User: user, Action: "login", Detail: addr})
+	s.audit(store.AuditRecord{Time: time.Now(), User: u.Name, Addr: addr, Action: "login", Result: "200 OK"})
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, err = w.Write([]byte(tok))
 	return err
 }
 
-// userTag is how a user name that failed to log in is logged: "sha256:" and 8 hex digits.
-func userTag(name string) string {
-	sum := sha256.Sum256([]byte(name))
-	return "sha256:" + hex.EncodeToString(sum[:4])
+// logout ends the session of the token it is called with.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
+	id := who(r)
+	if id.token == "" {
+		return conflict("user management is not enabled on this appliance; there is no session to end")
+	}
+	if err := s.sessions.Revoke(id.token); err != nil {
+		return err
+	}
+	s.audit(store.AuditRecord{Time: time.Now(), User: id.User, Addr: clientAddr(r), Action: "logout", Result: "200 OK"})
+	writeJSON(w, http.StatusOK, map[string]string{"loggedOut": id.User})
+	return nil
 }
 
-// AddUser creates or replaces a user with a bcrypt hash of the password.
-func AddUser(st *store.Store, name, password string) error {
-	if name == "" || strings.ContainsAny(name, " \t\n") {
-		return fmt.Errorf("user name %q: must be one word", name)
-	}
-	if len(password) < 4 {
-		return fmt.Errorf("password too short (at least 4 characters)")
-	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
-	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
-	}
-	return st.PutUser(&store.User{Name: name, PasswordHash: h, Created: time.Now()})
+// whoami tells a client (the dashboard) who its token belongs to and with which role.
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
+	id := who(r)
+	writeJSON(w, http.StatusOK, map[string]any{"user": id.User, "role": id.Role, "userManagement": s.cfg.UserManagement})
+	return nil
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {

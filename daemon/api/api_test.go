@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/daemon/tasks"
+	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
+	"github.com/evidenced/evidenced/hal/recovery"
 	"github.com/evidenced/evidenced/hal/sim"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/internal/testenv"
@@ -30,6 +32,8 @@ type env struct {
 	targets string
 	disks   map[string]string // port -> image path
 	st      *store.Store
+	cfg     Config // of the API (ScanWait 1 s unless set)
+	api     *Server
 }
 
 func randomDisk(t *testing.T, dir, name string, size int) string {
@@ -39,8 +43,14 @@ func randomDisk(t *testing.T, dir, name string, size int) string {
 // newEnv starts the API on a sim board with the standard ports plus extra ones.
 func newEnv(t *testing.T, extra ...board.PortDesc) *env {
 	t.Helper()
+	return newEnvCfg(t, Config{}, extra...)
+}
+
+// newEnvCfg is newEnv with an API configuration (user management, throttle, sessions).
+func newEnvCfg(t *testing.T, cfg Config, extra ...board.PortDesc) *env {
+	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, targets: filepath.Join(dir, "targets"), disks: map[string]string{}}
+	e := &env{t: t, targets: filepath.Join(dir, "targets"), disks: map[string]string{}, cfg: cfg}
 	e.disks["SATA1"] = randomDisk(t, dir, "sata1.img", 4<<20)
 	e.disks["SATA3"] = randomDisk(t, dir, "sata3.img", 2<<20)
 	e.disks["USB1"] = randomDisk(t, dir, "usb1.img", 1<<20)
@@ -66,6 +76,13 @@ func (e *env) serve(dir string, desc board.Description, logW io.Writer, client s
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.serveBoard(dir, b, log, client)
+}
+
+// serveBoard is serve on a board already built (the real board's tests build theirs).
+func (e *env) serveBoard(dir string, b hal.Board, log *slog.Logger, client string) {
+	t := e.t
+	t.Helper()
 	st, err := store.Open(filepath.Join(dir, "state.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,14 +90,36 @@ func (e *env) serve(dir string, desc board.Description, logW io.Writer, client s
 	e.st = st
 	roots := []string{e.targets}
 	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: "EVD0001", TargetRoots: roots, Software: "evidenced test",
+		// Freezing drives (sim freezeAt) recover in test time: 4 s timeout (above the 2 s one read
+		// of the slowest sim drive here takes), 50 ms off.
+		Freeze: recovery.Config{Timeout: 4 * time.Second, ResetWait: 100 * time.Millisecond, OffTime: 50 * time.Millisecond, ReadyWait: 5 * time.Second, Cycles: 2},
 		OpenTarget: func(ctx context.Context, spec target.Spec) (target.Target, error) {
 			return target.Open(ctx, spec, target.Config{Roots: roots, Client: client})
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(New(b, tm, st, log, Config{ScanWait: time.Second}).Handler())
-	t.Cleanup(func() { e.srv.Close(); tm.Close(); b.Close(); st.Close() })
+	cfg := e.cfg
+	if cfg.ScanWait == 0 {
+		cfg.ScanWait = time.Second
+	}
+	srv, err := New(b, tm, st, log, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.api = srv
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { srv.Run(ctx); close(ran) }()
+	e.srv = httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		e.srv.Close()
+		stop()
+		<-ran
+		tm.Close()
+		b.Close()
+		st.Close()
+	})
 }
 
 func (e *env) get(path string) (int, string) {

@@ -74,7 +74,6 @@ func (s *Server) createCase(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	_ = s.st.Audit(store.AuditEntry{Time: time.Now(), Action: "create-case", Detail: caseID})
 	writeJSON(w, http.StatusOK, c)
 	return nil
 }
@@ -123,7 +122,6 @@ func (s *Server) editCase(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_ = s.st.Audit(store.AuditEntry{Time: time.Now(), Action: "edit-case", Detail: caseID})
 	writeJSON(w, http.StatusOK, c)
 	return nil
 }

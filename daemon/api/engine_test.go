@@ -1,12 +1,17 @@
 package api
 
 import (
+	"crypto/md5"
+	"encoding/hex"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/evidenced/evidenced/hal/board"
+	"github.com/evidenced/evidenced/internal/testenv"
 )
 
 // TestUnplugMidImage: a source that disappears fails its task within 2 s with a message that says
@@ -60,5 +65,59 @@ func TestUnplugMidImage(t *testing.T) {
 				t.Fatalf("port not free after the failed task: %d %s", code, body)
 			}
 		})
+	}
+}
+
+// TestFreezingDriveImaged: the engine's path through the freezing-drive recovery. A drive that
+// freezes once is reset, power-cycled, recognised by its serial and imaged completely (MD5 of the
+// image = MD5 of the drive); one that always freezes at an LBA gets its block recorded unreadable
+// after two cycles and the image completes around it. Both logs tell every step.
+func TestFreezingDriveImaged(t *testing.T) {
+	dir := t.TempDir()
+	once := randomDisk(t, dir, "once.img", 2<<20)
+	always := randomDisk(t, dir, "always.img", 2<<20)
+	e := newEnv(t,
+		board.PortDesc{Name: "SATA6", Mode: "source", Drive: &board.DriveDesc{Path: once, Model: "Freezing Once", Serial: "FRZ1", FreezeAt: []int64{1500}}},
+		board.PortDesc{Name: "SATA7", Mode: "source", Drive: &board.DriveDesc{Path: always, Model: "Freezing Always", Serial: "FRZ2", FreezeAt: []int64{2100}, FreezeTimes: 1000}},
+	)
+	key := e.mustStart("/api/start-image?source=SATA6&targetType=raw&targetFile=once&targetFolder=" + url.QueryEscape(e.targets+"/f"))
+	m := e.wait(key)
+	if bad, ok := m["unreadableSectors"]; m["state"] != "completed" || (ok && bad != float64(0)) {
+		t.Fatalf("task: %v", m)
+	}
+	if got, want := testenv.FileMD5(t, filepath.Join(e.targets, "f", "once.raw")), testenv.FileMD5(t, once); got != want {
+		t.Fatalf("image MD5 %s, drive %s", got, want)
+	}
+	if code, _ := e.get("/api/report?taskKey=" + url.QueryEscape(key)); code != 200 {
+		t.Fatalf("report: %d", code)
+	}
+	logTxt, err := os.ReadFile(filepath.Join(e.targets, "f", "once_RAW_report", "Log.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"did not return within 4s: the drive is frozen", "SCSI device reset", "power cycle 1 of 2", "same serial FRZ1"} {
+		if !strings.Contains(string(logTxt), s) {
+			t.Errorf("log lacks %q:\n%s", s, logTxt)
+		}
+	}
+
+	key = e.mustStart("/api/start-image?source=SATA7&targetType=raw&targetFile=always&targetFolder=" + url.QueryEscape(e.targets+"/f"))
+	m = e.wait(key)
+	// The 1 MiB block holding LBA 2100 (LBAs 2048-4095) is given up.
+	if m["state"] != "completed" || m["unreadableSectors"] != float64(2048) {
+		t.Fatalf("task: %v", m)
+	}
+	src, _ := os.ReadFile(always)
+	clear(src[2048*512 : 4096*512])
+	sum := md5.Sum(src)
+	if got := testenv.FileMD5(t, filepath.Join(e.targets, "f", "always.raw")); got != hex.EncodeToString(sum[:]) {
+		t.Fatal("the image is not the drive with the given-up block zero-filled")
+	}
+	if code, _ := e.get("/api/report?taskKey=" + url.QueryEscape(key)); code != 200 {
+		t.Fatalf("report: %d", code)
+	}
+	logTxt, _ = os.ReadFile(filepath.Join(e.targets, "f", "always_RAW_report", "Log.txt"))
+	if !strings.Contains(string(logTxt), "LBA 2048-4095 still froze after 2 power cycles: recorded unreadable") {
+		t.Errorf("log:\n%s", logTxt)
 	}
 }

@@ -61,6 +61,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		}
 		return rc.Flush()
 	}
+	visible := s.visibleKeys(who(r))
 	hal := s.board.Subscribe(ctx)
 	changes := s.tasks.Subscribe(ctx)
 	var lastPorts []byte
@@ -101,13 +102,16 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			if !ok {
 				return nil
 			}
+			if !visible(key) {
+				continue
+			}
 			if err = send("task", map[string]string{"taskKey": key}); err == nil {
 				err = sendPorts() // a task start or end changes its port's busy task
 			}
 		case <-poll.C:
 			err = sendPorts()
 		case <-prog.C:
-			if live := s.liveProgress(); len(live) > 0 {
+			if live := slices.DeleteFunc(s.liveProgress(), func(p liveProgress) bool { return !visible(p.TaskKey) }); len(live) > 0 {
 				err = send("progress", live)
 			}
 		case <-quiet.C:

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/evidenced/evidenced/daemon/auth"
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/imaging/filter"
@@ -17,7 +19,7 @@ import (
 )
 
 // secret parameters never leave the request.
-var secret = map[string]bool{"targetFolderPwd": true, "reportFolderPwd": true, "password": true, "token": true}
+var secret = map[string]bool{"targetFolderPwd": true, "reportFolderPwd": true, "password": true, "token": true, "newPassword": true}
 
 func params(q url.Values) map[string]string {
 	out := map[string]string{}
@@ -156,13 +158,18 @@ func (s *Server) startImage(w http.ResponseWriter, r *http.Request) error {
 		return conflict("port %s is in target mode; switch it to source (set-port-mode) to image its drive", port.Name())
 	}
 	caseID, evID := s.caseFill(drive.Identity(), p, typ)
-	key, err := s.tasks.StartImage(r.Context(), tasks.ImageRequest{
+	ctx, err := s.ownerCtx(r)
+	if err != nil {
+		return err
+	}
+	key, err := s.tasks.StartImage(ctx, tasks.ImageRequest{
 		Port: port, Drive: drive, Spec: targetSpec(q, "target"), Params: p, Type: typ, TargetFile: tf,
 		Hashes: hashes, CaseID: caseID, EvidenceID: evID,
 	})
 	if err != nil {
 		return err
 	}
+	note(r).task = key
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, err = w.Write([]byte(key))
 	return err
@@ -257,13 +264,18 @@ func (s *Server) startLogical(w http.ResponseWriter, r *http.Request) error {
 		return conflict("port %s is in target mode; switch it to source (set-port-mode) to image its drive", port.Name())
 	}
 	caseID, evID := s.caseFill(drive.Identity(), p, "l01")
-	key, err := s.tasks.StartLogical(r.Context(), tasks.LogicalRequest{
+	ctx, err := s.ownerCtx(r)
+	if err != nil {
+		return err
+	}
+	key, err := s.tasks.StartLogical(ctx, tasks.LogicalRequest{
 		Port: port, Drive: drive, Spec: targetSpec(q, "target"), Params: p, Type: typ, TargetFile: tf,
 		Filter: flt, Hashes: hashes, CaseID: caseID, EvidenceID: evID,
 	})
 	if err != nil {
 		return err
 	}
+	note(r).task = key
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, err = w.Write([]byte(key))
 	return err
@@ -283,17 +295,80 @@ func (s *Server) diagnose(w http.ResponseWriter, r *http.Request) error {
 	if spec := targetSpec(q, "report"); spec.Folder != "" {
 		req.Report = &spec
 	}
-	key, err := s.tasks.StartDiagnose(r.Context(), req)
+	ctx, err := s.ownerCtx(r)
 	if err != nil {
 		return err
 	}
+	key, err := s.tasks.StartDiagnose(ctx, req)
+	if err != nil {
+		return err
+	}
+	note(r).task = key
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, err = w.Write([]byte(key))
 	return err
 }
 
-// findTask resolves taskKey= or source= to a task.
+// ownerCtx is the request's context naming the user as the owner of the task it starts;
+// shared=true lets every examiner see and stop it.
+func (s *Server) ownerCtx(r *http.Request) (context.Context, error) {
+	shared, err := boolParam(query(r), "shared", false)
+	if err != nil {
+		return nil, err
+	}
+	return tasks.WithOwner(r.Context(), who(r).User, shared), nil
+}
+
+// mayAccess says whether the caller sees a task: admins see all; examiners their own, shared
+// ones, and those started without user management.
+func mayAccess(id identity, t *store.Task) bool {
+	return id.Role == auth.Admin || t.Owner == "" || t.Owner == id.User || t.Shared
+}
+
+// visibleKeys answers whether the caller may see a task by key, for the event stream; owner and
+// sharing are fixed when a task starts, so each key is looked up once per stream.
+func (s *Server) visibleKeys(id identity) func(key string) bool {
+	if id.Role == auth.Admin {
+		return func(string) bool { return true }
+	}
+	seen := map[string]bool{}
+	return func(key string) bool {
+		v, ok := seen[key]
+		if !ok {
+			t, err := s.tasks.Task(key)
+			v = err == nil && mayAccess(id, t)
+			seen[key] = v
+		}
+		return v
+	}
+}
+
+// visibleTask reads a task the caller may see; another examiner's task does not exist for them.
+func (s *Server) visibleTask(r *http.Request, key string) (*store.Task, error) {
+	t, err := s.tasks.Task(key)
+	if err != nil {
+		return nil, err
+	}
+	note(r).task = t.Key // the stored key: the request may spell it escaped or not
+	if !mayAccess(who(r), t) {
+		return nil, notFound("no task %s among yours or the shared ones", key)
+	}
+	return t, nil
+}
+
+// findTask resolves taskKey= or source= to a task the caller may see.
 func (s *Server) findTask(r *http.Request) (*store.Task, error) {
+	t, err := s.lookupTask(r)
+	if err != nil {
+		return nil, err
+	}
+	if !mayAccess(who(r), t) {
+		return nil, notFound("no task %s among yours or the shared ones", t.Key)
+	}
+	return t, nil
+}
+
+func (s *Server) lookupTask(r *http.Request) (*store.Task, error) {
 	q := query(r)
 	if k := strings.TrimSpace(q.Get("taskKey")); k != "" {
 		return s.tasks.Task(k)
@@ -395,6 +470,9 @@ func (s *Server) stopTask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.visibleTask(r, k); err != nil {
+		return err
+	}
 	st, err := s.tasks.Stop(k)
 	if err != nil {
 		return err
@@ -407,6 +485,9 @@ func (s *Server) resumeTask(w http.ResponseWriter, r *http.Request) error {
 	q := query(r)
 	k, err := required(q, "taskKey")
 	if err != nil {
+		return err
+	}
+	if _, err := s.visibleTask(r, k); err != nil {
 		return err
 	}
 	if err := s.tasks.Resume(r.Context(), k, targetSpec(q, "target")); err != nil {
@@ -425,7 +506,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := s.tasks.Task(k)
+	t, err := s.visibleTask(r, k)
 	if err != nil {
 		return err
 	}
@@ -471,8 +552,9 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 		CaseID   string `json:"caseId"`
 	}
 	out := []row{}
+	id := who(r)
 	for _, t := range all {
-		if (want != "" && t.State != want) || (caseID != "" && t.CaseID != caseID) {
+		if (want != "" && t.State != want) || (caseID != "" && t.CaseID != caseID) || !mayAccess(id, t) {
 			continue
 		}
 		done, total := t.BytesDone, t.BytesTotal

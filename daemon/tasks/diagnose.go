@@ -86,6 +86,8 @@ func (m *Manager) StartDiagnose(ctx context.Context, req DiagnoseRequest) (strin
 	}
 	t := &store.Task{Key: key, Kind: KindDiagnose, N: n, Port: port, Model: id.Model, Serial: id.Serial, Size: id.Size,
 		State: StateInProgress, Step: "identify", Created: time.Now(), Started: time.Now(), BytesTotal: id.Size, Params: req.Params}
+	o := ownerOf(ctx)
+	t.Owner, t.Shared = o.name, o.shared
 	if tgt != nil {
 		t.ReportDir = reportDir
 		t.Report = tgt.Display(t.ReportDir + "/Report.html")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/hal/recovery"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/imaging/target"
@@ -302,9 +303,20 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 			f.Close()
 		}
 	}()
-	rd, err := d.Open()
+	raw, err := d.Open()
 	if err != nil {
 		return fmt.Errorf("open source drive: %w", err)
+	}
+	var rd hal.Reader = raw
+	if p, ok := m.board.Port(t.Port); ok {
+		// A drive that freezes is reset, power-cycled and read again; every step is logged.
+		fc := m.cfg.Freeze
+		fc.Log = func(format string, args ...any) {
+			l.mu.Lock()
+			m.logf(t, format, args...)
+			l.mu.Unlock()
+		}
+		rd = recovery.New(p, d, raw, fc)
 	}
 	defer rd.Close()
 

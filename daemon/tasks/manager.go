@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/hal/recovery"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
@@ -52,6 +53,8 @@ type Config struct {
 	TargetRoots     []string
 	Software        string // "evidenced 0.1"
 	CheckpointEvery time.Duration
+	// Freeze is the freezing-drive recovery of image tasks (zero: the defaults, 10 s timeout).
+	Freeze recovery.Config
 	// OpenTarget opens a target folder; nil means target.Open.
 	OpenTarget func(ctx context.Context, spec target.Spec) (target.Target, error)
 }
@@ -257,19 +260,30 @@ func (m *Manager) launch(t *store.Task, fn func(ctx context.Context, t *store.Ta
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		defer m.changed(t.Key) // after release: the port is free when subscribers look
-		defer close(r.done)
-		defer m.release(t.Port, t.Key)
-		defer cancel(nil)
 		err := fn(ctx, t, l)
+		cancel(nil)
 		m.finish(t, l, err, context.Cause(ctx))
+		// The final state is stored last: when check-task says the task ended, its report is
+		// written, its target closed and its port free for the next task.
 		if l.tgt != nil {
 			l.tgt.Close()
 		}
+		m.mu.Lock()
+		if m.busy[t.Port] == t.Key {
+			delete(m.busy, t.Port)
+		}
+		m.mu.Unlock()
+		if err := m.st.PutTask(t); err != nil {
+			m.log.Error("store task", "task", t.Key, "err", err)
+		}
+		m.log.Info("task ended", "task", t.Key, "state", t.State, "message", t.Message)
+		m.release(t.Port, t.Key) // drops the live progress once the stored record is final
+		close(r.done)
+		m.changed(t.Key)
 	}()
 }
 
-// finish records how a run ended.
+// finish sets how a run ended and writes its report; launch stores the final record.
 func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 	l.mu.Lock()
 	t.BytesDone = l.bytesDone
@@ -295,10 +309,6 @@ func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 	t.Log = append(t.Log, stamp("task "+t.State+": "+t.Message))
 	// The report is on the target before check-task says the task ended.
 	m.writeReport(t, l.tgt)
-	if err := m.st.PutTask(t); err != nil {
-		m.log.Error("store task", "task", t.Key, "err", err)
-	}
-	m.log.Info("task ended", "task", t.Key, "state", t.State, "message", t.Message)
 }
 
 func badCount(rs []store.SectorRange) int64 {

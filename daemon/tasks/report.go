@@ -56,6 +56,9 @@ var reportTmpl = template.Must(template.New("report").Funcs(reportFuncs).Parse(`
 {{if .T.BadSectors}}<table><tr><th>First LBA</th><th>Count</th></tr>{{range .T.BadSectors}}<tr class="bad"><td>{{.First}}</td><td>{{.Count}}</td></tr>{{end}}</table>
 {{else}}<p>None.</p>{{end}}
 {{.Extra}}
+<h2>Audit trail</h2>
+{{if .Audit}}<pre>{{range .Audit}}{{.}}
+{{end}}</pre>{{else}}<p>No audited actions.</p>{{end}}
 <h2>Log</h2><pre>{{range .T.Log}}{{.}}
 {{end}}</pre>
 </body></html>
@@ -78,10 +81,12 @@ func (m *Manager) ReportFiles(t *store.Task) map[string][]byte {
 		params = append(params, pair{k, v})
 	}
 	sort.Slice(params, func(i, j int) bool { return params[i].Name < params[j].Name })
+	audit := m.auditLines(t.Key)
 	var html bytes.Buffer
 	err := reportTmpl.Execute(&html, map[string]any{
 		"Title": title, "T": t, "Appliance": m.cfg.ApplianceID, "Software": m.cfg.Software,
 		"Hashes": hashes, "Params": params, "Extra": template.HTML(t.ReportExtra), "Incomplete": incomplete(t),
+		"Audit": audit,
 	})
 	if err != nil {
 		m.log.Error("render report", "task", t.Key, "err", err)
@@ -94,7 +99,36 @@ func (m *Manager) ReportFiles(t *store.Task) map[string][]byte {
 		"Report.html": html.Bytes(),
 		"Log.txt":     []byte(strings.Join(t.Log, "\n") + "\n"),
 		"Hashes.txt":  []byte(hl.String()),
+		"Audit.txt":   []byte(strings.Join(audit, "\n") + "\n"),
 	}
+}
+
+// auditLines are the task's audit records (who started, stopped, resumed it, from where), one
+// line each: time, user, address, action, parameters, result.
+func (m *Manager) auditLines(key string) []string {
+	recs, err := m.st.AuditForTask(key)
+	if err != nil {
+		m.log.Error("audit records of a report", "task", key, "err", err)
+		return []string{"(the audit trail could not be read: " + err.Error() + ")"}
+	}
+	out := make([]string, 0, len(recs))
+	for _, r := range recs {
+		keys := make([]string, 0, len(r.Params))
+		for k := range r.Params {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var p strings.Builder
+		for _, k := range keys {
+			fmt.Fprintf(&p, " %s=%q", k, r.Params[k])
+		}
+		user := r.User
+		if user == "" {
+			user = "-"
+		}
+		out = append(out, fmt.Sprintf("#%d %s %s %s %s%s -> %s", r.Seq, r.Time.UTC().Format(time.RFC3339), user, r.Addr, r.Action, p.String(), r.Result))
+	}
+	return out
 }
 
 // incomplete says, for an imaging task that ended without its whole image, how much was written;

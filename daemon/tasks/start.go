@@ -95,6 +95,8 @@ func (m *Manager) start(ctx context.Context, s startSpec) (string, error) {
 		State: StateInProgress, Step: "preparing", Created: time.Now(), Started: time.Now(),
 		Target: tgt.Display(name), Params: s.params, CaseID: s.caseID, EvidenceID: s.evidenceID,
 	}
+	o := ownerOf(ctx)
+	t.Owner, t.Shared = o.name, o.shared
 	if s.kind == KindImage {
 		t.BytesTotal = id.Size
 	}

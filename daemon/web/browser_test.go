@@ -24,6 +24,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/evidenced/evidenced/daemon/api"
+	"github.com/evidenced/evidenced/daemon/auth"
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/daemon/web"
 	"github.com/evidenced/evidenced/hal/board"
@@ -99,7 +100,9 @@ func startDaemon(t *testing.T, cfg api.Config) *daemon {
 	if cfg.ScanWait == 0 {
 		cfg.ScanWait = time.Second
 	}
-	d.api = api.New(b, tm, st, log, cfg)
+	if d.api, err = api.New(b, tm, st, log, cfg); err != nil {
+		t.Fatal(err)
+	}
 	d.srv = httptest.NewUnstartedServer(ui.Wrap(d.api.Handler()))
 	d.srv.Config.RegisterOnShutdown(d.api.StopEvents)
 	d.srv.Start()
@@ -538,7 +541,8 @@ func checkTask(t *testing.T, d *daemon, key string) map[string]any {
 // its live stream once signed in (the token rides on every call and on the stream), and sign-out.
 func TestDashboardLogin(t *testing.T) {
 	d := startDaemon(t, api.Config{UserManagement: true})
-	if err := api.AddUser(d.st, "examiner", "pw-1234"); err != nil {
+	// An admin: the test also saves a filter preset, which only admins may.
+	if _, err := auth.AddUser(d.st, "examiner", "pw-12345678", auth.Admin); err != nil {
 		t.Fatal(err)
 	}
 	ctx, jsErr := browserCtx(t)
@@ -564,7 +568,7 @@ func TestDashboardLogin(t *testing.T) {
 		t.Errorf("login page shows %q, the API says %q", got, apiErr.Error)
 	}
 
-	setValue(t, ctx, `#login-form [name=password]`, "pw-1234")
+	setValue(t, ctx, `#login-form [name=password]`, "pw-12345678")
 	click(t, ctx, `#login-form button[type=submit]`)
 	poll(t, ctx, "the board after sign-in", `document.querySelector('.port[data-port="SATA1"] .model')?.textContent === 'SanDisk SDSSDA120G'`, 15*time.Second)
 	poll(t, ctx, "the live stream with the token", `document.querySelector('#conn').textContent === 'live'`, 10*time.Second)

@@ -35,10 +35,31 @@ type Description struct {
 }
 
 // PortDesc is one port of the board. Mode may be empty in the file; Parse fills in DefaultMode.
+// Bus, Attach, Power and Reset describe a real port (kind "linux"); Drive a simulated one.
 type PortDesc struct {
-	Name  string     `json:"name"`
-	Mode  string     `json:"mode,omitempty"`
+	Name string `json:"name"`
+	Mode string `json:"mode,omitempty"`
+	// Bus is sata, sas, usb, ide, ext or nvme; empty means the bus the port's name says.
+	Bus string `json:"bus,omitempty"`
+	// Attach is the stable kernel attach point of the port in udev's ID_PATH form, for example
+	// "pci-0000:00:1f.2-ata-3", "pci-0000:00:14.0-usb-0:2:1.0-scsi-0:0:0:0" or
+	// "pci-0000:03:00.0-nvme-1". Required on a "linux" board. A disk whose path starts with it
+	// (followed by nothing or by '-') belongs to the port. "loop-N" names the loop device N, which
+	// has no ID_PATH: it lets tests and demos use a loop device as a port's drive.
+	Attach string `json:"attach,omitempty"`
+	// Power switches the port's drive power; nil means the port is always powered.
+	Power *GPIOLine `json:"power,omitempty"`
+	// Reset is the port's reset line (a pulse resets the drive); optional.
+	Reset *GPIOLine  `json:"reset,omitempty"`
 	Drive *DriveDesc `json:"drive,omitempty"`
+}
+
+// GPIOLine is one GPIO line, named by its chip's label (stable across boots, unlike the global
+// GPIO numbers) and its offset on that chip.
+type GPIOLine struct {
+	Chip      string `json:"chip"`                // label of the gpiochip (/sys/class/gpio/gpiochipN/label)
+	Line      int    `json:"line"`                // offset on the chip
+	ActiveLow bool   `json:"activeLow,omitempty"` // true: writing 0 turns the function (power, reset) on
 }
 
 // DriveDesc is a simulated drive: an image file and the identity it reports.
@@ -52,6 +73,10 @@ type DriveDesc struct {
 	ReadMBps   float64 `json:"readMBps,omitempty"`   // 0 = unthrottled; MB = 10^6 bytes
 	SpinUpMs   int     `json:"spinUpMs,omitempty"`   // 0 = the simulator's default
 	SMART      *SMART  `json:"smart,omitempty"`      // nil = healthy defaults
+	// FreezeAt are LBAs where the drive stops answering: a read touching one hangs until the port
+	// is power-cycled (or the drive unplugged). Each LBA freezes FreezeTimes times (0 = once).
+	FreezeAt    []int64 `json:"freezeAt,omitempty"`
+	FreezeTimes int     `json:"freezeTimes,omitempty"`
 }
 
 // SMART is the health a simulated drive reports. Nil pointers mean "use the default", so that a
@@ -184,6 +209,7 @@ func (d *Description) normalize() error {
 		return errors.New("ports: the board has no ports")
 	}
 	seen := map[string]bool{}
+	attach := map[string]string{} // attach point -> port
 	for i := range d.Ports {
 		p := &d.Ports[i]
 		name, ok := CanonicalPort(p.Name)
@@ -204,6 +230,9 @@ func (d *Description) normalize() error {
 			}
 			p.Mode = string(m)
 		}
+		if err := p.normalizeReal(d.Kind, attach); err != nil {
+			return fmt.Errorf("ports[%d] (%s): %w", i, name, err)
+		}
 		if p.Drive != nil {
 			if d.Kind != KindSim {
 				return fmt.Errorf("ports[%d].drive (%s): drives can only be described on a %q board", i, name, KindSim)
@@ -211,6 +240,77 @@ func (d *Description) normalize() error {
 			if err := p.Drive.normalize(); err != nil {
 				return fmt.Errorf("ports[%d].drive (%s): %w", i, name, err)
 			}
+		}
+	}
+	return nil
+}
+
+// Buses a port may name.
+var buses = map[string]bool{"sata": true, "sas": true, "usb": true, "ide": true, "ext": true, "nvme": true}
+
+// normalizeReal checks the fields of a real port: bus, attach point, GPIO lines. Whether the attach
+// point and the GPIO chips exist is for the board to check when it starts, naming the port.
+func (p *PortDesc) normalizeReal(kind string, attach map[string]string) error {
+	if p.Bus == "" {
+		p.Bus = BusOf(p.Name)
+	} else {
+		p.Bus = strings.ToLower(p.Bus)
+		if !buses[p.Bus] {
+			return fmt.Errorf("bus: unknown %q (accepted: sata, sas, usb, ide, ext, nvme)", p.Bus)
+		}
+	}
+	if kind != KindLinux {
+		if p.Attach != "" || p.Power != nil || p.Reset != nil {
+			return fmt.Errorf("attach, power and reset describe real ports: only on a %q board", KindLinux)
+		}
+		return nil
+	}
+	if p.Attach == "" {
+		return errors.New(`attach: missing (the port's udev ID_PATH, e.g. "pci-0000:00:1f.2-ata-1"; "evidenced board discover" lists them)`)
+	}
+	if err := CheckAttach(p.Attach); err != nil {
+		return fmt.Errorf("attach: %w", err)
+	}
+	for a, other := range attach {
+		if a == p.Attach || strings.HasPrefix(a, p.Attach+"-") || strings.HasPrefix(p.Attach, a+"-") {
+			return fmt.Errorf("attach: %q overlaps port %s's %q (a disk would belong to both)", p.Attach, other, a)
+		}
+	}
+	attach[p.Attach] = p.Name
+	for _, l := range []struct {
+		what string
+		l    *GPIOLine
+	}{{"power", p.Power}, {"reset", p.Reset}} {
+		if l.l == nil {
+			continue
+		}
+		if l.l.Chip == "" || !isPrintable(l.l.Chip) {
+			return fmt.Errorf("%s.chip: missing or not printable (the gpiochip's label)", l.what)
+		}
+		if l.l.Line < 0 || l.l.Line > 4095 {
+			return fmt.Errorf("%s.line: %d out of range", l.what, l.l.Line)
+		}
+	}
+	if p.Power != nil && p.Reset != nil && *p.Power == *p.Reset {
+		return errors.New("reset: the same GPIO line as power")
+	}
+	return nil
+}
+
+// CheckAttach accepts an attach point in udev's ID_PATH form: words of letters, digits, '.', ':'
+// and '_' separated by single '-'.
+func CheckAttach(a string) error {
+	if a == "" {
+		return errors.New("empty")
+	}
+	if strings.HasPrefix(a, "-") || strings.HasSuffix(a, "-") || strings.Contains(a, "--") {
+		return fmt.Errorf("%q: empty component", a)
+	}
+	for _, r := range a {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("-.:_", r):
+		default:
+			return fmt.Errorf("%q: character %q is not allowed in an ID_PATH", a, r)
 		}
 	}
 	return nil
@@ -243,6 +343,14 @@ func (dd *DriveDesc) normalize() error {
 		if lba < 0 {
 			return fmt.Errorf("badSectors[%d]: negative LBA %d", j, lba)
 		}
+	}
+	for j, lba := range dd.FreezeAt {
+		if lba < 0 {
+			return fmt.Errorf("freezeAt[%d]: negative LBA %d", j, lba)
+		}
+	}
+	if dd.FreezeTimes < 0 {
+		return fmt.Errorf("freezeTimes: negative (%d)", dd.FreezeTimes)
 	}
 	if dd.ReadMBps < 0 {
 		return fmt.Errorf("readMBps: negative (%g)", dd.ReadMBps)

@@ -63,7 +63,7 @@ func TestParseErrors(t *testing.T) {
 		{"empty port name", `{"kind":"sim","applianceId":"E","ports":[{"name":""}]}`, `ports[0].name: unknown port ""`},
 		{"duplicate port", `{"kind":"sim","applianceId":"E","ports":[{"name":"SATA1"},{"name":"sata1"}]}`, "ports[1].name: duplicate port SATA1"},
 		{"bad mode", `{"kind":"sim","applianceId":"E","ports":[{"name":"SATA1","mode":"both"}]}`, `ports[0].mode (SATA1): unknown port mode "both"`},
-		{"drive on linux", `{"kind":"linux","applianceId":"E","ports":[{"name":"SATA1","drive":{` + ok + `}}]}`, "ports[0].drive (SATA1): drives can only"},
+		{"drive on linux", `{"kind":"linux","applianceId":"E","ports":[{"name":"SATA1","attach":"pci-0000:00:1f.2-ata-1","drive":{` + ok + `}}]}`, "ports[0].drive (SATA1): drives can only"},
 		{"missing path", drive(`"model":"M","serial":"S"`), "ports[0].drive (SATA1): path: missing"},
 		{"relative path", drive(`"path":"disk.img","model":"M","serial":"S"`), `path: "disk.img" is not absolute`},
 		{"missing model", drive(`"path":"/a","serial":"S"`), "model: missing"},
@@ -169,5 +169,59 @@ func TestPortNames(t *testing.T) {
 	}
 	if DefaultMode("USB3") != hal.ModeTarget || DefaultMode("SAS1") != hal.ModeSource || DefaultMode("NVME1") != hal.ModeSource {
 		t.Error("default modes")
+	}
+}
+
+const linuxBoard = `{"kind":"linux","applianceId":"EVD9","ports":[
+ {"name":"SATA1","attach":"pci-0000:00:1f.2-ata-1","power":{"chip":"board-pwr","line":3,"activeLow":true},"reset":{"chip":"board-pwr","line":4}},
+ {"name":"sas1","bus":"SAS","attach":"pci-0000:02:00.0-sas-phy0-lun-0"},
+ {"name":"USB1","attach":"pci-0000:00:14.0-usb-0:2:1.0-scsi-0:0:0:0"},
+ {"name":"NVME1","mode":"target","attach":"pci-0000:03:00.0-nvme-1"},
+ {"name":"SATA2","attach":"loop-7"}]}`
+
+func TestParseLinux(t *testing.T) {
+	d, err := Parse([]byte(linuxBoard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := d.Ports[0]
+	if p.Bus != "sata" || p.Attach != "pci-0000:00:1f.2-ata-1" || p.Mode != "source" {
+		t.Fatalf("SATA1 %+v", p)
+	}
+	if p.Power == nil || *p.Power != (GPIOLine{Chip: "board-pwr", Line: 3, ActiveLow: true}) {
+		t.Fatalf("SATA1 power %+v", p.Power)
+	}
+	if p.Reset == nil || *p.Reset != (GPIOLine{Chip: "board-pwr", Line: 4}) {
+		t.Fatalf("SATA1 reset %+v", p.Reset)
+	}
+	if d.Ports[1].Name != "SAS1" || d.Ports[1].Bus != "sas" || d.Ports[1].Power != nil {
+		t.Fatalf("SAS1 %+v", d.Ports[1])
+	}
+	if d.Ports[2].Bus != "usb" || d.Ports[2].Mode != "target" || d.Ports[3].Mode != "target" || d.Ports[3].Bus != "nvme" {
+		t.Fatalf("USB1/NVME1 %+v %+v", d.Ports[2], d.Ports[3])
+	}
+}
+
+func TestParseLinuxErrors(t *testing.T) {
+	port := func(p string) string { return `{"kind":"linux","applianceId":"E","ports":[` + p + `]}` }
+	cases := []struct{ name, in, want string }{
+		{"no attach", port(`{"name":"SATA1"}`), "ports[0] (SATA1): attach: missing"},
+		{"bad attach char", port(`{"name":"SATA1","attach":"pci 0000"}`), "ports[0] (SATA1): attach:"},
+		{"attach empty component", port(`{"name":"SATA1","attach":"pci--ata-1"}`), "empty component"},
+		{"duplicate attach", port(`{"name":"SATA1","attach":"pci-0000:00:1f.2-ata-1"},{"name":"SATA2","attach":"pci-0000:00:1f.2-ata-1"}`), "ports[1] (SATA2): attach: \"pci-0000:00:1f.2-ata-1\" overlaps port SATA1"},
+		{"nested attach", port(`{"name":"USB1","attach":"pci-0000:00:14.0-usb-0:2"},{"name":"USB2","attach":"pci-0000:00:14.0-usb-0:2-scsi-0:0:0:0"}`), "ports[1] (USB2): attach"},
+		{"bad bus", port(`{"name":"SATA1","bus":"scsi","attach":"a-1"}`), `ports[0] (SATA1): bus: unknown "scsi"`},
+		{"power no chip", port(`{"name":"SATA1","attach":"a-1","power":{"line":1}}`), "ports[0] (SATA1): power.chip: missing"},
+		{"power bad line", port(`{"name":"SATA1","attach":"a-1","power":{"chip":"c","line":-1}}`), "power.line: -1"},
+		{"reset = power", port(`{"name":"SATA1","attach":"a-1","power":{"chip":"c","line":1},"reset":{"chip":"c","line":1}}`), "reset: the same GPIO line"},
+		{"unknown gpio field", port(`{"name":"SATA1","attach":"a-1","power":{"chip":"c","offset":1}}`), `unknown field "offset"`},
+		{"attach on sim", `{"kind":"sim","applianceId":"E","ports":[{"name":"SATA1","attach":"a-1"}]}`, "ports[0] (SATA1): attach, power and reset describe real ports"},
+		{"power on sim", `{"kind":"sim","applianceId":"E","ports":[{"name":"SATA1","power":{"chip":"c","line":1}}]}`, "only on a \"linux\" board"},
+	}
+	for _, c := range cases {
+		_, err := Parse([]byte(c.in))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want it to contain %q", c.name, err, c.want)
+		}
 	}
 }

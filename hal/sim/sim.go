@@ -33,9 +33,6 @@ import (
 // DefaultSpinUp is the identification time when neither Options nor the drive description set one.
 const DefaultSpinUp = 1500 * time.Millisecond
 
-// subscriberBuffer is how many events a subscriber may lag behind before it loses events.
-const subscriberBuffer = 64
-
 // Options tune the simulated board.
 type Options struct {
 	// SpinUp is how long identification takes after power-on or plug (default 1.5 s; tests use
@@ -55,8 +52,8 @@ type Board struct {
 	mu     sync.Mutex
 	ports  []*Port
 	byName map[string]*Port
-	subs   map[chan hal.Event]struct{}
 	closed bool
+	events hal.Fanout
 }
 
 var _ hal.Board = (*Board)(nil)
@@ -82,7 +79,9 @@ func New(desc board.Description, opt Options) (*Board, error) {
 		spinUp: opt.SpinUp,
 		log:    opt.Logger.With("board", "sim"),
 		byName: map[string]*Port{},
-		subs:   map[chan hal.Event]struct{}{},
+	}
+	b.events.Dropped = func(ev hal.Event) {
+		b.log.Warn("event dropped for a slow subscriber", "port", ev.Port, "event", ev.Kind)
 	}
 	for _, pd := range desc.Ports {
 		p := &Port{b: b, name: pd.Name, bus: board.BusOf(pd.Name), mode: hal.Mode(pd.Mode), state: hal.StateOff}
@@ -145,38 +144,10 @@ func (b *Board) port(name string) *Port {
 // Subscribe delivers plug/unplug events until ctx ends or the board is closed; then the channel
 // is closed. Each subscriber has its own buffer; when it is full, events for that subscriber are
 // dropped (and logged) so that the board never waits for a consumer.
-func (b *Board) Subscribe(ctx context.Context) <-chan hal.Event {
-	ch := make(chan hal.Event, subscriberBuffer)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed || ctx.Err() != nil {
-		close(ch)
-		return ch
-	}
-	b.subs[ch] = struct{}{}
-	context.AfterFunc(ctx, func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if _, ok := b.subs[ch]; ok {
-			delete(b.subs, ch)
-			close(ch)
-		}
-	})
-	return ch
-}
+func (b *Board) Subscribe(ctx context.Context) <-chan hal.Event { return b.events.Subscribe(ctx) }
 
-// emit fans an event out. Caller holds b.mu (which also keeps a channel from being closed while
-// we send on it).
-func (b *Board) emit(port string, kind hal.EventKind) {
-	ev := hal.Event{Port: port, Kind: kind, Time: time.Now()}
-	for ch := range b.subs {
-		select {
-		case ch <- ev:
-		default:
-			b.log.Warn("event dropped for a slow subscriber", "port", port, "event", kind)
-		}
-	}
-}
+// emit fans an event out. Caller holds b.mu, so that events leave in the order of the changes.
+func (b *Board) emit(port string, kind hal.EventKind) { b.events.Emit(port, kind) }
 
 // Close powers every port off (open Readers fail with hal.ErrGone) and ends all subscriptions.
 // Closing twice is harmless.
@@ -190,10 +161,7 @@ func (b *Board) Close() error {
 	for _, p := range b.ports {
 		p.powerOffLocked()
 	}
-	for ch := range b.subs {
-		delete(b.subs, ch)
-		close(ch)
-	}
+	b.events.Close()
 	return nil
 }
 
@@ -456,6 +424,22 @@ type media struct {
 	desc     board.DriveDesc
 	bad      []int64 // sorted, distinct
 	throttle *bucket // nil = unthrottled
+
+	mu      sync.Mutex
+	freezes map[int64]int // LBA -> freezes left; survives power cycles, as the fault is the drive's
+}
+
+// freezeIn reports whether a read of sectors [first, last] freezes the drive, using up one freeze.
+func (m *media) freezeIn(first, last int64) (int64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for lba, left := range m.freezes {
+		if lba >= first && lba <= last && left > 0 {
+			m.freezes[lba] = left - 1
+			return lba, true
+		}
+	}
+	return 0, false
 }
 
 func newMedia(d board.DriveDesc) *media {
@@ -471,6 +455,13 @@ func newMedia(d board.DriveDesc) *media {
 		}
 	}
 	m := &media{desc: d, bad: out}
+	if len(d.FreezeAt) > 0 {
+		times := max(d.FreezeTimes, 1)
+		m.freezes = map[int64]int{}
+		for _, lba := range d.FreezeAt {
+			m.freezes[lba] = times
+		}
+	}
 	if d.ReadMBps > 0 {
 		m.throttle = newBucket(d.ReadMBps * 1e6)
 	}
@@ -504,6 +495,15 @@ func (d *Drive) errGone() error { return fmt.Errorf("sim: %s: %w", d.port, hal.E
 
 // Identity is what identification found.
 func (d *Drive) Identity() hal.Identity { return d.id }
+
+// Reset is the SCSI device reset of a simulated drive: it does not unfreeze a frozen drive (only a
+// power cycle does), which is the case the recovery has to handle.
+func (d *Drive) Reset() error {
+	if d.isGone() {
+		return d.errGone()
+	}
+	return nil
+}
 
 // Open opens the image file read-only (O_RDONLY). Write-blocking is structural: the file
 // descriptor cannot write and the returned Reader has no write method, so nothing reachable
@@ -641,6 +641,17 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 		want = want[:max(0, lba*ss-off)]
 		mediaErr = &hal.MediaError{LBA: lba, Count: 1}
 		tailErr = nil
+	}
+	if len(want) > 0 {
+		if _, frozen := r.d.media.freezeIn(first, (off+int64(len(want))-1)/ss); frozen {
+			// The drive stops answering: nothing comes back until its power goes.
+			select {
+			case <-r.d.gone:
+				return 0, r.d.errGone()
+			case <-r.closed:
+				return 0, fmt.Errorf("sim: %s: read: %w", r.d.port, os.ErrClosed)
+			}
+		}
 	}
 	if t := r.d.media.throttle; t != nil && len(want) > 0 {
 		if err := r.wait(t.reserve(len(want))); err != nil {

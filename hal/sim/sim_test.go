@@ -73,7 +73,7 @@ func TestNewErrors(t *testing.T) {
 		d    board.Description
 		want string
 	}{
-		{"kind", board.Description{Kind: "linux", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA1"}}}, "kind"},
+		{"kind", board.Description{Kind: "linux", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA1", Attach: "pci-0000:00:1f.2-ata-1"}}}, "kind"},
 		{"invalid", board.Description{Kind: "sim", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA99"}}}, "unknown port"},
 		{"missing image", board.Description{Kind: "sim", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA1", Drive: &board.DriveDesc{Path: img + ".nope", Model: "M", Serial: "S"}}}}, "no such file"},
 		{"directory", board.Description{Kind: "sim", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA1", Drive: &board.DriveDesc{Path: filepath.Dir(img), Model: "M", Serial: "S"}}}}, "not a regular file"},
@@ -465,7 +465,7 @@ func TestPlugUnplugAndEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Overflow the slow subscriber: the board must keep going.
-	for range subscriberBuffer + 10 {
+	for range hal.SubscriberBuffer + 10 {
 		if err := b.Unplug("USB1"); err != nil {
 			t.Fatal(err)
 		}
@@ -487,8 +487,8 @@ func TestPlugUnplugAndEvents(t *testing.T) {
 			}
 		}
 	}
-	if n := len(slow); n != subscriberBuffer {
-		t.Fatalf("slow subscriber holds %d events, want a full buffer of %d", n, subscriberBuffer)
+	if n := len(slow); n != hal.SubscriberBuffer {
+		t.Fatalf("slow subscriber holds %d events, want a full buffer of %d", n, hal.SubscriberBuffer)
 	}
 
 	// Cancelling the context closes the channel (after draining what is buffered).

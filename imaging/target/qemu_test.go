@@ -49,7 +49,6 @@ func TestKernelCIFSInQEMU(t *testing.T) {
 		t.Skip("EVIDENCED_QEMU_KERNEL is not set: run `make qemu-test`")
 	}
 	qemu := testenv.Tool(t, "qemu-system-x86_64")
-	cpio := testenv.Tool(t, "cpio")
 	share := t.TempDir()
 	srv := testenv.StartSMBD(t, share)
 	tmp := t.TempDir()
@@ -64,12 +63,12 @@ func TestKernelCIFSInQEMU(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build guest: %v\n%s", err, out)
 	}
-	vmlinuz, mods := kernelFiles(t, kdir)
+	vmlinuz, mods := testenv.KernelFiles(t, kdir, qemuModules)
 	cfg := guestConfig{Folder: "//10.0.2.2/" + srv.Share + "/qemu/case1", Login: srv.User, Password: srv.Password,
 		Options: fmt.Sprintf("port=%d", srv.Port)}
 	for i, m := range mods {
 		name := fmt.Sprintf("%02d-%s", i, filepath.Base(m))
-		copyFile(t, m, filepath.Join(root, "modules", name))
+		testenv.CopyFile(t, m, filepath.Join(root, "modules", name))
 		cfg.Modules = append(cfg.Modules, "/modules/"+name)
 	}
 	b, _ := json.Marshal(cfg)
@@ -77,11 +76,7 @@ func TestKernelCIFSInQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	initrd := filepath.Join(tmp, "initrd.cpio")
-	pack := exec.Command("sh", "-c", "find . | "+cpio+" -o -H newc --quiet > "+initrd)
-	pack.Dir = root
-	if out, err := pack.CombinedOutput(); err != nil {
-		t.Fatalf("cpio: %v\n%s", err, out)
-	}
+	testenv.PackInitramfs(t, root, initrd)
 	args := []string{"-m", "512", "-nographic", "-no-reboot", "-kernel", vmlinuz, "-initrd", initrd,
 		"-append", "console=ttyS0 panic=-1 quiet EVIDENCED_QEMU_GUEST=1 -- -test.run=^TestKernelCIFSGuest$ -test.v",
 		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"}
@@ -120,103 +115,20 @@ func guestMD5(b []byte) string {
 	return ""
 }
 
-func copyFile(t *testing.T, from, to string) {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// kernelFiles finds the kernel image and the module files (dependencies first) in an extracted
-// Debian linux-image package on which depmod has run.
-func kernelFiles(t *testing.T, kdir string) (string, []string) {
-	vm, _ := filepath.Glob(filepath.Join(kdir, "boot", "vmlinuz-*"))
-	mdirs, _ := filepath.Glob(filepath.Join(kdir, "lib", "modules", "*"))
-	if len(vm) != 1 || len(mdirs) != 1 {
-		t.Fatalf("%s: want one boot/vmlinuz-* and one lib/modules/*", kdir)
-	}
-	dep, err := os.ReadFile(filepath.Join(mdirs[0], "modules.dep"))
-	if err != nil {
-		t.Fatalf("modules.dep (run depmod): %v", err)
-	}
-	deps := map[string][]string{}
-	byName := map[string]string{}
-	for _, line := range strings.Split(string(dep), "\n") {
-		mod, rest, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		deps[mod] = strings.Fields(rest)
-		name := strings.TrimSuffix(filepath.Base(mod), ".ko")
-		byName[name] = mod
-		byName[strings.ReplaceAll(name, "_", "-")] = mod
-	}
-	var order []string
-	seen := map[string]bool{}
-	var add func(mod string)
-	add = func(mod string) {
-		if seen[mod] {
-			return
-		}
-		seen[mod] = true
-		ds := deps[mod]
-		for i := len(ds) - 1; i >= 0; i-- { // modules.dep lists the deepest last
-			add(ds[i])
-		}
-		order = append(order, filepath.Join(mdirs[0], mod))
-	}
-	for _, name := range qemuModules {
-		mod, ok := byName[name]
-		if !ok {
-			continue // built in
-		}
-		add(mod)
-	}
-	return vm[0], order
-}
-
-// TestMain powers the QEMU guest off once the tests ran and printed their results (init must not
-// exit: the kernel would panic).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if os.Getpid() == 1 {
-		unix.Sync()
-		unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
-	}
-	os.Exit(code)
-}
+// TestMain powers the QEMU guest off once the tests ran and printed their results.
+func TestMain(m *testing.M) { testenv.GuestMain(m) }
 
 // TestKernelCIFSGuest runs as /init inside the QEMU guest only.
 func TestKernelCIFSGuest(t *testing.T) {
 	if os.Getenv("EVIDENCED_QEMU_GUEST") != "1" || os.Getpid() != 1 {
 		t.Skip("runs only as the init of the QEMU guest (TestKernelCIFSInQEMU)")
 	}
-	for _, m := range []struct{ src, dst, typ string }{
-		{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}, {"devtmpfs", "/dev", "devtmpfs"}, {"tmpfs", "/tmp", "tmpfs"},
-	} {
-		if err := unix.Mount(m.src, m.dst, m.typ, 0, ""); err != nil {
-			t.Fatalf("mount %s: %v", m.dst, err)
-		}
-	}
 	var cfg guestConfig
 	b, err := os.ReadFile("/cifs.json")
 	if err != nil || json.Unmarshal(b, &cfg) != nil {
 		t.Fatalf("/cifs.json: %v", err)
 	}
-	for _, m := range cfg.Modules {
-		f, err := os.Open(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = unix.FinitModule(int(f.Fd()), "", 0)
-		f.Close()
-		if err != nil && err != unix.EEXIST {
-			t.Fatalf("load %s: %v", m, err)
-		}
-	}
+	testenv.GuestInit(t, cfg.Modules)
 	if _, err := os.ReadFile("/proc/filesystems"); err != nil || !kernelCIFSAvailable() {
 		t.Fatal("cifs is not in /proc/filesystems after loading the module")
 	}
