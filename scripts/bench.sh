@@ -180,7 +180,7 @@ maxrss=$drss
 for n in "${!rss[@]}"; do
   if [[ $n == evidenced-* ]] && (( rss[$n] > maxrss )); then maxrss=${rss[$n]}; fi
 done
-printf 'peak RSS of evidenced (daemon, 4 tasks):     %6d MiB (target <= 256)\n' "$maxrss"
+printf 'peak RSS of evidenced (CLI runs, daemon):   %6d MiB (target <= 256)\n' "$maxrss"
 
 # hal/linux's Reader against dd iflag=direct bs=1M on the same loop device (needs root), and the time
 # from losetup to the plugged event.
