@@ -43,7 +43,7 @@ clean:
 	rm -rf bin var/cache
 
 # Engine benchmark against ewfacquire, dc3dd and md5sum on a 2 GiB corpus (built once), ratios in one run.
-bench: build test-deps
+bench: test-deps build
 	SHARED=$(SHARED) scripts/bench.sh
 
 # The kernel CIFS client, tested in a QEMU guest (Debian kernel, this package's test binary as

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, when missing, the Debian packages the tests use: libewf's and SleuthKit's readers (the
 # independent judges of our images), the file system tools mkdisk.sh needs, Samba for CIFS tests,
-# the comparison imagers for benchmarks, and Chromium for the dashboard's browser test.
+# the comparison imagers for benchmarks, ISA-L (built into the daemon), and Chromium for the dashboard's browser test.
 set -euo pipefail
 need=()
 check() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
@@ -26,6 +26,9 @@ check chromium chromium
 check losetup mount
 check pkg-config pkg-config
 [ -f /usr/include/libudev.h ] || need+=(libudev-dev)
+# Intel ISA-L: formats/deflate's igzip binding (cgo) compresses E01 chunks; igzip is for make bench.
+[ -f /usr/include/isa-l/igzip_lib.h ] || need+=(libisal-dev)
+check igzip isal
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -26,6 +26,8 @@ import (
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/s2"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/evidenced/evidenced/formats/incompressible"
 )
 
 // Compression method IRIs of the AFF4 standard (the lexicon of the reference implementations).
@@ -275,6 +277,12 @@ func rawCopy(dst, src []byte) []byte {
 // size" as "uncompressed".
 func (w *Writer) compress(dst, src []byte) ([]byte, bool, error) {
 	var out []byte
+	if w.opt.Compression == "deflate" && incompressible.Likely(src) {
+		// Random or already compressed: deflate would spend a full pass to store it anyway. lz4
+		// and snappy give up on such data about as fast as the sample costs (measured), so they
+		// are not sampled.
+		return rawCopy(dst, src), false, nil
+	}
 	switch w.opt.Compression {
 	case "lz4":
 		n := lz4.CompressBlockBound(len(src))

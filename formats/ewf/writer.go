@@ -15,6 +15,8 @@ import (
 	"unicode/utf16"
 
 	"github.com/klauspost/compress/zlib"
+
+	"github.com/evidenced/evidenced/formats/deflate"
 )
 
 // File is one segment file being written; *os.File satisfies it.
@@ -38,21 +40,16 @@ type Options struct {
 	Removable       bool
 }
 
-// fastLevel is the klauspost level used for "fast": its level 1 came out 1.3% larger than
-// libewf's zlib level 1 on the test corpus, level 2 0.4% larger for ~10% less throughput.
-const fastLevel = 2
-
 // Writer writes an E01 segment set.
 type Writer struct {
 	create    CreateFunc
 	base      string
 	opt       Options
 	chunkSize int
-	level     int
+	enc       *deflate.Encoder // nil: no compression
 	zeros     []byte
 	zeroEnc   []byte // encoded full all-zero chunk, precomputed so zero chunks cost a memcmp
 	zeroComp  bool
-	zpool     sync.Pool
 	volume    []byte
 
 	files   []string
@@ -95,30 +92,6 @@ type encResult struct {
 	err  error
 }
 
-type zenc struct {
-	z   *zlib.Writer
-	out sliceWriter
-}
-
-// sliceWriter collects compressed output and gives up once it is no smaller than the input, so
-// incompressible chunks never grow dst past MaxEncodedSize.
-type sliceWriter struct {
-	b     []byte
-	limit int
-	over  bool
-}
-
-var errNoGain = errors.New("ewf: compression does not pay")
-
-func (s *sliceWriter) Write(p []byte) (int, error) {
-	if len(s.b)+len(p) >= s.limit {
-		s.over = true
-		return 0, errNoGain
-	}
-	s.b = append(s.b, p...)
-	return len(p), nil
-}
-
 // NewWriter starts writing base+".E01" through create.
 func NewWriter(create CreateFunc, base string, opt Options) (*Writer, error) {
 	w, err := newWriter(create, base, opt)
@@ -146,22 +119,21 @@ func newWriter(create CreateFunc, base string, opt Options) (*Writer, error) {
 	}
 	w := &Writer{create: create, base: base, opt: opt, hashes: map[string][]byte{}}
 	w.chunkSize = int(opt.BytesPerSector * opt.SectorsPerChunk)
+	var err error
 	switch opt.Compression {
 	case CompressNone:
-		w.level = -1
 	case CompressEmptyBlock, CompressFast:
-		w.level = fastLevel
+		w.enc, err = deflate.New(deflate.Fast)
 	case CompressBest:
-		w.level = zlib.BestCompression
+		w.enc, err = deflate.New(deflate.Best)
 	default:
 		return nil, fmt.Errorf("ewf: bad compression %d", opt.Compression)
 	}
-	w.zpool.New = func() any {
-		z, _ := zlib.NewWriterLevel(nil, max(w.level, 1))
-		return &zenc{z: z}
+	if err != nil {
+		return nil, fmt.Errorf("ewf: %w", err)
 	}
 	w.zeros = make([]byte, w.chunkSize)
-	w.zeroEnc, w.zeroComp, _ = w.encode(nil, w.zeros, true)
+	w.zeroEnc, w.zeroComp = w.encode(nil, w.zeros, true)
 	w.entries = make([]uint32, 0, maxTableEntry)
 	w.volume = w.volumeSection()
 	return w, nil
@@ -195,34 +167,25 @@ func (w *Writer) EncodeChunk(dst, src []byte) ([]byte, bool, error) {
 	if zero && len(src) == w.chunkSize {
 		return append(dst[:0], w.zeroEnc...), w.zeroComp, nil
 	}
-	return w.encode(dst, src, zero)
+	enc, comp := w.encode(dst, src, zero)
+	return enc, comp, nil
 }
 
-func (w *Writer) encode(dst, src []byte, zero bool) ([]byte, bool, error) {
-	if w.level >= 0 && (zero || w.opt.Compression != CompressEmptyBlock) {
-		ze := w.zpool.Get().(*zenc)
-		ze.out = sliceWriter{b: dst[:0], limit: len(src)}
-		ze.z.Reset(&ze.out)
-		_, err := ze.z.Write(src)
-		if err == nil {
-			err = ze.z.Close()
+// encode compresses src when that pays; otherwise it stores src followed by its Adler-32, as libewf
+// does. The Adler-32 is computed once either way: the encoder returns it with the zlib stream.
+func (w *Writer) encode(dst, src []byte, zero bool) ([]byte, bool) {
+	var sum uint32
+	if w.enc != nil && (zero || w.opt.Compression != CompressEmptyBlock) {
+		r := w.enc.Encode(dst, src)
+		if r.Zlib != nil {
+			return r.Zlib, true
 		}
-		out, over := ze.out.b, ze.out.over
-		ze.out = sliceWriter{}
-		w.zpool.Put(ze)
-		if over {
-			err = nil // stored uncompressed when compression does not pay, as libewf does
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		if !over && len(out) < len(src) {
-			return out, true, nil
-		}
-		dst = out
+		sum = r.Adler32
+	} else {
+		sum = adler32.Checksum(src)
 	}
 	dst = append(dst[:0], src...)
-	return binary.LittleEndian.AppendUint32(dst, adler32.Checksum(src)), false, nil
+	return binary.LittleEndian.AppendUint32(dst, sum), false
 }
 
 func (w *Writer) write(p []byte) error {

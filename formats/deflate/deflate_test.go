@@ -1,0 +1,102 @@
+package deflate
+
+import (
+	"bytes"
+	"compress/zlib"
+	"crypto/rand"
+	"encoding/base64"
+	"hash/adler32"
+	"io"
+	"testing"
+)
+
+// check decodes r with the standard library's zlib reader (which verifies the trailer) and
+// compares it and the Adler-32 with src.
+func check(t *testing.T, src []byte, r Result) {
+	t.Helper()
+	if want := adler32.Checksum(src); r.Adler32 != want {
+		t.Fatalf("Adler-32 %08x, want %08x", r.Adler32, want)
+	}
+	if r.Zlib == nil {
+		return
+	}
+	if len(r.Zlib) >= len(src) {
+		t.Fatalf("zlib stream of %d bytes for %d bytes of input", len(r.Zlib), len(src))
+	}
+	zr, err := zlib.NewReader(bytes.NewReader(r.Zlib))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("stdlib zlib reader: %v", err)
+	}
+	if !bytes.Equal(got, src) {
+		t.Fatal("round trip differs")
+	}
+}
+
+func chunks(t *testing.T) map[string][]byte {
+	rnd := make([]byte, 32768)
+	rand.Read(rnd)
+	b64 := []byte(base64.StdEncoding.EncodeToString(rnd))[:32768]
+	text := bytes.Repeat([]byte("From: someone@example.org\r\nSubject: the evidence report\r\n\r\n"), 600)[:32768]
+	return map[string][]byte{
+		"zeros": make([]byte, 32768), "random": rnd, "base64": b64, "text": text,
+		"one byte": {7}, "odd tail": text[:1000],
+	}
+}
+
+func TestEncodeRoundTrip(t *testing.T) {
+	for _, level := range []Level{Fast, Best} {
+		e, err := New(level)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, src := range chunks(t) {
+			t.Run(name, func(t *testing.T) {
+				r := e.Encode(make([]byte, 0, len(src)+4), src)
+				check(t, src, r)
+				switch name {
+				case "random":
+					if r.Zlib != nil {
+						t.Errorf("random data compressed to %d bytes", len(r.Zlib))
+					}
+				case "zeros", "text":
+					if r.Zlib == nil || len(r.Zlib) > len(src)/10 {
+						t.Errorf("%s not compressed: %d bytes", name, len(r.Zlib))
+					}
+				case "base64":
+					// 6 bits of every 8 carry information: Huffman coding alone takes ~1/4 off.
+					if r.Zlib == nil || len(r.Zlib) > len(src)*80/100 {
+						t.Errorf("base64 came out %d bytes of %d (engine %s)", len(r.Zlib), len(src), Engine())
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestEncodeSmallDst(t *testing.T) {
+	e, _ := New(Fast)
+	src := chunks(t)["text"]
+	check(t, src, e.Encode(nil, src))
+}
+
+func TestBadLevel(t *testing.T) {
+	if _, err := New(Level(4)); err == nil {
+		t.Fatal("level 4 accepted")
+	}
+}
+
+func FuzzEncode(f *testing.F) {
+	f.Add([]byte("hello hello hello hello"))
+	f.Add(make([]byte, 4096))
+	e, _ := New(Fast)
+	f.Fuzz(func(t *testing.T, src []byte) {
+		if len(src) == 0 {
+			return
+		}
+		check(t, src, e.Encode(nil, src))
+	})
+}
