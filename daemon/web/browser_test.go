@@ -524,6 +524,26 @@ func TestDashboardInBrowser(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// authGet calls the API with a session token, as a script would.
+func authGet(t *testing.T, d *daemon, path, token string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, d.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
 func checkTask(t *testing.T, d *daemon, key string) map[string]any {
 	t.Helper()
 	code, body := d.get(t, "/api/check-task", url.Values{"taskKey": {key}})
@@ -595,11 +615,73 @@ func TestDashboardLogin(t *testing.T) {
 	}
 	click(t, ctx, `#start-cancel`)
 
-	click(t, ctx, `#nav button[data-view=users]`)
-	if who := eval[string](t, ctx, `document.querySelector('#user-name').textContent`); who != "examiner" {
-		t.Errorf("signed in as %q", who)
+	// Users, as the admin: the header names the role; an examiner added through the form is in
+	// GET /api/users; a refusal (the last admin cannot become an examiner) shows the API's text.
+	if who := eval[string](t, ctx, `document.querySelector('#who').textContent`); who != "examiner · admin" {
+		t.Errorf("the header shows %q, want the user and the admin role", who)
 	}
+	adminTok := eval[string](t, ctx, `localStorage.getItem('evidenced.token')`)
+	click(t, ctx, `#nav button[data-view=users]`)
+	poll(t, ctx, "the user list", `document.querySelector('#users .item[data-name="examiner"] .role')?.textContent === 'admin'`, 10*time.Second)
+	setValue(t, ctx, `#user-add [name=name]`, "alice")
+	setValue(t, ctx, `#user-add [name=password]`, "alice-pw-1234")
+	setValue(t, ctx, `#user-add [name=role]`, "examiner")
+	click(t, ctx, `#user-add button[type=submit]`)
+	poll(t, ctx, "the added user", `document.querySelector('#users .item[data-name="alice"] .role')?.textContent === 'examiner'`, 10*time.Second)
+	code, body := authGet(t, d, "/api/users", adminTok)
+	var list struct{ Users []auth.UserInfo }
+	if err := json.Unmarshal(body, &list); code != 200 || err != nil {
+		t.Fatalf("GET /api/users: %d %s %v", code, body, err)
+	}
+	roles := map[string]auth.Role{}
+	for _, u := range list.Users {
+		roles[u.Name] = u.Role
+	}
+	if roles["alice"] != auth.Examiner || roles["examiner"] != auth.Admin || len(roles) != 2 {
+		t.Errorf("the API lists %v after adding alice through the page", roles)
+	}
+	// The role select saves on change, as a person's pick does.
+	eval[bool](t, ctx, `(s => { s.value = 'examiner'; s.dispatchEvent(new Event('change', {bubbles: true})); return true })(document.querySelector('#users .item[data-name="examiner"] select[data-f=role]'))`)
+	poll(t, ctx, "the last-admin refusal", `document.querySelector('#users .item[data-name="examiner"] .error').textContent !== ''`, 10*time.Second)
+	if got := eval[string](t, ctx, `document.querySelector('#users .item[data-name="examiner"] .error').textContent`); got != "the appliance must keep at least one admin" {
+		t.Errorf("demoting the last admin shows %q, not the API's refusal", got)
+	}
+
+	// Sign-out ends the session on the appliance, not only in the page.
 	click(t, ctx, `#logout`)
 	poll(t, ctx, "the login page after sign-out", `!document.querySelector('#view-login').hidden && !localStorage.getItem('evidenced.token')`, 5*time.Second)
+	if code, body := authGet(t, d, "/api/whoami", adminTok); code != http.StatusUnauthorized {
+		t.Errorf("the signed-out admin token still works: %d %s", code, body)
+	}
+
+	// The examiner: role in the header, no user management, presets read-only, own password only.
+	setValue(t, ctx, `#login-form [name=username]`, "alice")
+	setValue(t, ctx, `#login-form [name=password]`, "alice-pw-1234")
+	click(t, ctx, `#login-form button[type=submit]`)
+	poll(t, ctx, "the examiner's header", `document.querySelector('#who').textContent === 'alice · examiner' && !document.querySelector('#who').hidden`, 15*time.Second)
+	exTok := eval[string](t, ctx, `localStorage.getItem('evidenced.token')`)
+	click(t, ctx, `#nav button[data-view=presets]`)
+	poll(t, ctx, "the presets as an examiner", `document.querySelector('#presets .item[data-name="docs"]') !== null`, 10*time.Second)
+	for what, expr := range map[string]string{
+		"the preset editor is disabled":       `document.querySelector('#preset-form textarea').disabled && document.querySelector('#preset-form button[type=submit]').disabled`,
+		"no preset has a delete button":       `document.querySelector('#presets button[data-act=delete]') === null`,
+		"the presets page says why":           `!document.querySelector('#view-presets .note').hidden`,
+		"the user list and add form are gone": `document.querySelector('#users').hidden && document.querySelector('#user-add').hidden`,
+		"the users page says why":             `!document.querySelector('#view-users .note').hidden`,
+		"own password can be changed":         `!document.querySelector('#password-form').hidden`,
+	} {
+		if !eval[bool](t, ctx, expr) {
+			t.Errorf("as an examiner: %s is false", what)
+		}
+	}
+	if code, _ := authGet(t, d, "/api/users", exTok); code != http.StatusForbidden {
+		t.Errorf("the examiner's token gets %d from GET /api/users, want 403 (the page hides what the API refuses)", code)
+	}
+	click(t, ctx, `#nav button[data-view=users]`)
+	click(t, ctx, `#logout`)
+	poll(t, ctx, "the login page after the examiner signs out", `!document.querySelector('#view-login').hidden && !localStorage.getItem('evidenced.token')`, 5*time.Second)
+	if code, body := authGet(t, d, "/api/whoami", exTok); code != http.StatusUnauthorized {
+		t.Errorf("the signed-out examiner token still works: %d %s", code, body)
+	}
 	jsErr.check(t)
 }

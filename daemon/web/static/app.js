@@ -8,7 +8,7 @@
 
   const S = {
     token: localStorage.getItem('evidenced.token') || '',
-    user: localStorage.getItem('evidenced.user') || '',
+    user: localStorage.getItem('evidenced.user') || '', role: '', um: false, users: [],
     ports: [], all: [], shown: [], details: {}, live: {}, cases: [], presets: [],
     dirty: new Set(), view: 'board', kind: 'image', es: null, refreshing: false, again: false,
   };
@@ -73,6 +73,7 @@
     if (name !== 'login' && location.hash.slice(1) !== name) history.replaceState(null, '', '#' + name);
     if (name === 'cases' || name === 'tasks') refreshCases();
     if (name === 'presets') refreshPresets();
+    if (name === 'users') refreshUsers();
   }
 
   function setConn(state, text) {
@@ -116,10 +117,120 @@
     }
   }
 
-  function logout() {
+  // logout ends the session on the appliance (POST /logout revokes the token), then forgets it.
+  async function logout() {
+    if (S.token) {
+      try { await api('/logout', null, { method: 'POST' }); } catch (_) { /* an expired session is over anyway */ }
+    }
     S.user = '';
+    S.role = '';
     localStorage.removeItem('evidenced.user');
     needLogin();
+  }
+
+  // ---- roles: the API enforces them; the dashboard only hides what would be refused, and says why.
+
+  const isAdmin = () => S.role === 'admin';
+
+  function applyRole() {
+    const admin = isAdmin();
+    for (const el of $$('[data-admin]')) el.hidden = !admin;
+    for (const el of $$('[data-examiner]')) el.hidden = admin;
+    for (const el of $$('[data-admin-only]')) el.disabled = !admin;
+    $('[data-view=users]').hidden = !S.um;
+    $('#who').hidden = !S.um;
+    $('#who').textContent = `${S.user} · ${S.role}`;
+    $('#user-name').textContent = S.user;
+    $('#user-role').textContent = S.role;
+  }
+
+  async function whoami() {
+    const w = await api('/api/whoami');
+    S.user = w.user || S.user;
+    S.role = w.role || 'admin';
+    S.um = !!w.userManagement;
+    applyRole();
+  }
+
+  // ---- users (admins; an examiner only changes their own password)
+
+  async function refreshUsers() {
+    if (!isAdmin()) return;
+    try {
+      S.users = (await api('/api/users')).users || [];
+    } catch (e) {
+      $('#user-error').textContent = e.message;
+      return;
+    }
+    const opt = (u, r) => `<option${u.role === r ? ' selected' : ''}>${r}</option>`;
+    $('#users').innerHTML = S.users.map((u) => `<div class="item user" data-name="${esc(u.name)}">
+        <h3>${esc(u.name)} · <span class="role">${esc(u.role)}</span>${u.name === S.user ? ' (you)' : ''}</h3>
+        <div class="row"><label>Role <select data-f="role">${opt(u, 'examiner')}${opt(u, 'admin')}</select></label>
+          <input type="password" data-f="pw" placeholder="new password" autocomplete="new-password">
+          <button type="button" data-act="reset">Reset password</button>
+          <button type="button" data-act="remove" class="danger">Remove</button></div>
+        <p class="error" role="alert"></p></div>`).join('') || '<p class="empty">No user.</p>';
+  }
+
+  // patchUser changes a password and/or role; a new password ends that user's sessions (ours too).
+  async function patchUser(name, body) {
+    await api('/api/users', { name }, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    if (name === S.user && body.password !== undefined) {
+      needLogin();
+      $('#login-error').textContent = 'Password changed: sign in with the new one.';
+      return;
+    }
+    if (name === S.user) await whoami();
+    refreshUsers();
+  }
+
+  async function usersEvent(ev) {
+    const item = ev.target.closest('.item');
+    if (!item) return;
+    const name = item.dataset.name;
+    const err = $('.error', item);
+    const act = ev.type === 'change' && ev.target.dataset.f === 'role' ? 'role' : ev.type === 'click' && ev.target.closest('button[data-act]')?.dataset.act;
+    if (!act) return;
+    err.textContent = '';
+    try {
+      if (act === 'role') await patchUser(name, { role: ev.target.value });
+      else if (act === 'reset') await patchUser(name, { password: $('[data-f=pw]', item).value });
+      else if (act === 'remove') {
+        if (!confirm(`Remove the user ${name}? Their sessions end now.`)) return;
+        await api('/api/users', { name }, { method: 'DELETE' });
+        refreshUsers();
+      }
+    } catch (e) {
+      err.textContent = e.message;
+      if (act === 'role') ev.target.value = (S.users.find((u) => u.name === name) || {}).role || ev.target.value;
+    }
+  }
+
+  async function userAdd(ev) {
+    ev.preventDefault();
+    const f = ev.target;
+    $('#user-error').textContent = '';
+    try {
+      await api('/api/users', null, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: f.elements.namedItem('name').value.trim(), password: f.password.value, role: f.role.value }),
+      });
+      f.reset();
+      refreshUsers();
+    } catch (e) {
+      $('#user-error').textContent = e.message;
+    }
+  }
+
+  async function passwordSubmit(ev) {
+    ev.preventDefault();
+    $('#password-error').textContent = '';
+    try {
+      await patchUser(S.user, { password: ev.target.password.value });
+      ev.target.password.value = '';
+    } catch (e) {
+      $('#password-error').textContent = e.message;
+    }
   }
 
   // ---- live updates
@@ -529,7 +640,7 @@
     }
     $('#presets').innerHTML = S.presets.length ? S.presets.map((p) => `<div class="item" data-name="${esc(p.name)}">
         <h3>${esc(p.name)}${p.kind ? ' · ' + esc(p.kind) : ''}</h3><pre>${esc(JSON.stringify(p, null, 1))}</pre>
-        <div class="row"><button type="button" data-act="edit">Edit</button><button type="button" data-act="delete" class="danger">Delete</button></div>
+        ${isAdmin() ? '<div class="row"><button type="button" data-act="edit">Edit</button><button type="button" data-act="delete" class="danger">Delete</button></div>' : ''}
       </div>`).join('') : '<p class="empty">No preset saved.</p>';
     const opts = (kind) => S.presets.filter((p) => (p.kind || 'logical') === kind).map((p) => `<option>${esc(p.name)}</option>`).join('');
     for (const [id, kind, none] of [['#start-presets', 'logical', 'none: every file'], ['#start-image-presets', 'imaging', 'none']]) {
@@ -575,13 +686,15 @@
       if (e.status !== 401) setConn('down', e.message);
       return;
     }
+    try {
+      await whoami();
+    } catch (e) {
+      if (e.status !== 401) setConn('down', e.message);
+      return;
+    }
     S.needLogin = false;
     $('#nav').hidden = false;
-    const users = !!S.token; // a token exists only when user management is on
-    $('[data-view=users]').hidden = !users;
-    $('#who').hidden = !users;
-    $('#who').textContent = S.user;
-    $('#user-name').textContent = S.user;
+    const users = S.um;
     renderPorts();
     renderCaseDrives();
     const v = location.hash.slice(1);
@@ -615,6 +728,10 @@
     $('#case-new').addEventListener('click', () => caseForm(null));
     $('#presets').addEventListener('click', presetsClick);
     $('#preset-form').addEventListener('submit', presetSubmit);
+    $('#users').addEventListener('click', usersEvent);
+    $('#users').addEventListener('change', usersEvent);
+    $('#user-add').addEventListener('submit', userAdd);
+    $('#password-form').addEventListener('submit', passwordSubmit);
     boot();
   });
 })();
