@@ -565,6 +565,10 @@ func TestDashboardLogin(t *testing.T) {
 	if _, err := auth.AddUser(d.st, "examiner", "pw-12345678", auth.Admin); err != nil {
 		t.Fatal(err)
 	}
+	// carol is removed through the Users page.
+	if _, err := auth.AddUser(d.st, "carol", "carol-pw-1234", auth.Examiner); err != nil {
+		t.Fatal(err)
+	}
 	ctx, jsErr := browserCtx(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(d.srv.URL+"/")); err != nil {
 		t.Fatal(err)
@@ -637,7 +641,7 @@ func TestDashboardLogin(t *testing.T) {
 	for _, u := range list.Users {
 		roles[u.Name] = u.Role
 	}
-	if roles["alice"] != auth.Examiner || roles["examiner"] != auth.Admin || len(roles) != 2 {
+	if roles["alice"] != auth.Examiner || roles["examiner"] != auth.Admin || roles["carol"] != auth.Examiner || len(roles) != 3 {
 		t.Errorf("the API lists %v after adding alice through the page", roles)
 	}
 	// The role select saves on change, as a person's pick does.
@@ -645,6 +649,23 @@ func TestDashboardLogin(t *testing.T) {
 	poll(t, ctx, "the last-admin refusal", `document.querySelector('#users .item[data-name="examiner"] .error').textContent !== ''`, 10*time.Second)
 	if got := eval[string](t, ctx, `document.querySelector('#users .item[data-name="examiner"] .error').textContent`); got != "the appliance must keep at least one admin" {
 		t.Errorf("demoting the last admin shows %q, not the API's refusal", got)
+	}
+	// Remove: the page asks first (answered yes here); the last admin is refused, carol goes.
+	eval[bool](t, ctx, `(window.confirm = () => true, true)`)
+	eval[bool](t, ctx, `(document.querySelector('#users .item[data-name="examiner"] .error').textContent = '', true)`)
+	click(t, ctx, `#users .item[data-name="examiner"] button[data-act=remove]`)
+	poll(t, ctx, "the last-admin removal refusal", `document.querySelector('#users .item[data-name="examiner"] .error').textContent === 'the appliance must keep at least one admin'`, 10*time.Second)
+	click(t, ctx, `#users .item[data-name="carol"] button[data-act=remove]`)
+	poll(t, ctx, "carol gone from the list", `document.querySelector('#users .item[data-name="carol"]') === null && document.querySelector('#users .item[data-name="alice"]') !== null`, 10*time.Second)
+	if _, err := d.st.User("carol"); err == nil {
+		t.Error("carol is still in the store after Remove")
+	}
+	// Reset alice's password: she signs in below with the new one only.
+	setValue(t, ctx, `#users .item[data-name="alice"] [data-f=pw]`, "alice-pw-5678")
+	click(t, ctx, `#users .item[data-name="alice"] button[data-act=reset]`)
+	poll(t, ctx, "the reset", `document.querySelector('#users .item[data-name="alice"] [data-f=pw]')?.value === ''`, 10*time.Second)
+	if msg := eval[string](t, ctx, `document.querySelector('#users .item[data-name="alice"] .error').textContent`); msg != "" {
+		t.Errorf("resetting alice's password: %s", msg)
 	}
 
 	// Sign-out ends the session on the appliance, not only in the page.
@@ -657,6 +678,9 @@ func TestDashboardLogin(t *testing.T) {
 	// The examiner: role in the header, no user management, presets read-only, own password only.
 	setValue(t, ctx, `#login-form [name=username]`, "alice")
 	setValue(t, ctx, `#login-form [name=password]`, "alice-pw-1234")
+	click(t, ctx, `#login-form button[type=submit]`)
+	poll(t, ctx, "the old password refused after the reset", `document.querySelector('#login-error').textContent === 'wrong user name or password'`, 10*time.Second)
+	setValue(t, ctx, `#login-form [name=password]`, "alice-pw-5678")
 	click(t, ctx, `#login-form button[type=submit]`)
 	poll(t, ctx, "the examiner's header", `document.querySelector('#who').textContent === 'alice · examiner' && !document.querySelector('#who').hidden`, 15*time.Second)
 	exTok := eval[string](t, ctx, `localStorage.getItem('evidenced.token')`)
@@ -677,6 +701,18 @@ func TestDashboardLogin(t *testing.T) {
 	if code, _ := authGet(t, d, "/api/users", exTok); code != http.StatusForbidden {
 		t.Errorf("the examiner's token gets %d from GET /api/users, want 403 (the page hides what the API refuses)", code)
 	}
+	// Her own password: the change ends her session, and she signs in with the new one.
+	click(t, ctx, `#nav button[data-view=users]`)
+	setValue(t, ctx, `#password-form [name=password]`, "alice-pw-9999")
+	click(t, ctx, `#password-form button[type=submit]`)
+	poll(t, ctx, "the login page after the password change", `!document.querySelector('#view-login').hidden && document.querySelector('#login-error').textContent.startsWith('Password changed')`, 10*time.Second)
+	if code, _ := authGet(t, d, "/api/whoami", exTok); code != http.StatusUnauthorized {
+		t.Errorf("the examiner's token outlives her password change: %d", code)
+	}
+	setValue(t, ctx, `#login-form [name=password]`, "alice-pw-9999")
+	click(t, ctx, `#login-form button[type=submit]`)
+	poll(t, ctx, "alice signed in with her new password", `document.querySelector('#who').textContent === 'alice · examiner' && !!localStorage.getItem('evidenced.token')`, 15*time.Second)
+	exTok = eval[string](t, ctx, `localStorage.getItem('evidenced.token')`)
 	click(t, ctx, `#nav button[data-view=users]`)
 	click(t, ctx, `#logout`)
 	poll(t, ctx, "the login page after the examiner signs out", `!document.querySelector('#view-login').hidden && !localStorage.getItem('evidenced.token')`, 5*time.Second)
