@@ -113,7 +113,20 @@ func startDaemon(t *testing.T, cfg api.Config) *daemon {
 // get calls the API directly (the independent view the UI is compared with).
 func (d *daemon) get(t *testing.T, path string, q url.Values) (int, []byte) {
 	t.Helper()
-	resp, err := http.Get(d.srv.URL + path + "?" + q.Encode())
+	return d.getAs(t, path, q, "")
+}
+
+// getAs calls the API with a session token (none when ""), as a script would.
+func (d *daemon) getAs(t *testing.T, path string, q url.Values, token string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, d.srv.URL+path+"?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,26 +537,6 @@ func TestDashboardInBrowser(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-// authGet calls the API with a session token, as a script would.
-func authGet(t *testing.T, d *daemon, path, token string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, d.srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, body
-}
-
 func checkTask(t *testing.T, d *daemon, key string) map[string]any {
 	t.Helper()
 	code, body := d.get(t, "/api/check-task", url.Values{"taskKey": {key}})
@@ -632,7 +625,7 @@ func TestDashboardLogin(t *testing.T) {
 	setValue(t, ctx, `#user-add [name=role]`, "examiner")
 	click(t, ctx, `#user-add button[type=submit]`)
 	poll(t, ctx, "the added user", `document.querySelector('#users .item[data-name="alice"] .role')?.textContent === 'examiner'`, 10*time.Second)
-	code, body := authGet(t, d, "/api/users", adminTok)
+	code, body := d.getAs(t, "/api/users", nil, adminTok)
 	var list struct{ Users []auth.UserInfo }
 	if err := json.Unmarshal(body, &list); code != 200 || err != nil {
 		t.Fatalf("GET /api/users: %d %s %v", code, body, err)
@@ -671,7 +664,7 @@ func TestDashboardLogin(t *testing.T) {
 	// Sign-out ends the session on the appliance, not only in the page.
 	click(t, ctx, `#logout`)
 	poll(t, ctx, "the login page after sign-out", `!document.querySelector('#view-login').hidden && !localStorage.getItem('evidenced.token')`, 5*time.Second)
-	if code, body := authGet(t, d, "/api/whoami", adminTok); code != http.StatusUnauthorized {
+	if code, body := d.getAs(t, "/api/whoami", nil, adminTok); code != http.StatusUnauthorized {
 		t.Errorf("the signed-out admin token still works: %d %s", code, body)
 	}
 
@@ -698,7 +691,7 @@ func TestDashboardLogin(t *testing.T) {
 			t.Errorf("as an examiner: %s is false", what)
 		}
 	}
-	if code, _ := authGet(t, d, "/api/users", exTok); code != http.StatusForbidden {
+	if code, _ := d.getAs(t, "/api/users", nil, exTok); code != http.StatusForbidden {
 		t.Errorf("the examiner's token gets %d from GET /api/users, want 403 (the page hides what the API refuses)", code)
 	}
 	// Her own password: the change ends her session, and she signs in with the new one.
@@ -706,7 +699,7 @@ func TestDashboardLogin(t *testing.T) {
 	setValue(t, ctx, `#password-form [name=password]`, "alice-pw-9999")
 	click(t, ctx, `#password-form button[type=submit]`)
 	poll(t, ctx, "the login page after the password change", `!document.querySelector('#view-login').hidden && document.querySelector('#login-error').textContent.startsWith('Password changed')`, 10*time.Second)
-	if code, _ := authGet(t, d, "/api/whoami", exTok); code != http.StatusUnauthorized {
+	if code, _ := d.getAs(t, "/api/whoami", nil, exTok); code != http.StatusUnauthorized {
 		t.Errorf("the examiner's token outlives her password change: %d", code)
 	}
 	setValue(t, ctx, `#login-form [name=password]`, "alice-pw-9999")
@@ -716,7 +709,7 @@ func TestDashboardLogin(t *testing.T) {
 	click(t, ctx, `#nav button[data-view=users]`)
 	click(t, ctx, `#logout`)
 	poll(t, ctx, "the login page after the examiner signs out", `!document.querySelector('#view-login').hidden && !localStorage.getItem('evidenced.token')`, 5*time.Second)
-	if code, body := authGet(t, d, "/api/whoami", exTok); code != http.StatusUnauthorized {
+	if code, body := d.getAs(t, "/api/whoami", nil, exTok); code != http.StatusUnauthorized {
 		t.Errorf("the signed-out examiner token still works: %d %s", code, body)
 	}
 	jsErr.check(t)
