@@ -4,6 +4,7 @@
 //	evidenced [flags]                 serve the API
 //	evidenced user add NAME           create a user; the password is read from stdin
 //	evidenced acquire --source PATH … image a device or file once, without the daemon
+//	evidenced update ROOTFS-IMAGE     install a root image into the appliance's inactive slot
 package main
 
 import (
@@ -60,6 +61,8 @@ func main() {
 		err = userCmd(args[1:])
 	case len(args) > 0 && args[0] == "acquire":
 		err = acquireCmd(args[1:], log)
+	case len(args) > 0 && args[0] == "update":
+		err = updateCmd(args[1:], log)
 	case len(args) > 0 && args[0] == "version":
 		fmt.Println("evidenced", Version)
 	default:
