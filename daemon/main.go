@@ -53,7 +53,7 @@ type options struct {
 }
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := systemd.Logger(os.Stderr, slog.LevelInfo)
 	args := os.Args[1:]
 	var err error
 	switch {
@@ -169,7 +169,7 @@ func serve(args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := api.New(b, tm, st, log, api.Config{UserManagement: o.userMgmt, TokenTTL: o.tokenTTL})
+	srv := api.New(b, tm, st, log, api.Config{UserManagement: o.userMgmt, TokenTTL: o.tokenTTL, Version: Version})
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -177,7 +177,7 @@ func serve(args []string, log *slog.Logger) error {
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	go systemd.Watchdog(ctx, func() bool { return true })
+	go systemd.Watchdog(ctx, healthChecker(st, tm, ln.Addr(), log).Healthy)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("evidenced serving", "version", Version, "listen", ln.Addr().String(), "board", o.board,

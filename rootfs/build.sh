@@ -42,7 +42,7 @@ rm -rf "$m"/sound "$m"/drivers/{gpu,media,infiniband,staging,bluetooth,iio,isdn,
   "$m"/net/{wireless,mac80211,bluetooth}
 depmod -b "$r" "$kver"
 install -m 0755 "$work/evidenced" "$r/usr/bin/evidenced"
-install -m 0644 systemd/evidenced.service "$r/usr/lib/systemd/system/evidenced.service"
+install -m 0644 systemd/evidenced.service systemd/evidenced-boot-ok.service "$r/usr/lib/systemd/system/"
 install -D -m 0644 rootfs/board-qemu.json "$r/etc/evidenced/board.json"
 cp -a rootfs/overlay/. "$r/"
 : > "$r/etc/machine-id"
@@ -51,7 +51,8 @@ mkdir -p "$r/var/lib/evidenced"
 # The ESP is not mounted: nothing on the appliance writes it but a whole-image reflash.
 mkdir -p "$r/etc/systemd/system-generators"
 ln -sf /dev/null "$r/etc/systemd/system-generators/systemd-gpt-auto-generator"
-systemctl --root="$r" enable evidenced.service systemd-networkd.service >/dev/null 2>&1
+systemctl --root="$r" enable evidenced.service evidenced-boot-ok.service systemd-networkd.service >/dev/null 2>&1
+systemctl --root="$r" set-default multi-user.target >/dev/null 2>&1
 systemctl --root="$r" mask apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service systemd-networkd-wait-online.service >/dev/null 2>&1
 if [ "${BROKEN_ROOT:-0}" = 1 ]; then
   rm -f "$r/usr/sbin/init" "$r/sbin/init" 2>/dev/null || true

@@ -31,6 +31,8 @@ type Config struct {
 	TokenTTL       time.Duration
 	// ScanWait is how long source-drives waits for drives still spinning up.
 	ScanWait time.Duration
+	// Version is the daemon's version, reported by /healthz (an update shows there).
+	Version string
 }
 
 // Plugger is the simulated board's hot-plug; real boards do not have it.
@@ -313,7 +315,7 @@ func AddUser(st *store.Store, name, password string) error {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
 	return nil
 }
 
