@@ -11,7 +11,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 build:
 	$(GO) build -o $(BIN) ./daemon
 
-# The daemon on the simulated board with its demo drives; API on http://127.0.0.1:8080.
+# The daemon on the simulated board with its demo drives; dashboard and API on http://127.0.0.1:8080.
 run: build
 	./$(BIN) --data-dir ./var --board sim --listen 127.0.0.1:8080
 

@@ -26,6 +26,7 @@ import (
 
 	"github.com/evidenced/evidenced/daemon/api"
 	"github.com/evidenced/evidenced/daemon/tasks"
+	"github.com/evidenced/evidenced/daemon/web"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
 	"github.com/evidenced/evidenced/hal/sim"
@@ -174,7 +175,12 @@ func serve(args []string, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ui, err := web.New()
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: ui.Wrap(srv.Handler()), ReadHeaderTimeout: 10 * time.Second}
+	hs.RegisterOnShutdown(srv.StopEvents)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go systemd.Watchdog(ctx, healthChecker(st, tm, ln.Addr(), log).Healthy)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, when missing, the Debian packages the tests use: libewf's and SleuthKit's readers (the
 # independent judges of our images), the file system tools mkdisk.sh needs, Samba for CIFS tests,
-# and the comparison imagers for benchmarks.
+# the comparison imagers for benchmarks, and Chromium for the dashboard's browser test.
 set -euo pipefail
 need=()
 check() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
@@ -22,12 +22,14 @@ check bc bc
 check zipinfo unzip
 check dc3dd dc3dd
 check python3 python3
+check chromium chromium
 check losetup mount
 check pkg-config pkg-config
 [ -f /usr/include/libudev.h ] || need+=(libudev-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Other jobs on a shared machine may hold the dpkg lock: wait for it instead of failing.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi

@@ -3,6 +3,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/hal/board"
 	"github.com/evidenced/evidenced/store"
 )
 
@@ -37,7 +39,7 @@ type Config struct {
 
 // Plugger is the simulated board's hot-plug; real boards do not have it.
 type Plugger interface {
-	Plug(port, path, model, serial string) error
+	PlugDrive(port string, d board.DriveDesc) error
 	Unplug(port string) error
 }
 
@@ -48,6 +50,10 @@ type Server struct {
 	st    *store.Store
 	log   *slog.Logger
 	cfg   Config
+
+	// streams ends the open event streams (StopEvents).
+	streams     context.Context
+	stopStreams context.CancelFunc
 
 	mu    sync.Mutex
 	fails map[string]int // failed logins per client address
@@ -63,7 +69,9 @@ func New(board hal.Board, tm *tasks.Manager, st *store.Store, log *slog.Logger, 
 		cfg.ScanWait = 3 * time.Second
 	}
 	dummy, _ := bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
-	return &Server{board: board, tasks: tm, st: st, log: log, cfg: cfg, fails: map[string]int{}, dummy: dummy}
+	streams, stop := context.WithCancel(context.Background())
+	return &Server{board: board, tasks: tm, st: st, log: log, cfg: cfg, fails: map[string]int{}, dummy: dummy,
+		streams: streams, stopStreams: stop}
 }
 
 // apiError is an error with its HTTP status.
@@ -165,6 +173,8 @@ func (s *Server) Handler() http.Handler {
 	route("GET", "/api/ports", s.ports, true)
 	route("GET", "/api/set-port-mode", s.setPortMode, true)
 	route("GET", "/api/tasks", s.listTasks, true)
+	route("GET", "/api/cases", s.listCases, true)
+	route("GET", "/api/events", s.events, true)
 	route("GET POST DELETE", "/api/settings", s.settings, true)
 	if _, ok := s.board.(Plugger); ok {
 		route("GET", "/api/sim/plug", s.simPlug, true)

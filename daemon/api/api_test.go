@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"crypto/md5"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -34,16 +33,7 @@ type env struct {
 }
 
 func randomDisk(t *testing.T, dir, name string, size int) string {
-	t.Helper()
-	b := make([]byte, size)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, b, 0o444); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testenv.RandomDisk(t, dir, name, size)
 }
 
 // newEnv starts the API on a sim board with the standard ports plus extra ones.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -124,5 +125,18 @@ func (s *Server) editCase(w http.ResponseWriter, r *http.Request) error {
 	}
 	_ = s.st.Audit(store.AuditEntry{Time: time.Now(), Action: "edit-case", Detail: caseID})
 	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// listCases answers every case, newest first (GET /api/cases; the dashboard's case list and filter).
+func (s *Server) listCases(w http.ResponseWriter, r *http.Request) error {
+	all, err := s.st.Cases()
+	if err != nil {
+		return fmt.Errorf("list cases: %w", err)
+	}
+	if all == nil {
+		all = []*store.Case{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cases": all})
 	return nil
 }

@@ -2,13 +2,16 @@ package api
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/hal/board"
 )
 
 // canonicalPort finds a board port by name, case-insensitively.
@@ -195,6 +198,12 @@ type driveInfo struct {
 }
 
 func (s *Server) ports(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]any{"ports": s.portList()})
+	return nil
+}
+
+// portList describes every port of the board, in board order.
+func (s *Server) portList() []portInfo {
 	out := []portInfo{}
 	for _, p := range s.board.Ports() {
 		pi := portInfo{Name: p.Name(), Bus: p.Bus(), Mode: string(p.Mode()), Powered: p.Powered(), State: string(p.State()), Task: s.tasks.BusyTask(p.Name())}
@@ -204,8 +213,7 @@ func (s *Server) ports(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, pi)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ports": out})
-	return nil
+	return out
 }
 
 func (s *Server) setPortMode(w http.ResponseWriter, r *http.Request) error {
@@ -253,7 +261,16 @@ func (s *Server) simPlug(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.board.(Plugger).Plug(p.Name(), vals[1], vals[2], vals[3]); err != nil {
+	d := board.DriveDesc{Path: vals[1], Model: vals[2], Serial: vals[3]}
+	if v := strings.TrimSpace(q.Get("readMBps")); v != "" {
+		// A slow drive for demos and tests that need time to watch, pause and resume a task.
+		mbps, err := strconv.ParseFloat(v, 64)
+		if err != nil || mbps < 0 || math.IsInf(mbps, 0) || math.IsNaN(mbps) {
+			return bad("readMBps=%q: a read speed in MB/s, 0 or more (0 = unthrottled)", v)
+		}
+		d.ReadMBps = mbps
+	}
+	if err := s.board.(Plugger).PlugDrive(p.Name(), d); err != nil {
 		return bad("plug: %v", err)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"port": p.Name(), "state": "plugged"})

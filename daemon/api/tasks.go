@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -371,10 +370,10 @@ func (s *Server) checkTask(w http.ResponseWriter, r *http.Request) error {
 	if len(t.Hashes) > 0 {
 		out["hashes"] = t.Hashes
 	}
-	if rate > 0 {
-		out["mbps"] = math.Round(rate/1e4) / 100
+	if mbps, eta := speed(done, total, rate); eta >= 0 {
+		out["mbps"] = mbps
 		if total > done {
-			out["eta"] = int(float64(total-done) / rate)
+			out["eta"] = eta
 		}
 	}
 	if len(t.BadSectors) > 0 {
@@ -451,6 +450,7 @@ var validStates = map[string]bool{tasks.StatePending: true, tasks.StateInProgres
 
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 	want := strings.ToLower(strings.TrimSpace(query(r).Get("state")))
+	caseID := strings.TrimSpace(query(r).Get("caseId"))
 	if want != "" && !validStates[want] {
 		return bad("state=%q: accepted values are pending, in-progress, paused, completed, failed, stopped", want)
 	}
@@ -465,17 +465,18 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 		Progress string `json:"progress"`
 		Port     string `json:"port"`
 		Source   string `json:"source"`
+		CaseID   string `json:"caseId"`
 	}
 	out := []row{}
 	for _, t := range all {
-		if want != "" && t.State != want {
+		if (want != "" && t.State != want) || (caseID != "" && t.CaseID != caseID) {
 			continue
 		}
 		done, total := t.BytesDone, t.BytesTotal
 		if d, tot, _, ok := s.tasks.Live(t.Key); ok {
 			done, total = d, tot
 		}
-		out = append(out, row{t.Key, t.Kind, t.State, tasks.Progress(t, done, total), t.Port, t.Model + " " + t.Serial})
+		out = append(out, row{t.Key, t.Kind, t.State, tasks.Progress(t, done, total), t.Port, t.Model + " " + t.Serial, t.CaseID})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tasks": out})
 	return nil

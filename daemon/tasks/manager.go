@@ -67,6 +67,7 @@ type Manager struct {
 	running map[string]*run   // task key -> run
 	busy    map[string]string // port -> task key
 	wg      sync.WaitGroup
+	feed    feed
 }
 
 type run struct {
@@ -252,9 +253,11 @@ func (m *Manager) launch(t *store.Task, fn func(ctx context.Context, t *store.Ta
 	m.mu.Lock()
 	m.running[t.Key] = r
 	m.mu.Unlock()
+	m.changed(t.Key)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
+		defer m.changed(t.Key) // after release: the port is free when subscribers look
 		defer close(r.done)
 		defer m.release(t.Port, t.Key)
 		defer cancel(nil)
@@ -341,6 +344,7 @@ func (m *Manager) Stop(key string) (string, error) {
 	if r == nil {
 		if t.State == StatePending {
 			t.State, t.Completed = StateStopped, time.Now()
+			defer m.changed(t.Key)
 			return t.State, m.st.PutTask(t)
 		}
 		return "", fmt.Errorf("task %s is already %s: %w", t.Key, t.State, ErrConflict)
@@ -366,6 +370,7 @@ func (m *Manager) save(t *store.Task) {
 	if err := m.st.PutTask(t); err != nil {
 		m.log.Error("store task", "task", t.Key, "err", err)
 	}
+	m.changed(t.Key)
 }
 
 func (m *Manager) logf(t *store.Task, format string, args ...any) {

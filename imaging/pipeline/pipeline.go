@@ -88,6 +88,12 @@ func NewHash(name string) (hash.Hash, error) {
 	return nil, fmt.Errorf("unknown hash %q (accepted: md5, sha1, sha256, sha512)", name)
 }
 
+// The stages of a run, each on its own goroutines with its own inbound channel, shut down in stream
+// order: the feeder closes what it feeds, each stage closes what it owns when its input ends.
+//
+//	source.Stream → feeder ─┬→ hashStage (one per hash) ──parts──┐
+//	                        └→ encoders → writerStage ───marks───┴→ assembler → OnCheckpoint
+
 // block carries one source block through the hashers and encoders; it is released when every
 // hasher and the writer are done with it.
 type block struct {
@@ -105,6 +111,7 @@ func (b *block) done() {
 	}
 }
 
+// chunkJob is one chunk on its way through an encoder to the writer; ready closes once encoded.
 type chunkJob struct {
 	blk    *block
 	data   []byte
@@ -117,10 +124,261 @@ type chunkJob struct {
 	rawLen int
 }
 
+// hashPart is a hash stage's state after a checkpoint block.
 type hashPart struct {
 	name  string
 	seq   int64
 	state []byte
+}
+
+// writeMark is the writer's position after a checkpoint block (ok: everything up to it is written).
+type writeMark struct {
+	seq    int64
+	offset int64
+	format json.RawMessage
+	bad    []source.Range
+	ok     bool
+}
+
+// failer cancels a run once, keeping the first error. runCtx ends on failure; streamCtx also ends
+// when the caller's ctx does (pause/stop), which stops the reader while the stages drain.
+type failer struct {
+	once      sync.Once
+	err       error
+	runCtx    context.Context
+	streamCtx context.Context
+	cancelRun context.CancelFunc
+	cancelSrc context.CancelFunc
+}
+
+func newFailer(ctx context.Context) *failer {
+	f := &failer{}
+	f.runCtx, f.cancelRun = context.WithCancel(context.Background())
+	f.streamCtx, f.cancelSrc = context.WithCancel(ctx)
+	return f
+}
+
+func (f *failer) fail(err error) {
+	f.once.Do(func() { f.err = err; f.cancelRun(); f.cancelSrc() })
+}
+
+func (f *failer) close() { f.cancelRun(); f.cancelSrc() }
+
+// hashStage feeds one hash with every block in order and saves its state after checkpoint blocks.
+type hashStage struct {
+	name string
+	h    hash.Hash
+	in   chan *block
+}
+
+func (s *hashStage) run(parts chan<- hashPart, f *failer) {
+	for b := range s.in {
+		s.h.Write(b.Data)
+		if b.checkpoint {
+			st, err := s.h.(encoding.BinaryMarshaler).MarshalBinary()
+			if err != nil {
+				f.fail(fmt.Errorf("save %s state: %w", s.name, err))
+			}
+			parts <- hashPart{s.name, b.seq, st}
+		}
+		b.done()
+	}
+}
+
+// encoders compress chunks concurrently; the order is kept by the writer's queue, not here.
+type encoders struct {
+	in   chan *chunkJob
+	pool sync.Pool
+	wg   sync.WaitGroup
+}
+
+func startEncoders(w ChunkWriter, workers int) *encoders {
+	cs := w.ChunkSize()
+	e := &encoders{in: make(chan *chunkJob, workers*4)}
+	e.pool.New = func() any { b := make([]byte, cs+cs/8+1024); return &b }
+	for range workers {
+		e.wg.Go(func() {
+			for j := range e.in {
+				j.dst = e.pool.Get().(*[]byte)
+				j.enc, j.comp, j.err = w.EncodeChunk(*j.dst, j.data)
+				close(j.ready)
+			}
+		})
+	}
+	return e
+}
+
+// writerStage appends encoded chunks in stream order and reports its position after checkpoint blocks.
+type writerStage struct {
+	w        ChunkWriter
+	src      *source.Reader
+	in       chan *chunkJob
+	marks    chan writeMark
+	written  atomic.Int64
+	progress func(int64)
+	every    time.Duration
+	done     chan struct{}
+}
+
+func (s *writerStage) run(enc *encoders, f *failer) {
+	defer close(s.done)
+	defer close(s.marks)
+	lastProgress := time.Now()
+	for j := range s.in {
+		<-j.ready
+		err := j.err
+		if err == nil && f.runCtx.Err() == nil {
+			err = s.w.WriteChunk(j.enc, j.comp, j.rawLen)
+		}
+		enc.pool.Put(j.dst)
+		if err != nil {
+			f.fail(fmt.Errorf("write chunk at byte %d: %w", j.blk.Off, err))
+		} else {
+			s.written.Add(int64(j.rawLen))
+		}
+		if j.last {
+			if j.blk.checkpoint && err == nil {
+				s.marks <- s.mark(j.blk, f)
+			}
+			j.blk.done()
+		}
+		if s.progress != nil && time.Since(lastProgress) >= s.every {
+			lastProgress = time.Now()
+			s.progress(s.written.Load())
+		}
+	}
+}
+
+func (s *writerStage) mark(b *block, f *failer) writeMark {
+	m := writeMark{seq: b.seq, offset: b.Off + int64(len(b.Data)), bad: s.src.BadRanges(), ok: true}
+	if c, ok := s.w.(Checkpointer); ok {
+		fs, err := c.Checkpoint()
+		if err != nil {
+			f.fail(fmt.Errorf("format checkpoint: %w", err))
+			m.ok = false
+		}
+		m.format = fs
+	}
+	return m
+}
+
+// assembler joins the hash states and the writer's position of one block into a checkpoint.
+type assembler struct {
+	hashes  int
+	on      func(Checkpoint)
+	pending map[int64]*pendingCP
+	last    *Checkpoint
+	done    chan struct{}
+}
+
+type pendingCP struct {
+	cp    Checkpoint
+	parts int
+	wrote bool
+}
+
+func (a *assembler) get(seq int64) *pendingCP {
+	p := a.pending[seq]
+	if p == nil {
+		p = &pendingCP{cp: Checkpoint{HashStates: map[string][]byte{}}}
+		a.pending[seq] = p
+	}
+	return p
+}
+
+func (a *assembler) run(parts <-chan hashPart, marks <-chan writeMark) {
+	defer close(a.done)
+	for parts != nil || marks != nil {
+		var seq int64
+		select {
+		case hp, ok := <-parts:
+			if !ok {
+				parts = nil
+				continue
+			}
+			p := a.get(hp.seq)
+			p.cp.HashStates[hp.name] = hp.state
+			p.parts++
+			seq = hp.seq
+		case m, ok := <-marks:
+			if !ok {
+				marks = nil
+				continue
+			}
+			if !m.ok {
+				continue
+			}
+			p := a.get(m.seq)
+			p.cp.Offset, p.cp.Format, p.cp.BadRanges, p.wrote = m.offset, m.format, m.bad, true
+			seq = m.seq
+		}
+		if p := a.pending[seq]; p.parts == a.hashes && p.wrote {
+			delete(a.pending, seq)
+			c := p.cp
+			a.last = &c
+			if a.on != nil {
+				a.on(c)
+			}
+		}
+	}
+}
+
+// feed cuts the source's blocks into chunks and hands every block to each hash stage and its chunks,
+// in order, to the writer's queue and the encoders. It stops early when the run fails.
+func feed(blocks <-chan source.Block, src *source.Reader, cs int, cpEvery time.Duration,
+	hs []*hashStage, enc *encoders, wr *writerStage, f *failer) {
+	lastCP := time.Now()
+	var seq int64
+	for b := range blocks {
+		blk := &block{Block: b, seq: seq, release: src.Release}
+		seq++
+		if cpEvery > 0 && time.Since(lastCP) >= cpEvery {
+			blk.checkpoint = true
+			lastCP = time.Now()
+		}
+		nChunks := (len(b.Data) + cs - 1) / cs
+		blk.refs.Store(int32(len(hs) + 1))
+		for _, h := range hs {
+			h.in <- blk
+		}
+		for i := range nChunks {
+			lo, hi := i*cs, min((i+1)*cs, len(b.Data))
+			j := &chunkJob{blk: blk, data: b.Data[lo:hi], last: i == nChunks-1, ready: make(chan struct{}), rawLen: hi - lo}
+			select {
+			case wr.in <- j:
+			case <-f.runCtx.Done():
+				// Failed: release what this block still holds for the writer and stop.
+				blk.done()
+				return
+			}
+			enc.in <- j
+		}
+	}
+}
+
+// newHashes returns the named hashes, restored from a checkpoint when resuming.
+func newHashes(names []string, resume *Checkpoint) (map[string]hash.Hash, error) {
+	hashers := map[string]hash.Hash{}
+	for _, name := range names {
+		h, err := NewHash(name)
+		if err != nil {
+			return nil, err
+		}
+		hashers[strings.ToUpper(name)] = h
+	}
+	if resume == nil {
+		return hashers, nil
+	}
+	for name, h := range hashers {
+		st, ok := resume.HashStates[name]
+		if !ok {
+			return nil, fmt.Errorf("checkpoint has no %s state", name)
+		}
+		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st); err != nil {
+			return nil, fmt.Errorf("restore %s state: %w", name, err)
+		}
+	}
+	return hashers, nil
 }
 
 // Run acquires everything src streams into w. On ctx's end it stops at a consistent point and
@@ -136,248 +394,75 @@ func Run(ctx context.Context, src *source.Reader, w ChunkWriter, cfg Config) (Re
 	if src.BlockSize()%cs != 0 {
 		return Result{}, fmt.Errorf("block size %d is not a multiple of the chunk size %d", src.BlockSize(), cs)
 	}
-	var from int64
-	hashers := map[string]hash.Hash{}
-	for _, name := range cfg.Hashes {
-		h, err := NewHash(name)
-		if err != nil {
-			return Result{}, err
-		}
-		hashers[strings.ToUpper(name)] = h
+	hashers, err := newHashes(cfg.Hashes, cfg.Resume)
+	if err != nil {
+		return Result{}, err
 	}
+	var from int64
 	if cp := cfg.Resume; cp != nil {
 		from = cp.Offset
 		src.SetBadRanges(cp.BadRanges)
-		for name, h := range hashers {
-			st, ok := cp.HashStates[name]
-			if !ok {
-				return Result{}, fmt.Errorf("checkpoint has no %s state", name)
-			}
-			if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st); err != nil {
-				return Result{}, fmt.Errorf("restore %s state: %w", name, err)
-			}
-		}
 	}
 	if from%int64(src.BlockSize()) != 0 {
 		return Result{}, fmt.Errorf("resume offset %d is not on a block boundary", from)
 	}
 
-	runCtx, cancelRun := context.WithCancel(context.Background())
-	defer cancelRun()
-	// The reader stops on ctx (pause/stop) or on a failure; the rest drains what was fed, so the
-	// end is a consistent point.
-	streamCtx, cancelStream := context.WithCancel(ctx)
-	defer cancelStream()
-	blocks, readErr := src.Stream(streamCtx, from)
+	f := newFailer(ctx)
+	defer f.close()
+	blocks, readErr := src.Stream(f.streamCtx, from)
 
-	var (
-		wg       sync.WaitGroup
-		failOnce sync.Once
-		failErr  error
-	)
-	fail := func(err error) {
-		failOnce.Do(func() { failErr = err; cancelRun(); cancelStream() })
-	}
-
-	hashIn := map[string]chan *block{}
-	parts := make(chan hashPart, 64)
-	for name, h := range hashers {
-		ch := make(chan *block, 8)
-		hashIn[name] = ch
-		wg.Add(1)
-		go func(name string, h hash.Hash, ch chan *block) {
-			defer wg.Done()
-			for b := range ch {
-				h.Write(b.Data)
-				if b.checkpoint {
-					st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
-					if err != nil {
-						fail(fmt.Errorf("save %s state: %w", name, err))
-					}
-					parts <- hashPart{name, b.seq, st}
-				}
-				b.done()
-			}
-		}(name, h, ch)
-	}
-
-	jobs := make(chan *chunkJob, cfg.Workers*4)
-	ordered := make(chan *chunkJob, cfg.Workers*8)
-	dstPool := sync.Pool{New: func() any { b := make([]byte, cs+cs/8+1024); return &b }}
-	var encWG sync.WaitGroup
-	for i := 0; i < cfg.Workers; i++ {
-		encWG.Add(1)
-		go func() {
-			defer encWG.Done()
-			for j := range jobs {
-				j.dst = dstPool.Get().(*[]byte)
-				j.enc, j.comp, j.err = w.EncodeChunk(*j.dst, j.data)
-				close(j.ready)
-			}
-		}()
-	}
-
-	// Checkpoint assembly: hash states and the writer's position for the same block.
-	type pending struct {
-		cp    Checkpoint
-		parts int
-		wrote bool
-	}
-	var (
-		cpMu    sync.Mutex
-		cpMap   = map[int64]*pending{}
-		lastCP  *Checkpoint
-		written atomic.Int64
-	)
-	written.Store(from)
+	asm := &assembler{hashes: len(hashers), on: cfg.OnCheckpoint, pending: map[int64]*pendingCP{}, done: make(chan struct{})}
 	if cfg.Resume != nil {
 		c := *cfg.Resume
-		lastCP = &c
+		asm.last = &c
 	}
-	complete := func(seq int64, p *pending) {
-		if p.parts == len(hashers) && p.wrote {
-			delete(cpMap, seq)
-			c := p.cp
-			lastCP = &c
-			if cfg.OnCheckpoint != nil {
-				cfg.OnCheckpoint(c)
-			}
-		}
+	parts := make(chan hashPart, 64)
+	var hashWG sync.WaitGroup
+	hs := make([]*hashStage, 0, len(hashers))
+	for name, h := range hashers {
+		s := &hashStage{name: name, h: h, in: make(chan *block, 8)}
+		hs = append(hs, s)
+		hashWG.Go(func() { s.run(parts, f) })
 	}
-	get := func(seq int64) *pending {
-		p := cpMap[seq]
-		if p == nil {
-			p = &pending{cp: Checkpoint{HashStates: map[string][]byte{}}}
-			cpMap[seq] = p
-		}
-		return p
-	}
-	partsDone := make(chan struct{})
-	go func() {
-		defer close(partsDone)
-		for hp := range parts {
-			cpMu.Lock()
-			p := get(hp.seq)
-			p.cp.HashStates[hp.name] = hp.state
-			p.parts++
-			complete(hp.seq, p)
-			cpMu.Unlock()
-		}
-	}()
+	enc := startEncoders(w, cfg.Workers)
+	wr := &writerStage{w: w, src: src, in: make(chan *chunkJob, cfg.Workers*8), marks: make(chan writeMark, 8),
+		progress: cfg.Progress, every: cfg.ProgressEvery, done: make(chan struct{})}
+	wr.written.Store(from)
+	go wr.run(enc, f)
+	go asm.run(parts, wr.marks)
 
-	// Writer: in order.
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		lastProgress := time.Now()
-		for j := range ordered {
-			<-j.ready
-			err := j.err
-			if err == nil && runCtx.Err() == nil {
-				err = w.WriteChunk(j.enc, j.comp, j.rawLen)
-			}
-			dstPool.Put(j.dst)
-			if err != nil {
-				fail(fmt.Errorf("write chunk at byte %d: %w", j.blk.Off, err))
-			} else {
-				written.Add(int64(j.rawLen))
-			}
-			if j.last {
-				if j.blk.checkpoint && err == nil {
-					var fs json.RawMessage
-					if c, ok := w.(Checkpointer); ok {
-						fs, err = c.Checkpoint()
-						if err != nil {
-							fail(fmt.Errorf("format checkpoint: %w", err))
-						}
-					}
-					cpMu.Lock()
-					p := get(j.blk.seq)
-					p.cp.Offset = j.blk.Off + int64(len(j.blk.Data))
-					p.cp.Format = fs
-					p.cp.BadRanges = src.BadRanges()
-					p.wrote = err == nil
-					complete(j.blk.seq, p)
-					cpMu.Unlock()
-				}
-				j.blk.done()
-			}
-			if cfg.Progress != nil && time.Since(lastProgress) >= cfg.ProgressEvery {
-				lastProgress = time.Now()
-				cfg.Progress(written.Load())
-			}
-		}
-	}()
+	feed(blocks, src, cs, cfg.CheckpointEvery, hs, enc, wr, f)
 
-	// Feed: blocks in order to the hashers and, cut into chunks, to the encoders.
-	lastCPTime := time.Now()
-	var seq int64
-feed:
-	for b := range blocks {
-		blk := &block{Block: b, seq: seq, release: src.Release}
-		seq++
-		if cfg.CheckpointEvery > 0 && time.Since(lastCPTime) >= cfg.CheckpointEvery {
-			blk.checkpoint = true
-			lastCPTime = time.Now()
-		}
-		nChunks := (len(b.Data) + cs - 1) / cs
-		blk.refs.Store(int32(len(hashers) + 1))
-		for _, ch := range hashIn {
-			ch <- blk
-		}
-		for i := 0; i < nChunks; i++ {
-			lo, hi := i*cs, min((i+1)*cs, len(b.Data))
-			j := &chunkJob{blk: blk, data: b.Data[lo:hi], last: i == nChunks-1, ready: make(chan struct{}), rawLen: hi - lo}
-			select {
-			case ordered <- j:
-			case <-runCtx.Done():
-				// Failed: release what this block still holds for the writer and stop.
-				blk.done()
-				break feed
-			}
-			jobs <- j
-		}
-	}
-	// If ctx ended, the reader has stopped; drain its channel (it closes promptly).
+	// Shut down in stream order. If ctx ended, the reader has stopped; drain its channel (it closes
+	// promptly) so its buffers come back.
 	for b := range blocks {
 		src.Release(b)
 	}
-	close(jobs)
-	close(ordered)
-	encWG.Wait()
-	<-writerDone
-	for _, ch := range hashIn {
-		close(ch)
+	close(enc.in)
+	close(wr.in)
+	enc.wg.Wait()
+	<-wr.done
+	for _, s := range hs {
+		close(s.in)
 	}
-	wg.Wait()
+	hashWG.Wait()
 	close(parts)
-	<-partsDone
+	<-asm.done
 
-	res := Result{Bytes: written.Load(), BadRanges: src.BadRanges(), Last: lastCP}
-	if failErr != nil {
-		return res, failErr
+	res := Result{Bytes: wr.written.Load(), BadRanges: src.BadRanges(), Last: asm.last}
+	if f.err != nil {
+		return res, f.err
 	}
 	if err := readErr(); err != nil && !errors.Is(err, context.Canceled) {
 		return res, err
 	}
 	if ctx.Err() != nil {
 		// Paused or stopped: every block fed is hashed and written, so this is a consistent point.
-		cp := Checkpoint{Offset: res.Bytes, HashStates: map[string][]byte{}, BadRanges: res.BadRanges}
-		for name, h := range hashers {
-			st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
-			if err != nil {
-				return res, fmt.Errorf("save %s state: %w", name, err)
-			}
-			cp.HashStates[name] = st
+		cp, err := finalCheckpoint(res, hashers, w)
+		if err != nil {
+			return res, err
 		}
-		if c, ok := w.(Checkpointer); ok {
-			fs, err := c.Checkpoint()
-			if err != nil {
-				return res, fmt.Errorf("format checkpoint: %w", err)
-			}
-			cp.Format = fs
-		}
-		res.Last = &cp
+		res.Last = cp
 		return res, ctx.Err()
 	}
 	res.Hashes = map[string]string{}
@@ -388,6 +473,26 @@ feed:
 		cfg.Progress(res.Bytes)
 	}
 	return res, nil
+}
+
+// finalCheckpoint is the checkpoint at the end of a drained run: everything fed is hashed and written.
+func finalCheckpoint(res Result, hashers map[string]hash.Hash, w ChunkWriter) (*Checkpoint, error) {
+	cp := Checkpoint{Offset: res.Bytes, HashStates: map[string][]byte{}, BadRanges: res.BadRanges}
+	for name, h := range hashers {
+		st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("save %s state: %w", name, err)
+		}
+		cp.HashStates[name] = st
+	}
+	if c, ok := w.(Checkpointer); ok {
+		fs, err := c.Checkpoint()
+		if err != nil {
+			return nil, fmt.Errorf("format checkpoint: %w", err)
+		}
+		cp.Format = fs
+	}
+	return &cp, nil
 }
 
 // HashStream hashes everything r yields with each named hash (verification of a written image).

@@ -6,10 +6,12 @@ package testenv
 
 import (
 	"crypto/md5"
+	"crypto/rand"
 	"encoding/hex"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -56,4 +58,19 @@ func FileMD5(t testing.TB, path string) string {
 		t.Fatalf("read %s: %v", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// RandomDisk writes size random bytes to dir/name, read-only, and returns its path: a drive image
+// whose every sector differs, so a misplaced or skipped sector changes the image's hash.
+func RandomDisk(t testing.TB, dir, name string, size int) string {
+	t.Helper()
+	b := make([]byte, size)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
