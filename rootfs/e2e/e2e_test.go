@@ -7,6 +7,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -86,7 +87,7 @@ func TestAppliance(t *testing.T) {
 	}
 
 	// 5. Power loss mid-image: the task comes back paused, resumes, and the image verifies.
-	key := strings.TrimSpace(v.mustGet("/api/start-image?source=SATA1&targetType=e01&" + folder("powerloss") + creds))
+	key := strings.TrimSpace(v.getRetry("/api/start-image?source=SATA1&targetType=e01&" + folder("powerloss") + creds))
 	deadline := time.Now().Add(5 * time.Minute)
 	var imagingSince time.Time
 	for {
@@ -117,7 +118,7 @@ func TestAppliance(t *testing.T) {
 	if c := v.check(key); c.State != "paused" {
 		t.Fatalf("step 5: after power loss the task is %q (%s), want paused", c.State, c.Message)
 	}
-	v.mustGet("/api/resume-task?taskKey=" + url.QueryEscape(key) + "&" + folder("powerloss") + creds)
+	v.getRetry("/api/resume-task?taskKey=" + url.QueryEscape(key) + "&" + folder("powerloss") + creds)
 	final := waitDone(t, v, key, 15*time.Minute)
 	if final.State != "completed" {
 		t.Fatalf("step 5: resumed task ended %q: %s", final.State, final.Message)
@@ -226,6 +227,23 @@ func TestAppliance(t *testing.T) {
 		t.Fatalf("step 7: the serial console does not show stage 1 falling back")
 	}
 	t.Logf("step 7: fallback PASS: broken root installed (%s), stage 1 fell back, API-ready in %.1f s on %s, version %s", out7, took.Seconds(), fallback, ver)
+}
+
+// getRetry is mustGet for calls that reach the share: right after boot the API can answer before
+// DHCP has configured the network (the daemon does not wait for it), as a lab's script would see.
+func (v *vm) getRetry(path string) string {
+	v.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		code, body, err := v.get(path)
+		if err == nil && code == http.StatusOK {
+			return body
+		}
+		if time.Now().After(deadline) || !strings.Contains(body, "cannot connect") {
+			v.t.Fatalf("GET %s: %d %v: %s", path, code, err, body)
+		}
+		time.Sleep(3 * time.Second)
+	}
 }
 
 func waitDone(t *testing.T, v *vm, key string, timeout time.Duration) checkTask {
