@@ -87,7 +87,12 @@ func TestAppliance(t *testing.T) {
 	}
 
 	// 5. Power loss mid-image: the task comes back paused, resumes, and the image verifies.
-	key := strings.TrimSpace(v.getRetry("/api/start-image?source=SATA1&targetType=e01&" + folder("powerloss") + creds))
+	// The demo board's drive, plugged again as a slow drive (6 MB/s, about 11 s for 64 MiB) so the
+	// power can be cut mid-image past the first checkpoints.
+	const demoDrive = "/var/lib/evidenced/demo-drives/sata1-sandisk.img"
+	plug := "/api/sim/plug?port=SATA3&path=" + url.QueryEscape(demoDrive) + "&model=Slow%20Disk&serial=SLOW1&readMBps=6"
+	v.mustGet(plug)
+	key := strings.TrimSpace(v.getRetry("/api/start-image?source=SATA3&targetType=e01&" + folder("powerloss") + creds))
 	deadline := time.Now().Add(5 * time.Minute)
 	var imagingSince time.Time
 	for {
@@ -95,12 +100,12 @@ func TestAppliance(t *testing.T) {
 		if c.State == "completed" || c.State == "failed" {
 			t.Fatalf("step 5: task %s before the power loss could be simulated: %+v", c.State, c)
 		}
-		// Past the first checkpoint (every 3 s) but before the end (the demo drive is 64 MiB).
+		// Past the first checkpoints (every 3 s), well before the end.
 		p, _ := strconv.Atoi(c.Progress)
 		if c.State == "in-progress" && c.TaskStep == "imaging" && p >= 1 && imagingSince.IsZero() {
 			imagingSince = time.Now()
 		}
-		if !imagingSince.IsZero() && time.Since(imagingSince) >= 3500*time.Millisecond {
+		if !imagingSince.IsZero() && time.Since(imagingSince) >= 5*time.Second {
 			if p > 90 || c.TaskStep != "imaging" {
 				t.Fatalf("step 5: imaging too fast to cut the power mid-image: %+v", c)
 			}
@@ -118,6 +123,11 @@ func TestAppliance(t *testing.T) {
 	if c := v.check(key); c.State != "paused" {
 		t.Fatalf("step 5: after power loss the task is %q (%s), want paused", c.State, c.Message)
 	}
+	// A drive plugged through the simulator's API is not part of the board file: plug it again, as
+	// an examiner reconnects a drive after a power loss.
+	if code, body, err := v.get(plug); err != nil || code != http.StatusOK {
+		t.Logf("step 5: plugging the drive again: %d %v %s", code, err, body)
+	}
 	v.getRetry("/api/resume-task?taskKey=" + url.QueryEscape(key) + "&" + folder("powerloss") + creds)
 	final := waitDone(t, v, key, 15*time.Minute)
 	if final.State != "completed" {
@@ -132,7 +142,7 @@ func TestAppliance(t *testing.T) {
 		t.Fatalf("step 5: ewfverify: %v\n%s", err, out)
 	}
 	m := regexp.MustCompile(`MD5 hash calculated over data:\s+([0-9a-f]{32})`).FindSubmatch(out)
-	srcMD5 := strings.Fields(v.mustExec("md5sum /var/lib/evidenced/demo-drives/sata1-sandisk.img", 5*time.Minute))[0]
+	srcMD5 := strings.Fields(v.mustExec("md5sum "+demoDrive, 5*time.Minute))[0]
 	if m == nil || string(m[1]) != srcMD5 || !strings.EqualFold(final.Hashes["MD5"], srcMD5) {
 		t.Fatalf("step 5: MD5 of the drive %s, ewfverify %q, check-task %q\n%s", srcMD5, m, final.Hashes["MD5"], out)
 	}
