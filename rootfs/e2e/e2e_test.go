@@ -153,7 +153,7 @@ func TestAppliance(t *testing.T) {
 	t.Logf("step 5: PASS: paused after power loss, resumed, ewfverify ok, MD5 %s = drive; journalctl TASK_KEY= finds %d lines", srcMD5, len(strings.Split(journal, "\n")))
 
 	// 6. Watchdog: a frozen daemon is restarted by systemd within 2 x WatchdogSec.
-	wd := v.mustExec("systemctl show -p WatchdogUSec --value evidenced", time.Minute)
+	wd := v.mustExec("systemctl show -p WatchdogUSec --value evidenced", 2*time.Minute)
 	wdSec, err := time.ParseDuration(strings.ReplaceAll(wd, "min", "m"))
 	if err != nil {
 		t.Fatalf("step 6: WatchdogUSec %q: %v", wd, err)

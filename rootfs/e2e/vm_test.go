@@ -147,34 +147,50 @@ func (v *vm) serialTail() string {
 	return string(b)
 }
 
-// exec runs a shell command in the guest through the QEMU guest agent and returns its output.
+// exec runs a shell command in the guest through the QEMU guest agent and returns its output. A
+// guest agent that stops answering (seen under heavy host load) is reconnected and the command
+// retried.
 func (v *vm) exec(script string, timeout time.Duration) (string, int) {
 	v.t.Helper()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var out string
+		var code int
+		if out, code, err = v.execOnce(script, timeout); err == nil {
+			return out, code
+		}
+		v.t.Logf("guest agent: %v (attempt %d)", err, attempt+1)
+	}
+	v.t.Fatalf("guest agent: %s: %v", script, err)
+	return "", -1
+}
+
+func (v *vm) execOnce(script string, timeout time.Duration) (string, int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", filepath.Join(v.state, "qga.sock"))
 	if err != nil {
-		v.t.Fatalf("guest agent: %v", err)
+		return "", 0, err
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
 	r := bufio.NewReader(conn)
-	call := func(cmd string, args any) json.RawMessage {
+	call := func(cmd string, args any) (json.RawMessage, error) {
 		req := map[string]any{"execute": cmd}
 		if args != nil {
 			req["arguments"] = args
 		}
 		b, _ := json.Marshal(req)
 		if _, err := conn.Write(append(b, '\n')); err != nil {
-			v.t.Fatalf("guest agent %s: %v", cmd, err)
+			return nil, fmt.Errorf("%s: %w", cmd, err)
 		}
 		for {
 			line, err := r.ReadBytes('\n')
 			if err != nil {
-				v.t.Fatalf("guest agent %s: %v", cmd, err)
+				return nil, fmt.Errorf("%s: %w", cmd, err)
 			}
 			var resp struct {
 				Return json.RawMessage
@@ -184,34 +200,50 @@ func (v *vm) exec(script string, timeout time.Duration) (string, int) {
 				continue
 			}
 			if resp.Error != nil {
-				v.t.Fatalf("guest agent %s: %s", cmd, resp.Error.Desc)
+				return nil, fmt.Errorf("%s: %s", cmd, resp.Error.Desc)
 			}
 			if resp.Return != nil {
-				return resp.Return
+				return resp.Return, nil
 			}
 		}
 	}
 	id := time.Now().UnixNano() & 0x7fffffff
 	for {
+		ret, err := call("guest-sync", map[string]any{"id": id})
+		if err != nil {
+			return "", 0, err
+		}
 		var got int64
-		if json.Unmarshal(call("guest-sync", map[string]any{"id": id}), &got) == nil && got == id {
+		if json.Unmarshal(ret, &got) == nil && got == id {
 			break
 		}
 	}
+	ret, err := call("guest-exec", map[string]any{"path": "/bin/sh", "arg": []string{"-c", script}, "capture-output": true})
+	if err != nil {
+		return "", 0, err
+	}
 	var started struct{ PID int }
-	json.Unmarshal(call("guest-exec", map[string]any{"path": "/bin/sh", "arg": []string{"-c", script}, "capture-output": true}), &started)
+	if err := json.Unmarshal(ret, &started); err != nil {
+		return "", 0, err
+	}
 	for {
+		ret, err := call("guest-exec-status", map[string]any{"pid": started.PID})
+		if err != nil {
+			return "", 0, err
+		}
 		var st struct {
 			Exited   bool
 			ExitCode int    `json:"exitcode"`
 			Out      string `json:"out-data"`
 			Err      string `json:"err-data"`
 		}
-		json.Unmarshal(call("guest-exec-status", map[string]any{"pid": started.PID}), &st)
+		if err := json.Unmarshal(ret, &st); err != nil {
+			return "", 0, err
+		}
 		if st.Exited {
 			o, _ := base64.StdEncoding.DecodeString(st.Out)
 			e, _ := base64.StdEncoding.DecodeString(st.Err)
-			return strings.TrimSpace(string(o) + string(e)), st.ExitCode
+			return strings.TrimSpace(string(o) + string(e)), st.ExitCode, nil
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
