@@ -6,7 +6,7 @@ SHARED ?= $(abspath ../shared)
 CORPUS := var/cache/corpus-256.img
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: build build-deps run test test-deps corpus vet bench clean qemu-test bench-auth measure-throttle fuzz
+.PHONY: build build-deps run test test-deps corpus vet bench clean qemu-test bench-auth measure-throttle fuzz image rootfs-image qemu-run qemu-e2e
 
 build: build-deps
 	$(GO) build -o $(BIN) ./daemon
@@ -90,3 +90,28 @@ fuzz:
 			else failed="$$failed $$t"; fi; \
 		fi; \
 	done; rm -f $$out; if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi; echo "fuzz: all targets passed"
+
+# The appliance disk image (GPT, UEFI): ESP with a unified kernel image (u-root stage 1), boot state,
+# root slots A/B (squashfs from Debian packages), data partition. Kernel and Debian root are cached
+# in var/cache. Needs root.
+image:
+	rootfs/build.sh image var/image/evidenced.img
+
+# A root slot image alone, for `evidenced update` (VERSION=... sets the daemon's version string).
+rootfs-image:
+	rootfs/build.sh root var/image/rootfs-$${VERSION:-update}.squashfs
+
+# Boots the image: OVMF, TCG (KVM when usable), evidence disks on AHCI, SAS, USB and NVMe, API on
+# 127.0.0.1:8080, this machine's Samba share at 10.0.2.2:4450 in the guest. Serial console here.
+qemu-run:
+	@test -f var/image/evidenced.img || $(MAKE) image
+	scripts/qemu-run.sh
+
+# The appliance proven through its forwarded API (boot, power loss, watchdog, update and fallback).
+# Builds two extra root images (a new version and a broken one) first.
+QEMU_E2E_TIMEOUT ?= 90m
+qemu-e2e: test-deps
+	@test -f var/image/evidenced.img || $(MAKE) image
+	VERSION=0.2.0-e2e rootfs/build.sh root var/image/rootfs-e2e-new.squashfs
+	BROKEN_ROOT=1 VERSION=0.2.0-broken rootfs/build.sh root var/image/rootfs-e2e-broken.squashfs
+	EVIDENCED_QEMU_E2E=1 EVIDENCED_REQUIRE_TOOLS=1 $(GO) test -count=1 -v -timeout $(QEMU_E2E_TIMEOUT) ./rootfs/e2e

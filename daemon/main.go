@@ -9,6 +9,7 @@
 //	evidenced acquire --source PATH … image a device or file once, without the daemon
 //	evidenced board discover          print a board file skeleton for this machine
 //	evidenced store check|backup FILE check the state file, or copy it consistently (daemon running or not)
+//	evidenced update ROOTFS-IMAGE     install a root image into the appliance's inactive slot
 package main
 
 import (
@@ -59,7 +60,7 @@ type options struct {
 }
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := systemd.Logger(os.Stderr, slog.LevelInfo)
 	args := os.Args[1:]
 	var err error
 	switch {
@@ -75,6 +76,8 @@ func main() {
 		err = acquireCmd(args[1:], log)
 	case len(args) > 0 && args[0] == "board":
 		err = boardCmd(args[1:], os.Stdout, os.Stderr)
+	case len(args) > 0 && args[0] == "update":
+		err = updateCmd(args[1:], log)
 	case len(args) > 0 && args[0] == "version":
 		fmt.Println("evidenced", Version)
 	default:
@@ -202,7 +205,7 @@ func serve(args []string, log *slog.Logger) error {
 		}
 	}
 	srv, err := api.New(b, tm, st, log, api.Config{UserManagement: o.userMgmt, TokenTTL: o.tokenTTL,
-		SessionLifetime: o.security.sessionLifetime})
+		SessionLifetime: o.security.sessionLifetime, Version: Version})
 	if err != nil {
 		return err
 	}
@@ -218,7 +221,6 @@ func serve(args []string, log *slog.Logger) error {
 	hs.RegisterOnShutdown(srv.StopEvents)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	go systemd.Watchdog(ctx, func() bool { return true })
 	runCtx, stopRun := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { srv.Run(runCtx); close(ran) }()
@@ -233,6 +235,7 @@ func serve(args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	go systemd.Watchdog(ctx, healthChecker(st, tm, scheme, ln.Addr(), log).Healthy)
 	log.Info("evidenced serving", "version", Version, "listen", ln.Addr().String(), "scheme", scheme, "board", o.board,
 		"appliance", applianceID, "userManagement", o.userMgmt, "targetRoots", roots)
 	systemd.Ready()

@@ -40,6 +40,8 @@ type Config struct {
 	BurstQuiet time.Duration
 	// ScanWait is how long source-drives waits for drives still spinning up.
 	ScanWait time.Duration
+	// Version is the daemon's version, reported by /healthz (an update shows there).
+	Version string
 }
 
 // Plugger is the simulated board's hot-plug; real boards do not have it.
@@ -391,6 +393,6 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	if err := noParams(r); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
 	return nil
 }

@@ -460,5 +460,6 @@ func (m *Manager) save(t *store.Task) {
 func (m *Manager) logf(t *store.Task, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	t.Log = append(t.Log, stamp(msg))
-	m.log.Info(msg, "task", t.Key)
+	// port and serial become journal fields (PORT=, SERIAL=) beside TASK_KEY=.
+	m.log.Info(msg, "task", t.Key, "port", t.Port, "serial", t.Serial)
 }
