@@ -67,9 +67,17 @@ func (d *faultyDisk) ReadAt(p []byte, off int64) (int, error) {
 func image(t *testing.T, d *faultyDisk, cfg Config) ([]byte, []Range, error) {
 	t.Helper()
 	r := New(d, int64(len(d.data)), cfg)
-	ch, errf := r.Stream(context.Background(), 0)
+	out, err := collect(t, r, 0)
+	return out, r.BadRanges(), err
+}
+
+// collect streams r from offset from, checks the blocks come in order and within the block size,
+// and returns the bytes and the stream's error.
+func collect(t *testing.T, r *Reader, from int64) ([]byte, error) {
+	t.Helper()
+	ch, errf := r.Stream(context.Background(), from)
 	var out bytes.Buffer
-	next := int64(0)
+	next := from
 	for b := range ch {
 		if b.Off != next {
 			t.Fatalf("block at %d, want %d: out of order", b.Off, next)
@@ -81,7 +89,7 @@ func image(t *testing.T, d *faultyDisk, cfg Config) ([]byte, []Range, error) {
 		next += int64(len(b.Data))
 		r.Release(b)
 	}
-	return out.Bytes(), r.BadRanges(), errf()
+	return out.Bytes(), errf()
 }
 
 // want is the disk's data with the bad sectors zero-filled.
@@ -146,16 +154,11 @@ func TestStreamRetryRecovers(t *testing.T) {
 	d := newDisk(1<<20, 512, 7)
 	flaky := &flakyOnce{faultyDisk: d, lba: 300}
 	r := New(flaky, int64(len(d.data)), Config{Retries: 2})
-	ch, errf := r.Stream(context.Background(), 0)
-	var out bytes.Buffer
-	for b := range ch {
-		out.Write(b.Data)
-		r.Release(b)
-	}
-	if err := errf(); err != nil {
+	out, err := collect(t, r, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(out.Bytes(), d.data) {
+	if !bytes.Equal(out, d.data) {
 		t.Fatal("data differs after a recovered sector")
 	}
 	if br := r.BadRanges(); len(br) != 0 {
@@ -195,11 +198,7 @@ func TestStreamGoneDrive(t *testing.T) {
 	// A board-specific fatal error (hal.ErrGone) is honoured the same way.
 	g := &goneDisk{faultyDisk: newDisk(4<<20, 512, 4), at: 2 << 20}
 	r := New(g, 4<<20, Config{Fatal: func(err error) bool { return errors.Is(err, hal.ErrGone) }})
-	ch, errf := r.Stream(context.Background(), 0)
-	for b := range ch {
-		r.Release(b)
-	}
-	if err := errf(); !errors.Is(err, hal.ErrGone) {
+	if _, err := collect(t, r, 0); !errors.Is(err, hal.ErrGone) {
 		t.Fatalf("err = %v, want hal.ErrGone", err)
 	}
 }
@@ -221,22 +220,17 @@ func (g *goneDisk) ReadAt(p []byte, off int64) (int, error) {
 func TestStreamResumeAndCancel(t *testing.T) {
 	d := newDisk(6<<20, 512, 5)
 	r := New(d, int64(len(d.data)), Config{BlockSize: 1 << 20})
-	ch, errf := r.Stream(context.Background(), 2<<20)
-	var out bytes.Buffer
-	for b := range ch {
-		out.Write(b.Data)
-		r.Release(b)
-	}
-	if err := errf(); err != nil {
+	out, err := collect(t, r, 2<<20)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(out.Bytes(), d.data[2<<20:]) {
+	if !bytes.Equal(out, d.data[2<<20:]) {
 		t.Fatal("resumed stream differs from the disk's tail")
 	}
 
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
-	ch, _ = r.Stream(ctx, 0)
+	ch, _ := r.Stream(ctx, 0)
 	b := <-ch
 	r.Release(b)
 	cancel()
@@ -269,16 +263,11 @@ func TestOpenFileUnalignedTail(t *testing.T) {
 		t.Fatalf("size %d, want %d", f.Size(), len(d.data))
 	}
 	r := New(f, f.Size(), Config{})
-	ch, errf := r.Stream(context.Background(), 0)
-	var out bytes.Buffer
-	for b := range ch {
-		out.Write(b.Data)
-		r.Release(b)
-	}
-	if err := errf(); err != nil {
+	out, err := collect(t, r, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(out.Bytes(), d.data) {
+	if !bytes.Equal(out, d.data) {
 		t.Fatal("file read through OpenFile differs")
 	}
 	if _, err := f.WriteAt([]byte{1}, 0); err == nil {
