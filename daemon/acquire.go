@@ -26,6 +26,7 @@ import (
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/imaging/target"
+	"github.com/evidenced/evidenced/internal/directio"
 )
 
 // acquireSummary is the JSON printed when `evidenced acquire` ends.
@@ -95,7 +96,7 @@ func acquire(args []string, log *slog.Logger, tamper func(files []string)) error
 	}
 	opts.Verify = *verify
 	typ, hs := string(opts.Format), opts.Hashes
-	src, err := source.OpenFile(*srcPath)
+	src, err := directio.Open(*srcPath)
 	if err != nil {
 		return err
 	}

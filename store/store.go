@@ -17,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/evidenced/evidenced/imaging/options"
+	"github.com/evidenced/evidenced/internal/errkind"
 )
 
 // SchemaVersion is the layout this code reads and writes. Older files are migrated on Open.
@@ -47,11 +48,14 @@ var (
 // openWait is how long Open waits for another process's lock on the file.
 const openWait = 2 * time.Second
 
-// ErrNotFound is returned when a record does not exist.
-var ErrNotFound = errors.New("not found")
-
-// ErrExists is returned when a unique record already exists.
-var ErrExists = errors.New("already exists")
+// The store's errors are of the kinds in internal/errkind, where they are documented; these
+// sentinels match every error of their kind (errors.Is).
+var (
+	// ErrNotFound: a record does not exist.
+	ErrNotFound error = errkind.NotFound
+	// ErrExists: a unique record already exists.
+	ErrExists error = errkind.Exists
+)
 
 // Store is an open state file.
 type Store struct {
@@ -475,7 +479,7 @@ func (s *Store) CreateCase(c *Case, opt CaseOptions) error {
 				return err
 			}
 			if found {
-				return fmt.Errorf("case %q: %w", c.CaseID, ErrExists)
+				return errkind.New(errkind.Exists, "case %q already exists", c.CaseID)
 			}
 		}
 		for _, ev := range c.Evidence {

@@ -2,11 +2,14 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/evidenced/evidenced/internal/errkind"
 )
 
 // User is an account. Only a password hash is stored.
@@ -36,7 +39,7 @@ func (s *Store) PutUser(u *User) error {
 func (s *Store) CreateUser(u *User) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bUsers).Get([]byte(u.Name)) != nil {
-			return fmt.Errorf("user %q: %w", u.Name, ErrExists)
+			return errkind.New(errkind.Exists, "user %q already exists", u.Name)
 		}
 		return put(tx, bUsers, u.Name, u)
 	})
@@ -51,8 +54,8 @@ func (s *Store) UpdateUser(name string, fn func(u *User, all []*User) error) (*U
 		if err != nil {
 			return err
 		}
-		if err := get(tx, bUsers, name, &out); err != nil {
-			return fmt.Errorf("user %q: %w", name, err)
+		if err := getUser(tx, name, &out); err != nil {
+			return err
 		}
 		oldHash := string(out.PasswordHash)
 		if err := fn(&out, all); err != nil {
@@ -80,8 +83,8 @@ func (s *Store) DeleteUser(name string, check func(u *User, all []*User) error) 
 			return err
 		}
 		var u User
-		if err := get(tx, bUsers, name, &u); err != nil {
-			return fmt.Errorf("user %q: %w", name, err)
+		if err := getUser(tx, name, &u); err != nil {
+			return err
 		}
 		if check != nil {
 			if err := check(&u, all); err != nil {
@@ -95,10 +98,22 @@ func (s *Store) DeleteUser(name string, check func(u *User, all []*User) error) 
 	})
 }
 
-// User reads a user.
+// getUser reads a user; a missing one is a NotFound error whose text the API shows as it is.
+func getUser(tx *bolt.Tx, name string, u *User) error {
+	err := get(tx, bUsers, name, u)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return errkind.New(errkind.NotFound, "user %q does not exist", name)
+	case err != nil:
+		return fmt.Errorf("user %q: %w", name, err)
+	}
+	return nil
+}
+
+// User reads a user (a NotFound error when there is none).
 func (s *Store) User(name string) (*User, error) {
 	var u User
-	if err := s.db.View(func(tx *bolt.Tx) error { return get(tx, bUsers, name, &u) }); err != nil {
+	if err := s.db.View(func(tx *bolt.Tx) error { return getUser(tx, name, &u) }); err != nil {
 		return nil, err
 	}
 	return &u, nil

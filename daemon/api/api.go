@@ -23,6 +23,7 @@ import (
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
+	"github.com/evidenced/evidenced/internal/errkind"
 	"github.com/evidenced/evidenced/store"
 )
 
@@ -128,28 +129,23 @@ func conflict(format string, a ...any) error {
 	return &apiError{http.StatusConflict, fmt.Sprintf(format, a...)}
 }
 
-// status maps an error to its HTTP status; unknown errors are 500 with a generic text.
+// status maps an error to its HTTP status: an apiError carries its own, an error of an
+// errkind.Kind (from tasks, store) gets the kind's, anything else is 500. The message is the
+// error's text as it is: kinded errors carry clean messages, so nothing is cut from it.
 func status(err error) (int, string) {
 	var ae *apiError
-	switch {
-	case errors.As(err, &ae):
+	if errors.As(err, &ae) {
 		return ae.status, ae.msg
-	case errors.Is(err, tasks.ErrBadRequest):
-		return http.StatusBadRequest, trimSentinel(err)
-	case errors.Is(err, tasks.ErrNotFound), errors.Is(err, store.ErrNotFound):
-		return http.StatusNotFound, trimSentinel(err)
-	case errors.Is(err, tasks.ErrBusy), errors.Is(err, tasks.ErrConflict), errors.Is(err, store.ErrExists):
-		return http.StatusConflict, trimSentinel(err)
+	}
+	switch errkind.Of(err) {
+	case errkind.BadRequest:
+		return http.StatusBadRequest, err.Error()
+	case errkind.NotFound:
+		return http.StatusNotFound, err.Error()
+	case errkind.Exists, errkind.Conflict, errkind.Busy:
+		return http.StatusConflict, err.Error()
 	}
 	return http.StatusInternalServerError, "internal error: " + err.Error()
-}
-
-func trimSentinel(err error) string {
-	s := err.Error()
-	for _, suf := range []string{": bad request", ": not found", ": busy", ": conflict", ": already exists"} {
-		s = strings.TrimSuffix(s, suf)
-	}
-	return s
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

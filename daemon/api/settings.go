@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/evidenced/evidenced/imaging/filter"
+	"github.com/evidenced/evidenced/internal/errkind"
 	"github.com/evidenced/evidenced/store"
 )
 
@@ -197,7 +198,7 @@ func (s *Server) settings(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if err := s.st.DeletePreset(name); errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no preset named %q: %w", name, store.ErrNotFound)
+			return errkind.New(errkind.NotFound, "no preset named %q", name)
 		} else if err != nil {
 			return fmt.Errorf("delete preset: %w", err)
 		}
@@ -207,7 +208,7 @@ func (s *Server) settings(w http.ResponseWriter, r *http.Request) error {
 	if name := strings.TrimSpace(q.Get("name")); name != "" {
 		p, err := s.loadPreset(name)
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no preset named %q: %w", name, store.ErrNotFound)
+			return errkind.New(errkind.NotFound, "no preset named %q", name)
 		} else if err != nil {
 			return fmt.Errorf("read preset: %w", err)
 		}

@@ -132,7 +132,7 @@ func (s *Server) users(w http.ResponseWriter, r *http.Request) error {
 func userErr(err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return notFound("%s does not exist", trimSentinel(err))
+		return err // "user %q does not exist", from the store
 	case errors.Is(err, auth.ErrLastAdmin):
 		return conflict("%v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/evidenced/evidenced/imaging/diagnose"
 	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/target"
+	"github.com/evidenced/evidenced/internal/errkind"
 	"github.com/evidenced/evidenced/store"
 )
 
@@ -54,7 +55,7 @@ func (m *Manager) StartDiagnose(ctx context.Context, req DiagnoseRequest) (strin
 		var err error
 		if tgt, err = m.cfg.OpenTarget(ctx, *req.Report); err != nil {
 			m.release(port, placeholder)
-			return "", fmt.Errorf("reportFolder: %v: %w", err, ErrBadRequest)
+			return "", errkind.New(errkind.BadRequest, "reportFolder: %v", err)
 		}
 	}
 	// The report folder is reserved (created exclusively) with the key: numbering restarts when

@@ -18,6 +18,7 @@ import (
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/imaging/target"
+	"github.com/evidenced/evidenced/internal/errkind"
 	"github.com/evidenced/evidenced/store"
 )
 
@@ -90,15 +91,15 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 		return err
 	}
 	if t.State != StatePaused || !pausable(t) {
-		return fmt.Errorf("task %s is %s, only paused imaging tasks resume: %w", t.Key, t.State, ErrConflict)
+		return errkind.New(errkind.Conflict, "task %s is %s, only paused imaging tasks resume", t.Key, t.State)
 	}
 	p, ok := m.board.Port(t.Port)
 	if !ok {
-		return fmt.Errorf("port %s no longer exists: %w", t.Port, ErrNotFound)
+		return errkind.New(errkind.NotFound, "port %s no longer exists", t.Port)
 	}
 	d := WaitDrive(ctx, p, 5*time.Second)
 	if d == nil || d.Identity().Model != t.Model || d.Identity().Serial != t.Serial {
-		return fmt.Errorf("the drive %s %s is not on port %s: %w", t.Model, t.Serial, t.Port, ErrConflict)
+		return errkind.New(errkind.Conflict, "the drive %s %s is not on port %s", t.Model, t.Serial, t.Port)
 	}
 	if err := m.claim(t.Port, t.Key); err != nil {
 		return err
@@ -119,7 +120,7 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 	tgt, err := m.cfg.OpenTarget(ctx, spec)
 	if err != nil {
 		m.release(t.Port, t.Key)
-		return fmt.Errorf("targetFolder: %v: %w", err, ErrBadRequest)
+		return errkind.New(errkind.BadRequest, "targetFolder: %v", err)
 	}
 	if verifyOnly(t) {
 		t.State, t.Message = StateInProgress, ""
@@ -212,23 +213,23 @@ func (m *Manager) reopenImage(t *store.Task, d hal.Drive, tgt target.Target) (*I
 	}
 	if ic.Source != nil {
 		if err := proveSource(rd, id, ic.Source); err != nil {
-			return nil, nil, fmt.Errorf("not resuming %s: %v: %w", t.Key, err, ErrConflict)
+			return nil, nil, errkind.New(errkind.Conflict, "not resuming %s: %v", t.Key, err)
 		}
 	}
 	if ic.File != nil {
 		if err := proveFile(tgt, typ, base, ic.File); err != nil {
-			return nil, nil, fmt.Errorf("not resuming %s, its image is not what it wrote: %v; nothing was changed: %w", t.Key, err, ErrConflict)
+			return nil, nil, errkind.New(errkind.Conflict, "not resuming %s, its image is not what it wrote: %v; nothing was changed", t.Key, err)
 		}
 	}
 	switch typ {
 	case "raw":
 		if err := proveRawContent(tgt, base+".raw", rd, id); err != nil {
-			return nil, nil, fmt.Errorf("not resuming %s: %v; nothing was changed: %w", t.Key, err, ErrConflict)
+			return nil, nil, errkind.New(errkind.Conflict, "not resuming %s: %v; nothing was changed", t.Key, err)
 		}
 	case "aff4":
 		// The container's volume URN, size and members up to the open bevy (aff4.State.Check).
 		if err := ProveAFF4(tgt, base, &ic.Checkpoint); err != nil {
-			return nil, nil, fmt.Errorf("not resuming %s: %v; nothing was changed: %w", t.Key, err, ErrConflict)
+			return nil, nil, errkind.New(errkind.Conflict, "not resuming %s: %v; nothing was changed", t.Key, err)
 		}
 	}
 	cp := &ic.Checkpoint
@@ -268,8 +269,8 @@ func (m *Manager) restartImage(t *store.Task, spec ImageSpec, rd hal.Reader, tgt
 				continue
 			}
 		}
-		return nil, nil, fmt.Errorf("not resuming %s: it paused before its first checkpoint, and %s (%d bytes) cannot be proven to be its partial image; move it away and resume again to start over: %w",
-			t.Key, tgt.Display(name), size, ErrConflict)
+		return nil, nil, errkind.New(errkind.Conflict, "not resuming %s: it paused before its first checkpoint, and %s (%d bytes) cannot be proven to be its partial image; move it away and resume again to start over",
+			t.Key, tgt.Display(name), size)
 	}
 	for _, name := range names {
 		if _, err := tgt.Stat(name); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/recovery"
 	"github.com/evidenced/evidenced/imaging/target"
+	"github.com/evidenced/evidenced/internal/errkind"
 	"github.com/evidenced/evidenced/store"
 )
 
@@ -39,12 +40,13 @@ const (
 	KindDiagnose = "diagnose"
 )
 
-// Errors the API maps to statuses.
+// The manager's errors are of the kinds in internal/errkind, where they are documented (the API
+// answers each kind with its status); these sentinels match every error of their kind (errors.Is).
 var (
-	ErrBusy       = errors.New("busy")        // 409
-	ErrNotFound   = errors.New("not found")   // 404
-	ErrConflict   = errors.New("conflict")    // 409
-	ErrBadRequest = errors.New("bad request") // 400
+	ErrBusy       error = errkind.Busy
+	ErrNotFound   error = errkind.NotFound
+	ErrConflict   error = errkind.Conflict
+	ErrBadRequest error = errkind.BadRequest
 )
 
 // Config of the manager.
@@ -195,7 +197,7 @@ func (m *Manager) Task(key string) (*store.Task, error) {
 			return nil, err
 		}
 	}
-	return nil, fmt.Errorf("no task with key %q: %w", key, ErrNotFound)
+	return nil, errkind.New(errkind.NotFound, "no task with key %q", key)
 }
 
 func keyForms(key string) []string {
@@ -220,7 +222,7 @@ func (m *Manager) LatestFor(model, serial string) (*store.Task, error) {
 			return m.Task(t.Key)
 		}
 	}
-	return nil, fmt.Errorf("no task for drive %s %s: %w", model, serial, ErrNotFound)
+	return nil, errkind.New(errkind.NotFound, "no task for drive %s %s", model, serial)
 }
 
 // BusyTask returns the key of the task running on a port, or "".
@@ -295,10 +297,10 @@ func (m *Manager) claim(port, key string) error {
 		}
 		m.mu.Unlock()
 		if !Starting(k) {
-			return fmt.Errorf("port %s is busy with task %s: %w", port, k, ErrBusy)
+			return errkind.New(errkind.Busy, "port %s is busy with task %s", port, k)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("port %s is busy starting another task: %w", port, ErrBusy)
+			return errkind.New(errkind.Busy, "port %s is busy starting another task", port)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -431,7 +433,7 @@ func (m *Manager) Stop(key string) (string, error) {
 			defer m.changed(t.Key)
 			return t.State, m.st.PutTask(t)
 		}
-		return "", fmt.Errorf("task %s is already %s: %w", t.Key, t.State, ErrConflict)
+		return "", errkind.New(errkind.Conflict, "task %s is already %s", t.Key, t.State)
 	}
 	cause := errStop
 	if pausable(t) {

@@ -10,6 +10,7 @@ import (
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/target"
+	"github.com/evidenced/evidenced/internal/errkind"
 	"github.com/evidenced/evidenced/store"
 )
 
@@ -49,7 +50,7 @@ func (m *Manager) start(ctx context.Context, s startSpec) (string, error) {
 	id := s.drive.Identity()
 	tgt, err := m.cfg.OpenTarget(ctx, s.spec)
 	if err != nil {
-		return "", fmt.Errorf("targetFolder: %v: %w", err, ErrBadRequest)
+		return "", errkind.New(errkind.BadRequest, "targetFolder: %v", err)
 	}
 	// The image name and the report folder are reserved (created exclusively) before the key is
 	// answered: of two requests for one name, exactly one gets it. An automatic name moves on to
@@ -84,7 +85,7 @@ func (m *Manager) start(ctx context.Context, s startSpec) (string, error) {
 		m.returnKey(s.kind, id, n) // refused: the number stays free
 		tgt.Close()
 		if errors.Is(err, target.ErrExist) {
-			return "", fmt.Errorf("%v; images and reports are never overwritten: %w", err, ErrConflict)
+			return "", errkind.New(errkind.Conflict, "%v; images and reports are never overwritten", err)
 		}
 		return "", fmt.Errorf("reserve %s: %w", tgt.Display(name), err)
 	}

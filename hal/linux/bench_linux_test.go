@@ -13,6 +13,7 @@ import (
 
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
+	"github.com/evidenced/evidenced/internal/directio"
 )
 
 // TestBenchReaderVsDD (make bench; EVIDENCED_BENCH_HAL=MiB): the Reader on a loop device against
@@ -58,7 +59,7 @@ func TestBenchReaderVsDD(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		buf := AlignedBuffer(readSize)
+		buf := directio.Buffer(readSize)
 		for off := int64(0); ; off += int64(len(buf)) {
 			_, err := r.ReadAt(buf, off)
 			if errors.Is(err, io.EOF) {

@@ -9,12 +9,12 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
+	"github.com/evidenced/evidenced/internal/directio"
 )
 
 // identify names a disk: sysfs first (no I/O to the drive), then the drive itself through SG_IO
@@ -193,23 +193,6 @@ func (r *Reader) Size() int64     { return r.d.id.Size }
 func (r *Reader) SectorSize() int { return r.ss }
 func (r *Reader) Close() error    { return r.f.Close() }
 
-// alignment of buffers for O_DIRECT: the page size covers every logical sector size.
-const alignment = 4096
-
-// AlignedBuffer returns a buffer of n bytes whose address is aligned for O_DIRECT.
-func AlignedBuffer(n int) []byte {
-	b := make([]byte, n+alignment)
-	off := alignment - int(uintptr(unsafe.Pointer(&b[0]))%alignment)
-	if off == alignment {
-		off = 0
-	}
-	return b[off : off+n : off+n]
-}
-
-func aligned(p []byte) bool {
-	return len(p) == 0 || uintptr(unsafe.Pointer(&p[0]))%alignment == 0
-}
-
 const maxBounce = 1 << 20
 
 func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
@@ -235,7 +218,7 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 		want := p[n:]
 		var got int
 		var err error
-		if o%ss == 0 && int64(len(want))%ss == 0 && aligned(want) {
+		if o%ss == 0 && int64(len(want))%ss == 0 && directio.Aligned(want) {
 			got, err = r.pread(want, o)
 		} else {
 			got, err = r.readBounced(want, o)
@@ -264,7 +247,7 @@ func (r *Reader) readBounced(p []byte, off int64) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.bounce) < maxBounce {
-		r.bounce = AlignedBuffer(maxBounce)
+		r.bounce = directio.Buffer(maxBounce)
 	}
 	buf := r.bounce[:end-start]
 	got, err := r.pread(buf, start)

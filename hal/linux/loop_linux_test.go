@@ -20,6 +20,7 @@ import (
 
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
+	"github.com/evidenced/evidenced/internal/directio"
 )
 
 // Tests on real loop devices and real kernel uevents. They need root and loop devices; without
@@ -179,7 +180,7 @@ func plugLoop(t *testing.T, port, mode string, size int, table string) loopDrive
 func readUntilError(r hal.Reader) <-chan error {
 	failed := make(chan error, 1)
 	go func() {
-		buf := AlignedBuffer(64 << 10)
+		buf := directio.Buffer(64 << 10)
 		for off := int64(0); ; off = (off + int64(len(buf))) % r.Size() {
 			if _, err := r.ReadAt(buf, off); err != nil {
 				failed <- err
@@ -215,7 +216,7 @@ func TestLoopSourceDrive(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := md5.New()
-	buf := AlignedBuffer(1 << 20)
+	buf := directio.Buffer(1 << 20)
 	for off := int64(0); off < r.Size(); off += int64(len(buf)) {
 		n, err := r.ReadAt(buf, off)
 		if err != nil && !(errors.Is(err, io.EOF) && off+int64(n) == r.Size()) {

@@ -8,17 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"sync"
 	"syscall"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/evidenced/evidenced/internal/directio"
 )
-
-// Align is the buffer alignment O_DIRECT needs on every Linux block device we meet.
-const Align = 4096
 
 // Config tunes the reader.
 type Config struct {
@@ -78,7 +73,7 @@ func New(src io.ReaderAt, size int64, cfg Config) *Reader {
 	cfg.defaults()
 	r := &Reader{src: src, size: size, cfg: cfg}
 	r.pool.New = func() any {
-		b := AlignedBuffer(cfg.BlockSize)
+		b := directio.Buffer(cfg.BlockSize)
 		return &b
 	}
 	return r
@@ -86,16 +81,6 @@ func New(src io.ReaderAt, size int64, cfg Config) *Reader {
 
 // BlockSize is the size of every block but the last.
 func (r *Reader) BlockSize() int { return r.cfg.BlockSize }
-
-// AlignedBuffer allocates n bytes starting on an Align boundary.
-func AlignedBuffer(n int) []byte {
-	b := make([]byte, n+Align)
-	off := int(uintptr(unsafe.Pointer(&b[0])) & (Align - 1))
-	if off != 0 {
-		off = Align - off
-	}
-	return b[off : off+n : off+n]
-}
 
 // Release returns a block's buffer to the pool.
 func (r *Reader) Release(b Block) {
@@ -285,54 +270,4 @@ func (r *Reader) fatal(err error) bool {
 	// A device that went away answers ENODEV/ENXIO; a plain EOF before the end means it shrank.
 	return errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENXIO) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, context.Canceled)
-}
-
-// File is a source opened from a path (a block device or an image file).
-type File struct {
-	*os.File
-	Direct bool
-	size   int64
-}
-
-// Size is the size of the device or file.
-func (f *File) Size() int64 { return f.size }
-
-// OpenFile opens path read-only, with O_DIRECT when the file system or device accepts it, so that
-// imaging neither trusts nor pollutes the page cache. It never opens for writing.
-func OpenFile(path string) (*File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_DIRECT, 0)
-	direct := err == nil
-	if err != nil {
-		f, err = os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("open source %s: %w", path, err)
-		}
-	}
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("size of source %s: %w", path, err)
-	}
-	if direct {
-		// O_DIRECT needs aligned lengths; the last partial block of a regular file is read
-		// through a second, buffered descriptor.
-		return &File{File: f, Direct: true, size: size}, nil
-	}
-	return &File{File: f, size: size}, nil
-}
-
-// ReadAt reads with O_DIRECT where possible and falls back to a buffered read for an unaligned tail.
-func (f *File) ReadAt(p []byte, off int64) (int, error) {
-	if !f.Direct || (len(p)%512 == 0 && off%512 == 0 && uintptr(unsafe.Pointer(unsafe.SliceData(p)))%Align == 0) {
-		n, err := f.File.ReadAt(p, off)
-		if err == nil || !f.Direct || !errors.Is(err, syscall.EINVAL) {
-			return n, err
-		}
-	}
-	g, err := os.Open(f.Name())
-	if err != nil {
-		return 0, err
-	}
-	defer g.Close()
-	return g.ReadAt(p, off)
 }

@@ -15,9 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/internal/directio"
 )
 
 // faultyDisk is a drive image in memory whose listed sectors fail to read.
@@ -246,15 +246,15 @@ func TestStreamResumeAndCancel(t *testing.T) {
 	}
 }
 
-// OpenFile reads an image file whose size is not a multiple of the alignment (the last block comes
-// through the buffered fallback) and never opens it for writing.
+// The reader streams an image file opened by directio.Open whose size is not a multiple of the
+// alignment (the last block comes through the buffered fallback), and the file takes no write.
 func TestOpenFileUnalignedTail(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "disk.img")
 	d := newDisk(3<<20+1234, 512, 9)
 	if err := os.WriteFile(path, d.data, 0o444); err != nil {
 		t.Fatal(err)
 	}
-	f, err := OpenFile(path)
+	f, err := directio.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,21 +268,9 @@ func TestOpenFileUnalignedTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(out, d.data) {
-		t.Fatal("file read through OpenFile differs")
+		t.Fatal("file read through directio.Open differs")
 	}
 	if _, err := f.WriteAt([]byte{1}, 0); err == nil {
-		t.Fatal("a source opened by OpenFile accepted a write")
-	}
-}
-
-func TestAlignedBuffer(t *testing.T) {
-	for _, n := range []int{512, 4096, 1 << 20, 12345} {
-		b := AlignedBuffer(n)
-		if len(b) != n || cap(b) != n {
-			t.Fatalf("AlignedBuffer(%d): len %d cap %d", n, len(b), cap(b))
-		}
-		if p := uintptr(unsafe.Pointer(&b[0])); p%Align != 0 {
-			t.Fatalf("AlignedBuffer(%d) at %#x is not %d-aligned", n, p, Align)
-		}
+		t.Fatal("a source opened by directio.Open accepted a write")
 	}
 }

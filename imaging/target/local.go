@@ -7,11 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/evidenced/evidenced/imaging/source"
+	"github.com/evidenced/evidenced/internal/directio"
 )
 
 // Local is a folder on a local file system. Every access goes through an os.Root opened on the
@@ -114,8 +113,8 @@ type directFile struct {
 }
 
 func (f *directFile) WriteAt(p []byte, off int64) (int, error) {
-	if !f.noDirect && len(p) > 0 && len(p)%source.Align == 0 && off%source.Align == 0 &&
-		uintptr(unsafe.Pointer(unsafe.SliceData(p)))%source.Align == 0 {
+	if !f.noDirect && len(p) > 0 && len(p)%directio.Align == 0 && off%directio.Align == 0 &&
+		directio.Aligned(p) {
 		if f.direct == nil {
 			d, err := f.root.OpenFile(f.name, os.O_WRONLY|unix.O_DIRECT, 0)
 			if err != nil {
