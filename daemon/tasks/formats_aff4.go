@@ -10,6 +10,7 @@ import (
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/imaging/target"
+	"github.com/evidenced/evidenced/internal/errkind"
 )
 
 // aff4Writer gives the pipeline the writer's checkpoints in their JSON form (an aff4.State).
@@ -23,18 +24,6 @@ func (w aff4Writer) Checkpoint() (json.RawMessage, error) {
 	return json.Marshal(st)
 }
 
-// ProveAFF4 checks, reading only, that the file of a paused AFF4 task (base + ".aff4") is the
-// container its checkpoint was taken of (aff4.State.Check: the volume URN, the size, the members
-// up to the open bevy). A resume calls it before it touches the file; the API can call it to refuse
-// a resume before it starts.
-func ProveAFF4(tgt target.Target, base string, cp *pipeline.Checkpoint) error {
-	st, err := aff4State(cp)
-	if err != nil {
-		return err
-	}
-	return proveAFF4(tgt, base+".aff4", st)
-}
-
 func aff4State(cp *pipeline.Checkpoint) (aff4.State, error) {
 	var st aff4.State
 	if err := json.Unmarshal(cp.Format, &st); err != nil {
@@ -43,14 +32,18 @@ func aff4State(cp *pipeline.Checkpoint) (aff4.State, error) {
 	return st, nil
 }
 
+// proveAFF4 checks, reading only, that the file of a paused AFF4 task is the container its
+// checkpoint was taken of (aff4.State.Check: the volume URN, the size, the members up to the open
+// bevy). It is the one proof a resume makes before it touches the file; a file that is missing or
+// another's is a Conflict, and nothing was changed.
 func proveAFF4(tgt target.Target, name string, st aff4.State) error {
 	rf, err := tgt.Open(name)
 	if err != nil {
-		return fmt.Errorf("reopen image: %w", err)
+		return errkind.New(errkind.Conflict, "%s is missing: %v; nothing was changed", tgt.Display(name), err)
 	}
 	defer rf.Close()
 	if err := st.Check(rf, rf.Size()); err != nil {
-		return fmt.Errorf("%s is not the paused task's image: %w", name, err)
+		return errkind.New(errkind.Conflict, "%s is not the paused task's image: %v; nothing was changed", tgt.Display(name), err)
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ func writeAFF4(t *testing.T, img *Image, data []byte, from, to int) {
 	}
 }
 
-// An AFF4 image on a local target is checkpointed, proven its own (ProveAFF4), refused for another
+// An AFF4 image on a local target is checkpointed, proven its own (proveAFF4), refused for another
 // image's checkpoint without a byte changed, and resumed to a container whose stream is the source.
 func TestAFF4ProveAndResume(t *testing.T) {
 	dir := t.TempDir()
@@ -70,12 +70,19 @@ func TestAFF4ProveAndResume(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := ProveAFF4(tgt, "a", cps["a"]); err != nil {
-		t.Fatalf("ProveAFF4 of the task's own image: %v", err)
+	prove := func(base string, cp *pipeline.Checkpoint) error {
+		st, err := aff4State(cp)
+		if err != nil {
+			return err
+		}
+		return proveAFF4(tgt, base+".aff4", st)
+	}
+	if err := prove("a", cps["a"]); err != nil {
+		t.Fatalf("proveAFF4 of the task's own image: %v", err)
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, "b.aff4"))
-	if err := ProveAFF4(tgt, "b", cps["a"]); err == nil {
-		t.Fatal("ProveAFF4 accepted another image")
+	if err := prove("b", cps["a"]); err == nil {
+		t.Fatal("proveAFF4 accepted another image")
 	}
 	if _, err := OpenImage(spec("b"), tgt, cps["a"]); err == nil {
 		t.Fatal("resume onto another image's container")

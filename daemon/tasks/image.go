@@ -226,14 +226,13 @@ func (m *Manager) reopenImage(t *store.Task, d hal.Drive, tgt target.Target) (*I
 		if err := proveRawContent(tgt, base+".raw", rd, id); err != nil {
 			return nil, nil, errkind.New(errkind.Conflict, "not resuming %s: %v; nothing was changed", t.Key, err)
 		}
-	case "aff4":
-		// The container's volume URN, size and members up to the open bevy (aff4.State.Check).
-		if err := ProveAFF4(tgt, base, &ic.Checkpoint); err != nil {
-			return nil, nil, errkind.New(errkind.Conflict, "not resuming %s: %v; nothing was changed", t.Key, err)
-		}
 	}
 	cp := &ic.Checkpoint
+	// AFF4 proves its container (volume URN, members) as it reopens it, before writing anything.
 	f, err := OpenImage(spec, tgt, cp)
+	if errkind.Of(err) == errkind.Conflict {
+		return nil, nil, errkind.New(errkind.Conflict, "not resuming %s: %v", t.Key, err)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

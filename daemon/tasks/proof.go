@@ -70,7 +70,7 @@ func checkpointTail(typ, base string, format json.RawMessage) (name string, size
 			return ewf.SegmentName(base, st.Segment), st.Offset, true
 		}
 		// AFF4 has no tail proof: the open bevy's local header, before the checkpoint's offset,
-		// is completed when the bevy ends. reopenImage proves the container with ProveAFF4
+		// is completed when the bevy ends. reopenImage proves the container through proveAFF4 as it reopens it
 		// (volume URN, size, members) instead.
 	}
 	return "", 0, false
