@@ -225,14 +225,8 @@ func TestMain(m *testing.M) { testenv.GuestMain(m) }
 
 // TestBoardGuest runs as /init inside the QEMU guest only.
 func TestBoardGuest(t *testing.T) {
-	if os.Getenv("EVIDENCED_QEMU_GUEST") != "1" || os.Getpid() != 1 {
-		t.Skip("runs only as the init of the QEMU guest (TestBoardInQEMU)")
-	}
 	var g qemuGuest
-	b, err := os.ReadFile("/guest.json")
-	if err != nil || json.Unmarshal(b, &g) != nil {
-		t.Fatalf("/guest.json: %v", err)
-	}
+	testenv.GuestConfig(t, "TestBoardInQEMU", "/guest.json", &g)
 	testenv.GuestInit(t, g.Modules)
 	desc := board.Description{Kind: board.KindLinux, ApplianceID: "EVDQEMU"}
 	for _, d := range g.Disks {

@@ -120,14 +120,8 @@ func TestMain(m *testing.M) { testenv.GuestMain(m) }
 
 // TestKernelCIFSGuest runs as /init inside the QEMU guest only.
 func TestKernelCIFSGuest(t *testing.T) {
-	if os.Getenv("EVIDENCED_QEMU_GUEST") != "1" || os.Getpid() != 1 {
-		t.Skip("runs only as the init of the QEMU guest (TestKernelCIFSInQEMU)")
-	}
 	var cfg guestConfig
-	b, err := os.ReadFile("/cifs.json")
-	if err != nil || json.Unmarshal(b, &cfg) != nil {
-		t.Fatalf("/cifs.json: %v", err)
-	}
+	testenv.GuestConfig(t, "TestKernelCIFSInQEMU", "/cifs.json", &cfg)
 	testenv.GuestInit(t, cfg.Modules)
 	if _, err := os.ReadFile("/proc/filesystems"); err != nil || !kernelCIFSAvailable() {
 		t.Fatal("cifs is not in /proc/filesystems after loading the module")

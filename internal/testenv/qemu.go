@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,6 +118,23 @@ func CopyFile(t testing.TB, from, to string) {
 
 // GuestMain is TestMain for a package whose test binary is also a guest's /init: it runs the
 // tests, then, as init (which must not exit: the kernel would panic), powers the guest off.
+// GuestConfig is the start of a test that runs only as the init of a QEMU guest: elsewhere it
+// skips (naming the host test that boots the guest); in the guest it reads the JSON file the host
+// put into the initramfs into v.
+func GuestConfig(t testing.TB, hostTest, path string, v any) {
+	t.Helper()
+	if os.Getenv("EVIDENCED_QEMU_GUEST") != "1" || os.Getpid() != 1 {
+		t.Skipf("runs only as the init of the QEMU guest (%s)", hostTest)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
 func GuestMain(m *testing.M) {
 	code := m.Run()
 	if os.Getpid() == 1 {
