@@ -824,3 +824,46 @@ func TestL01Verify(t *testing.T) {
 		t.Log(err)
 	}
 }
+
+// fullFile fails every write once limit bytes are in it, like a share that filled up.
+type fullFile struct {
+	*os.File
+	limit int64
+}
+
+var errFull = errors.New("no space left on the share")
+
+func (f *fullFile) WriteAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.limit {
+		return 0, errFull
+	}
+	return f.File.WriteAt(p, off)
+}
+
+// The stream is written on its own goroutine: a target that fails under it stops the copy at a
+// later AddFile or at the latest at Close with the target's error, and no call hangs.
+func TestL01TargetFails(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "full")
+	create := func(name string) (File, error) {
+		f, err := os.Create(name)
+		return &fullFile{File: f, limit: 3 << 20}, err
+	}
+	w, err := NewLogicalWriter(create, base, LogicalOptions{Metadata: testMeta(), Compression: CompressFast, MD5: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randBytes(256 << 10) // incompressible: stored as is, so the target fills
+	var addErr error
+	for i := 0; i < 64 && addErr == nil; i++ {
+		_, addErr = w.AddFile(LogicalEntry{Path: fmt.Sprintf("f%d", i), Size: int64(len(data))}, bytes.NewReader(data))
+	}
+	if addErr != nil && !errors.Is(addErr, errFull) {
+		t.Fatalf("AddFile: %v, want the target's error", addErr)
+	}
+	if err := w.Close(); !errors.Is(err, errFull) {
+		t.Fatalf("Close: %v, want the target's error", err)
+	}
+	if addErr == nil {
+		t.Fatal("16 MiB went into a 3 MiB target without an error from AddFile")
+	}
+}
