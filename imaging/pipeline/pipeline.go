@@ -180,6 +180,7 @@ type hashStage struct {
 func (s *hashStage) run(parts chan<- hashPart, f *failer) {
 	for b := range s.in {
 		s.h.Write(b.Data)
+		yield()
 		if b.checkpoint {
 			st, err := s.h.(encoding.BinaryMarshaler).MarshalBinary()
 			if err != nil {
@@ -190,6 +191,16 @@ func (s *hashStage) run(parts chan<- hashPart, f *failer) {
 		b.done()
 	}
 }
+
+// yield lets the daemon's other goroutines run after each unit of CPU-bound work (a chunk
+// encoded, a block hashed). Go's scheduler serves its global run queue, where goroutines woken by
+// the network poller wait while every P is busy, only once in 61 rounds of a P's local queue; the
+// pipelines' goroutines hand work to each other through channels and keep the local queues full,
+// so with four tasks imaging a check-task request waited hundreds of milliseconds. Yielding puts
+// the worker on the global queue behind them. Measured with four drives and 50 pollers on two
+// cores: check-task p99 560 ms -> 143 ms, imaging throughput unchanged within the noise; a yield
+// costs about a microsecond against 100 µs or more of work.
+func yield() { runtime.Gosched() }
 
 // encoders compress chunks concurrently; the order is kept by the writer's queue, not here.
 type encoders struct {
@@ -208,6 +219,7 @@ func startEncoders(w ChunkWriter, workers int) *encoders {
 				j.dst = e.pool.Get().(*[]byte)
 				j.enc, j.comp, j.err = w.EncodeChunk(*j.dst, j.data)
 				close(j.ready)
+				yield()
 			}
 		})
 	}
