@@ -33,9 +33,6 @@ func (lw *LogicalWriter) Checkpoint() (LogicalState, error) {
 	if lw.closed {
 		return LogicalState{}, errors.New("ewf: checkpoint after close")
 	}
-	if err := lw.drain(); err != nil {
-		return LogicalState{}, err
-	}
 	ws, err := lw.w.checkpoint()
 	if err != nil {
 		return LogicalState{}, err

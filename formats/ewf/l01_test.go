@@ -840,8 +840,8 @@ func (f *fullFile) WriteAt(p []byte, off int64) (int, error) {
 	return f.File.WriteAt(p, off)
 }
 
-// The stream is written on its own goroutine: a target that fails under it stops the copy at a
-// later AddFile or at the latest at Close with the target's error, and no call hangs.
+// A target that fails under the writer (a share that fills up) stops the copy with the target's
+// error from AddFile and Close, and no call hangs.
 func TestL01TargetFails(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "full")
 	create := func(name string) (File, error) {
