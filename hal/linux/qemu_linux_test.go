@@ -125,10 +125,10 @@ func TestBoardInQEMU(t *testing.T) {
 	}
 	initrd := filepath.Join(tmp, "initrd.cpio")
 	testenv.PackInitramfs(t, root, initrd)
-	// Drives for hot-plug: a USB stick and an NVMe drive, added and removed through QMP when the
-	// guest says it is ready.
+	// Drives for hot-plug: a USB stick, an NVMe drive and a SCSI disk (target 1 of the virtio-scsi
+	// HBA whose target 0 is SAS1), added and removed through QMP when the guest says it is ready.
 	hot := map[string]string{}
-	for _, name := range []string{"hotusb", "hotnvme"} {
+	for _, name := range []string{"hotusb", "hotnvme", "hotscsi"} {
 		hot[name] = filepath.Join(tmp, name+".img")
 		if err := os.WriteFile(hot[name], make([]byte, 8<<20), 0o644); err != nil {
 			t.Fatal(err)
@@ -158,9 +158,11 @@ func TestBoardInQEMU(t *testing.T) {
 		case strings.Contains(line, "HOTPLUG-READY"):
 			qmp(t, qmpSock, `{"execute":"device_add","arguments":{"driver":"usb-storage","bus":"xhci.0","port":"2","drive":"hotusb","id":"hotusb","serial":"EVDHOTUSB1"}}`)
 			qmp(t, qmpSock, `{"execute":"device_add","arguments":{"driver":"nvme","drive":"hotnvme","id":"hotnvme","serial":"EVDHOTNVME1","addr":"0x9"}}`)
+			qmp(t, qmpSock, `{"execute":"device_add","arguments":{"driver":"scsi-hd","bus":"vs.0","channel":0,"scsi-id":1,"lun":0,"drive":"hotscsi","id":"hotscsi","vendor":"EVD","product":"HOTSCSI","serial":"EVDHOTSCSI1"}}`)
 		case strings.Contains(line, "UNPLUG-READY"):
 			qmp(t, qmpSock, `{"execute":"device_del","arguments":{"id":"hotusb"}}`)
 			qmp(t, qmpSock, `{"execute":"device_del","arguments":{"id":"hotnvme"}}`)
+			qmp(t, qmpSock, `{"execute":"device_del","arguments":{"id":"hotscsi"}}`)
 		}
 	}
 	err = cmd.Wait()
@@ -338,29 +340,37 @@ func TestBoardGuest(t *testing.T) {
 		t.Fatalf("USB1 after power on: %+v", id)
 	}
 
-	// QMP hot-plug: the host adds a USB stick and an NVMe drive when told, and removes them.
+	// QMP hot-plug: the host adds a USB stick, an NVMe drive and a SCSI disk when told, and
+	// removes them. SAS2 is the next target of SAS1's HBA: the disk must land there, not on SAS1.
 	hb, err := New(board.Description{Kind: board.KindLinux, ApplianceID: "EVDQEMU", Ports: []board.PortDesc{
 		{Name: "USB2", Attach: "pci-0000:00:07.0-usb-0:2:1.0", Mode: "target"},
 		{Name: "NVME2", Attach: "pci-0000:00:09.0-nvme-1", Mode: "source"},
+		{Name: "SAS1", Attach: "pci-0000:00:06.0-scsi-0:0:0:0", Mode: "source"},
+		{Name: "SAS2", Attach: "pci-0000:00:06.0-scsi-0:0:1:0", Mode: "source"},
 	}}, Options{Source: "kernel"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hb.Close()
 	hev := hb.Subscribe(ctx)
+	sas1 := waitReady(t, hb, "SAS1", 10*time.Second)
 	asked := time.Now()
 	fmt.Println("HOTPLUG-READY")
 	seen := map[string]time.Duration{}
-	for len(seen) < 2 && time.Since(asked) < 30*time.Second {
+	hotPorts := []string{"USB2", "NVME2", "SAS2"}
+	for len(seen) < len(hotPorts) && time.Since(asked) < 30*time.Second {
 		select {
 		case e := <-hev:
+			if e.Port == "SAS1" {
+				t.Errorf("SAS1 got %s while a disk was hot-plugged on another target of its HBA", e.Kind)
+			}
 			if e.Kind == hal.Plugged {
 				seen[e.Port] = time.Since(asked)
 			}
 		case <-time.After(time.Second):
 		}
 	}
-	for _, c := range []struct{ port, model, serial string }{{"USB2", "QEMU QEMU HARDDISK", "EVDHOTUSB1"}, {"NVME2", "QEMU NVMe Ctrl", "EVDHOTNVME1"}} {
+	for _, c := range []struct{ port, model, serial string }{{"USB2", "QEMU QEMU HARDDISK", "EVDHOTUSB1"}, {"NVME2", "QEMU NVMe Ctrl", "EVDHOTNVME1"}, {"SAS2", "EVD HOTSCSI", "EVDHOTSCSI1"}} {
 		hp, _ := hb.Port(c.port)
 		if _, ok := seen[c.port]; !ok || hp.Drive() == nil {
 			t.Fatalf("%s: no plugged event within 30 s of the QMP device_add", c.port)
@@ -374,19 +384,43 @@ func TestBoardGuest(t *testing.T) {
 	asked = time.Now()
 	fmt.Println("UNPLUG-READY")
 	left := map[string]time.Duration{}
-	for len(left) < 2 && time.Since(asked) < 30*time.Second {
+	for len(left) < len(hotPorts) && time.Since(asked) < 30*time.Second {
 		select {
 		case e := <-hev:
+			if e.Port == "SAS1" {
+				t.Errorf("SAS1 got %s while a disk was unplugged from another target of its HBA", e.Kind)
+			}
 			if e.Kind == hal.Unplugged {
 				left[e.Port] = time.Since(asked)
 			}
 		case <-time.After(time.Second):
 		}
 	}
-	for _, port := range []string{"USB2", "NVME2"} {
+	for _, port := range hotPorts {
 		if _, ok := left[port]; !ok {
 			t.Fatalf("%s: no unplugged event within 30 s of the QMP device_del", port)
 		}
 		t.Logf("FIGURE %s QMP device_del to unplugged: %v", port, left[port].Round(time.Millisecond))
+		if hp, _ := hb.Port(port); hp.Drive() != nil || hp.State() == hal.StateReady {
+			t.Errorf("%s: still has a drive after the unplug (state %s)", port, hp.State())
+		}
 	}
+	if p, _ := hb.Port("SAS1"); p.Drive() == nil || p.Drive().Identity().Serial != sas1.Identity().Serial {
+		t.Errorf("SAS1 lost its drive while SAS2's came and went")
+	}
+}
+
+// waitReady waits for a port to identify its drive.
+func waitReady(t *testing.T, b *Board, port string, max time.Duration) hal.Drive {
+	t.Helper()
+	p, ok := b.Port(port)
+	if !ok {
+		t.Fatalf("no port %s", port)
+	}
+	for deadline := time.Now().Add(max); p.State() != hal.StateReady; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no drive after %v, state %s", port, max, p.State())
+		}
+	}
+	return p.Drive()
 }
