@@ -404,6 +404,12 @@ func (p *Port) SetMode(m hal.Mode) error {
 	return nil
 }
 
+// PowerSwitched says whether PowerOff really cuts the drive's power: a power line, or a USB
+// connector whose device can be deauthorized. Other ports only forget their drive when "off".
+func (p *Port) PowerSwitched() bool {
+	return p.power != nil || (p.bus == "usb" && strings.Contains(p.attach, "-usb-0:"))
+}
+
 func (p *Port) Powered() bool {
 	p.b.mu.Lock()
 	defer p.b.mu.Unlock()
