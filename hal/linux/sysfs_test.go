@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/evidenced/evidenced/hal/board"
 )
@@ -505,4 +508,48 @@ func TestResetLine(t *testing.T) {
 	if !strings.HasSuffix(strings.Join(levels, ","), "high,low") {
 		t.Fatalf("reset line levels %q, want high then low", levels)
 	}
+}
+
+// TestPowerOffFrozenDelete: the kernel's delete of a frozen drive waits for commands only the power
+// cut ends; power off waits DeleteWait for it, then cuts the power anyway. The fake delete file is
+// a FIFO: a write to it blocks until someone reads.
+func TestPowerOffFrozenDelete(t *testing.T) {
+	f := newFakeSys(t)
+	f.build()
+	f.gpioChip("port-power", 504, 8)
+	f.file("class/gpio/export", "")
+	f.file("class/gpio/gpio507/direction", "in\n")
+	desc := board.Description{Kind: board.KindLinux, ApplianceID: "E1", Ports: []board.PortDesc{
+		{Name: "SATA3", Attach: "pci-0000:00:1f.2-ata-3", Power: &board.GPIOLine{Chip: "port-power", Line: 3}},
+	}}
+	del := filepath.Join(f.root, "class/block/sda/device/delete")
+	f.file("class/block/sda/device/.keep", "")
+	if err := unix.Mkfifo(del, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var released sync.WaitGroup
+	released.Add(1)
+	go func() { // the "kernel" lets go of the disk late: read the FIFO after 2 s
+		defer released.Done()
+		time.Sleep(2 * time.Second)
+		b, err := os.ReadFile(del)
+		if err != nil || string(b) != "1" {
+			t.Errorf("the delete wrote %q, %v", b, err)
+		}
+	}()
+	start := time.Now()
+	b, err := New(desc, Options{SysRoot: f.root, DevRoot: t.TempDir(), Source: "kernel", DeleteWait: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	took := time.Since(start)
+	dir, err := os.ReadFile(filepath.Join(f.root, "class/gpio/gpio507/direction"))
+	if err != nil || string(dir) != "low" {
+		t.Fatalf("power line after the frozen delete: %q %v, want low", dir, err)
+	}
+	if took < 200*time.Millisecond || took > 1500*time.Millisecond {
+		t.Fatalf("power off took %v: it must wait DeleteWait (200ms) for the delete, and no longer", took)
+	}
+	released.Wait()
 }
