@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,11 +40,12 @@ type qemuDisk struct {
 }
 
 type qemuGuest struct {
-	Modules []string
-	Disks   []qemuDisk
+	Modules  []string
+	Disks    []qemuDisk
+	GPIODisk qemuDisk // on a port powered through gpio-sim
 }
 
-var qemuBoardModules = []string{"ahci", "sd_mod", "virtio_pci", "virtio_scsi", "xhci-pci", "usb-storage", "nvme"}
+var qemuBoardModules = []string{"ahci", "sd_mod", "virtio_pci", "virtio_scsi", "xhci-pci", "usb-storage", "nvme", "configfs"}
 
 func TestBoardInQEMU(t *testing.T) {
 	kdir := os.Getenv("EVIDENCED_QEMU_KERNEL")
@@ -53,6 +53,10 @@ func TestBoardInQEMU(t *testing.T) {
 		t.Skip("EVIDENCED_QEMU_KERNEL is not set: run `make qemu-test`")
 	}
 	qemu := testenv.Tool(t, "qemu-system-x86_64")
+	gpioSim := os.Getenv("EVIDENCED_GPIO_SIM")
+	if gpioSim == "" {
+		t.Fatal("EVIDENCED_GPIO_SIM is not set: the gpio-sim module scripts/gpio-sim.sh builds (run `make qemu-test`)")
+	}
 	tmp := t.TempDir()
 	root := filepath.Join(tmp, "root")
 	for _, d := range []string{"proc", "sys", "dev", "tmp", "modules", "lib64", "lib/x86_64-linux-gnu"} {
@@ -83,6 +87,9 @@ func TestBoardInQEMU(t *testing.T) {
 		testenv.CopyFile(t, m, filepath.Join(root, "modules", name))
 		g.Modules = append(g.Modules, "/modules/"+name)
 	}
+	// gpio-sim after configfs, which it needs.
+	testenv.CopyFile(t, gpioSim, filepath.Join(root, "modules", "99-gpio-sim.ko"))
+	g.Modules = append(g.Modules, "/modules/99-gpio-sim.ko")
 	// The topology: fixed PCI addresses make the attach points known in advance.
 	disks := []qemuDisk{
 		{Port: "SATA1", Attach: "pci-0000:00:05.0-ata-1", Model: "EVD QEMU SATA DISK 1", Serial: "EVDSATA0001", devices: []string{
@@ -95,10 +102,11 @@ func TestBoardInQEMU(t *testing.T) {
 			"-device", "nvme,drive=%s,serial=EVDNVME0001,addr=0x8"}},
 	}
 	args := []string{"-m", "768", "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio", "-kernel", vmlinuz,
-		"-append", "console=ttyS0 panic=-1 quiet EVIDENCED_QEMU_GUEST=1 -- -test.run=^TestBoardGuest$ -test.v"}
+		// Every write to a GPIO line is traced on the console, for the power harness to follow.
+		"-append", "console=ttyS0 panic=-1 quiet loglevel=5 trace_event=gpio:gpio_value tp_printk EVIDENCED_QEMU_GUEST=1 -- -test.run=^TestBoardGuest$ -test.v"}
 	images := map[string]string{}
-	for i, d := range disks {
-		img := filepath.Join(tmp, strings.ToLower(d.Port)+".img")
+	image := func(port string, i int) (string, string) {
+		img := filepath.Join(tmp, strings.ToLower(port)+".img")
 		b := make([]byte, 16<<20)
 		for j := range b {
 			b[j] = byte(j*7 + i + j>>9)
@@ -107,8 +115,15 @@ func TestBoardInQEMU(t *testing.T) {
 			t.Fatal(err)
 		}
 		sum := md5.Sum(b)
-		d.MD5 = hex.EncodeToString(sum[:])
-		images[d.Port] = img
+		images[port] = img
+		return img, hex.EncodeToString(sum[:])
+	}
+	g.GPIODisk = gpioPort
+	var gpioImg string
+	gpioImg, g.GPIODisk.MD5 = image(gpioPort.Port, len(disks))
+	for i, d := range disks {
+		var img string
+		img, d.MD5 = image(d.Port, i)
 		id := fmt.Sprintf("d%d", i)
 		args = append(args, "-drive", "if=none,id="+id+",format=raw,file="+img)
 		for _, a := range d.devices {
@@ -119,6 +134,7 @@ func TestBoardInQEMU(t *testing.T) {
 		}
 		g.Disks = append(g.Disks, d)
 	}
+	args = append(args, gpioDeviceArgs(gpioImg)...) // after the HBA it hangs on
 	b, _ := json.Marshal(g)
 	if err := os.WriteFile(filepath.Join(root, "guest.json"), b, 0o644); err != nil {
 		t.Fatal(err)
@@ -150,10 +166,12 @@ func TestBoardInQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	var console bytes.Buffer
+	harness := newPowerHarness(t, qmpSock)
 	sc := bufio.NewScanner(pipe)
 	for sc.Scan() {
 		line := sc.Text()
 		console.WriteString(line + "\n")
+		harness.console(line)
 		switch {
 		case strings.Contains(line, "HOTPLUG-READY"):
 			qmp(t, qmpSock, `{"execute":"device_add","arguments":{"driver":"usb-storage","bus":"xhci.0","port":"2","drive":"hotusb","id":"hotusb","serial":"EVDHOTUSB1"}}`)
@@ -173,7 +191,12 @@ func TestBoardInQEMU(t *testing.T) {
 	if !strings.Contains(console.String(), "--- PASS: TestBoardGuest") {
 		t.Fatal("the guest test did not pass")
 	}
-	for _, d := range g.Disks {
+	// The line went low at board start, high, low, high; then the freeze, and the recovery's
+	// power cycle: low, high.
+	if got, want := strings.Join(harness.done(), " "), "del add del add freeze del add"; got != want {
+		t.Errorf("power harness did %q, want %q", got, want)
+	}
+	for _, d := range append(g.Disks, g.GPIODisk) {
 		if got := testenv.FileMD5(t, images[d.Port]); got != d.MD5 {
 			t.Errorf("%s: the disk image changed in the guest (MD5 %s, was %s)", d.Port, got, d.MD5)
 		}
@@ -188,37 +211,8 @@ func TestBoardInQEMU(t *testing.T) {
 // qmp sends one command to QEMU's monitor socket and fails the test on an error answer.
 func qmp(t *testing.T, sock, command string) {
 	t.Helper()
-	c, err := net.Dial("unix", sock)
-	if err != nil {
+	if err := qmpCall(sock, command); err != nil {
 		t.Errorf("QMP: %v", err)
-		return
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(c)
-	if _, err := r.ReadString('\n'); err != nil { // the greeting
-		t.Errorf("QMP greeting: %v", err)
-		return
-	}
-	for _, cmd := range []string{`{"execute":"qmp_capabilities"}`, command} {
-		if _, err := c.Write([]byte(cmd + "\n")); err != nil {
-			t.Errorf("QMP %s: %v", cmd, err)
-			return
-		}
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				t.Errorf("QMP %s: %v", cmd, err)
-				return
-			}
-			if strings.Contains(line, `"error"`) {
-				t.Errorf("QMP %s: %s", cmd, line)
-				return
-			}
-			if strings.Contains(line, `"return"`) {
-				break
-			}
-		}
 	}
 }
 
@@ -408,6 +402,7 @@ func TestBoardGuest(t *testing.T) {
 	if p, _ := hb.Port("SAS1"); p.Drive() == nil || p.Drive().Identity().Serial != sas1.Identity().Serial {
 		t.Errorf("SAS1 lost its drive while SAS2's came and went")
 	}
+	guestGPIOPower(t, ctx, g.GPIODisk)
 }
 
 // waitReady waits for a port to identify its drive.
