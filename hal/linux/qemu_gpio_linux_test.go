@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -227,7 +228,10 @@ func guestGPIOPower(t *testing.T, ctx context.Context, d qemuDisk) {
 	desc := board.Description{Kind: board.KindLinux, ApplianceID: "EVDQEMU", Ports: []board.PortDesc{
 		{Name: d.Port, Attach: d.Attach, Mode: "source", Power: &board.GPIOLine{Chip: gpioChip, Line: 0}},
 	}}
-	gb, err := New(desc, Options{Source: "kernel", Settle: 500 * time.Millisecond, DeleteWait: 2 * time.Second})
+	// The board's log goes to the console: power off of the frozen drive says it did not wait for
+	// the kernel's delete.
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	gb, err := New(desc, Options{Source: "kernel", Settle: 500 * time.Millisecond, DeleteWait: 2 * time.Second, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

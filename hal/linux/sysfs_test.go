@@ -378,6 +378,30 @@ func TestRescanNVMeAndDelete(t *testing.T) {
 	if err := rescanFor(f.root, "pci-0000:09:00.0-ata-1"); err == nil {
 		t.Fatal("rescan of a controller without SCSI hosts succeeded")
 	}
+	// A port named down to its SCSI address scans that channel, target and LUN only, on the hosts
+	// of its controller; a port named by its controller alone scans everything.
+	vs := "devices/pci0000:00/0000:00:05.0/virtio3/"
+	for _, h := range []string{"host0", "host1"} {
+		f.file(vs+h+"/scsi_host/"+h+"/scan", "")
+		f.link("class/scsi_host/"+h, vs+h+"/scsi_host/"+h)
+	}
+	f.file("devices/pci0000:00/0000:00:1f.2/ata3/host2/scsi_host/host2/scan", "")
+	for _, c := range []struct{ attach, want string }{
+		{"pci-0000:00:05.0-scsi-1:0:2:3", "0 2 3"},
+		{"pci-0000:00:05.0", "- - -"},
+	} {
+		if err := rescanFor(f.root, c.attach); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range []string{"host0", "host1"} {
+			if b, _ := os.ReadFile(filepath.Join(f.root, vs+h+"/scsi_host/"+h+"/scan")); string(b) != c.want {
+				t.Errorf("%s: %s scan got %q, want %q", c.attach, h, b, c.want)
+			}
+		}
+		if b, _ := os.ReadFile(filepath.Join(f.root, "devices/pci0000:00/0000:00:1f.2/ata3/host2/scsi_host/host2/scan")); len(b) != 0 {
+			t.Errorf("%s: another controller's host was scanned (%q)", c.attach, b)
+		}
+	}
 }
 
 func TestDiscoverSkeleton(t *testing.T) {
