@@ -19,11 +19,8 @@ import (
 func TestIdlePowerOffGPIO(t *testing.T) {
 	f := newFakeSys(t)
 	f.build()
-	f.gpioChip("port-power", 504, 8)
-	f.file("class/gpio/export", "")
+	f.exportedLines("port-power", 504, 8, 3, 4)
 	f.file("class/block/sda/device/delete", "")
-	f.file("class/gpio/gpio507/direction", "in\n")
-	f.file("class/gpio/gpio508/direction", "in\n")
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(f.root, name))
 		if err != nil {

@@ -74,6 +74,16 @@ func (f *fakeSys) disk(devpath string, sectors string, attrs map[string]string) 
 
 func (f *fakeSys) pci(addr, devdir string) { f.link("bus/pci/devices/"+addr, devdir) }
 
+// exportedLines adds a GPIO controller with the export file and the given lines already exported
+// (their direction files as the kernel makes them), since export does nothing on a fake tree.
+func (f *fakeSys) exportedLines(label string, base, lines int, exported ...int) {
+	f.gpioChip(label, base, lines)
+	f.file("class/gpio/export", "")
+	for _, l := range exported {
+		f.file(fmt.Sprintf("class/gpio/gpio%d/direction", base+l), "in\n")
+	}
+}
+
 // gpioChip adds a GPIO controller as /sys/class/gpio shows it.
 func (f *fakeSys) gpioChip(label string, base, lines int) {
 	dir := fmt.Sprintf("class/gpio/gpiochip%d/", base)
@@ -489,9 +499,7 @@ func TestUSBPortPowerByAuthorized(t *testing.T) {
 func TestResetLine(t *testing.T) {
 	f := newFakeSys(t)
 	f.build()
-	f.gpioChip("port-reset", 504, 8)
-	f.file("class/gpio/export", "")
-	f.file("class/gpio/gpio505/direction", "in\n")
+	f.exportedLines("port-reset", 504, 8, 1)
 	desc := board.Description{Kind: board.KindLinux, ApplianceID: "E1", Ports: []board.PortDesc{
 		{Name: "SAS1", Attach: "pci-0000:02:00.0-sas-phy5-lun-0", Mode: "target", Reset: &board.GPIOLine{Chip: "port-reset", Line: 1}},
 	}}
@@ -540,9 +548,7 @@ func TestResetLine(t *testing.T) {
 func TestPowerOffFrozenDelete(t *testing.T) {
 	f := newFakeSys(t)
 	f.build()
-	f.gpioChip("port-power", 504, 8)
-	f.file("class/gpio/export", "")
-	f.file("class/gpio/gpio507/direction", "in\n")
+	f.exportedLines("port-power", 504, 8, 3)
 	desc := board.Description{Kind: board.KindLinux, ApplianceID: "E1", Ports: []board.PortDesc{
 		{Name: "SATA3", Attach: "pci-0000:00:1f.2-ata-3", Power: &board.GPIOLine{Chip: "port-power", Line: 3}},
 	}}
