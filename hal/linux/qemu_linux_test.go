@@ -7,8 +7,10 @@ package linux
 // linux on that topology and checks each drive is identified on its port with QEMU's model and
 // serial, write-blocked, read back exactly, that deleting the SATA disk from the kernel in the
 // middle of a read gives hal.ErrGone within 2 s and a rescan brings it back (plugged), and that a
-// USB stick and an NVMe drive added and removed through QMP are plugged and unplugged. The host
-// then checks the disk images' hashes are unchanged.
+// USB stick, an NVMe drive and a SCSI disk added and removed through QMP are plugged and unplugged
+// on their own ports. Then a port powered through gpio-sim (qemu_gpio_linux_test.go): power off and
+// on, and a freezing drive recovered by a power cycle. The host then checks the disk images' hashes
+// are unchanged and that its power harness unplugged and plugged the GPIO port's disk in step.
 
 import (
 	"bufio"
