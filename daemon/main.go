@@ -26,6 +26,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // -time-zone works on an appliance image without /usr/share/zoneinfo
 
 	"github.com/evidenced/evidenced/daemon/api"
 	"github.com/evidenced/evidenced/daemon/tasks"
@@ -57,6 +58,7 @@ type options struct {
 	security    securityOptions
 	applianceID string
 	spinUp      time.Duration
+	timeZone    string
 }
 
 func main() {
@@ -101,6 +103,7 @@ func serveFlags(fs *flag.FlagSet) *options {
 	securityFlags(fs, &o.security)
 	fs.StringVar(&o.applianceID, "appliance-id", "", "appliance id in task keys (default: from the board, else EVD0001)")
 	fs.DurationVar(&o.spinUp, "spin-up", 0, "simulated drive spin-up time (sim board; 0 = the board's default)")
+	fs.StringVar(&o.timeZone, "time-zone", "", "IANA time zone reports show times in, with UTC beside (e.g. Europe/Berlin; default: the system's local zone)")
 	return o
 }
 
@@ -195,7 +198,11 @@ func serve(args []string, log *slog.Logger) error {
 		}
 		roots = append(roots, abs)
 	}
-	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: applianceID, TargetRoots: roots, Software: "evidenced " + Version})
+	zone, err := reportZone(o.timeZone)
+	if err != nil {
+		return err
+	}
+	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: applianceID, TargetRoots: roots, Software: "evidenced " + Version, TimeZone: zone})
 	if err != nil {
 		return err
 	}
@@ -253,4 +260,27 @@ func serve(args []string, log *slog.Logger) error {
 	_ = hs.Shutdown(sctx)
 	tm.Close()
 	return nil
+}
+
+// reportZone is the zone of -time-zone (an IANA name), or the system's local zone by the name its
+// /etc/localtime link gives (Go calls it "Local", which names nothing in a report).
+func reportZone(name string) (*time.Location, error) {
+	if name == "" {
+		if tz := os.Getenv("TZ"); tz != "" {
+			name = strings.TrimPrefix(tz, ":")
+		} else if link, err := os.Readlink("/etc/localtime"); err == nil {
+			if _, after, ok := strings.Cut(link, "zoneinfo/"); ok {
+				name = after
+			}
+		}
+		if loc, err := time.LoadLocation(name); err == nil && name != "" {
+			return loc, nil
+		}
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("-time-zone %q: %w", name, err)
+	}
+	return loc, nil
 }
