@@ -12,19 +12,20 @@ import (
 const FilesPerPage = 500
 
 var htmlFuncs = template.FuncMap{
-	"bytes":  Bytes,
-	"when":   When,
-	"dur":    Duration,
-	"speed":  Speed,
-	"group":  group,
-	"ms":     func(v float64) string { return fmt.Sprintf("%.1f ms", v) },
-	"mbps":   func(v float64) string { return fmt.Sprintf("%.1f MB/s", v) },
-	"whenOK": func(s string) bool { return s != "" },
-	"pages":  filePages,
-	"svg":    func(s Surface) template.HTML { return template.HTML(surfaceSVG(s)) }, // built from numbers only
-	"bad":    func(v string) bool { return v != AttrOK && v != Match },
-	"upper":  strings.ToUpper,
-	"ibytes": func(n int) string { return Bytes(int64(n)) },
+	"bytes":   Bytes,
+	"when":    When,
+	"dur":     Duration,
+	"speed":   Speed,
+	"group":   group,
+	"ms":      func(v float64) string { return fmt.Sprintf("%.1f ms", v) },
+	"mbps":    func(v float64) string { return fmt.Sprintf("%.1f MB/s", v) },
+	"whenOK":  func(s string) bool { return s != "" },
+	"pages":   filePages,
+	"svg":     func(s Surface) template.HTML { return template.HTML(surfaceSVG(s)) }, // built from numbers only
+	"bad":     func(v string) bool { return v != AttrOK && v != Match },
+	"upper":   strings.ToUpper,
+	"noCase":  func(c Case) bool { return c == Case{} },
+	"ibinary": func(n int) string { return binary(int64(n)) },
 	// raw passes a legacy section through: it was rendered by this daemon's own template.
 	"raw": func(s string) template.HTML { return template.HTML(s) },
 }
@@ -96,6 +97,7 @@ Appliance {{.Appliance.ID}} · {{.Appliance.Software}} · report generated {{whe
 </header>
 
 <section id="case"><h2>Case</h2>
+{{if noCase .Case}}<p>No case was recorded for this task.</p>{{else}}
 <table class="kv">
 <tr><th>Case number</th><td>{{.Case.Number}}</td></tr>
 <tr><th>Evidence number</th><td>{{.Case.Evidence}}</td></tr>
@@ -105,7 +107,7 @@ Appliance {{.Appliance.ID}} · {{.Appliance.Software}} · report generated {{whe
 <tr><th>Organisation</th><td>{{.Case.Organisation}}</td></tr>
 <tr><th>Location</th><td>{{.Case.Location}}</td></tr>
 {{with .Task.Owner}}<tr><th>Started by</th><td>{{.}}</td></tr>{{end}}
-</table></section>
+</table>{{end}}</section>
 
 <section id="source"><h2>Source drive</h2>
 <table class="kv">
@@ -186,7 +188,7 @@ Appliance {{.Appliance.ID}} · {{.Appliance.Software}} · report generated {{whe
 <tr><th>Bytes read</th><td>{{bytes .Surface.Bytes}}</td></tr>
 <tr><th>Time</th><td>{{dur .Surface.Seconds}}</td></tr>
 <tr><th>Average speed</th><td>{{mbps .Surface.MBps}}</td></tr>
-<tr><th>Slowest block read ({{ibytes .Surface.BlockSize}})</th><td>{{ms .Surface.SlowestMs}}</td></tr>
+<tr><th>Slowest block read (blocks of {{ibinary .Surface.BlockSize}})</th><td>{{ms .Surface.SlowestMs}}</td></tr>
 <tr><th>Unreadable sectors</th><td>{{if .Surface.UnreadableSectors}}<span class="bad">{{group .Surface.UnreadableSectors}}</span>{{else}}none{{end}}</td></tr>
 </table>
 <table><thead><tr>{{range .Surface.Histogram}}<th>reads {{.Label}}</th>{{end}}</tr></thead><tr>{{range .Surface.Histogram}}<td class="num">{{.Reads}}</td>{{end}}</tr></table>

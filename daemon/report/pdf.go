@@ -240,12 +240,17 @@ func (p *pdfDoc) mono(lines []string) {
 func (p *pdfDoc) sections(r *Report) {
 	p.heading("Case")
 	c := r.Case
+	if c == (Case{}) {
+		p.para("No case was recorded for this task.", "")
+	}
 	rows := [][2]string{{"Case number", c.Number}, {"Evidence number", c.Evidence}, {"Examiner", c.Examiner},
 		{"Description", c.Description}, {"Notes", c.Notes}, {"Organisation", c.Organisation}, {"Location", c.Location}}
 	if r.Task.Owner != "" {
 		rows = append(rows, [2]string{"Started by", r.Task.Owner})
 	}
-	p.kv(rows)
+	if c != (Case{}) {
+		p.kv(rows)
+	}
 
 	p.heading("Source drive")
 	s := r.Source
@@ -433,7 +438,7 @@ func (p *pdfDoc) diagnose(d *Diagnose) {
 		un = group(s.UnreadableSectors)
 	}
 	p.kv([][2]string{{"Bytes read", Bytes(s.Bytes)}, {"Time", Duration(s.Seconds)}, {"Average speed", fmt.Sprintf("%.1f MB/s", s.MBps)},
-		{"Slowest block read (" + Bytes(int64(s.BlockSize)) + ")", fmt.Sprintf("%.1f ms", s.SlowestMs)}, {"Unreadable sectors", un}})
+		{"Slowest block read (blocks of " + binary(int64(s.BlockSize)) + ")", fmt.Sprintf("%.1f ms", s.SlowestMs)}, {"Unreadable sectors", un}})
 	if len(s.Histogram) > 0 {
 		var head []string
 		var row []pdfCell
