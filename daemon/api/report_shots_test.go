@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -61,6 +62,11 @@ func TestReportScreenshots(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("%s: %d bytes", png, len(buf))
+	}
+	if keep := os.Getenv("EVIDENCED_REPORT_KEEP"); keep != "" { // the whole report folders, to look at the PDFs
+		if out, err := exec.Command("cp", "-r", e.targets, keep).CombinedOutput(); err != nil {
+			t.Fatalf("keep: %v %s", err, out)
+		}
 	}
 	shoot(filepath.Join(e.targets, "e01", "SanDisk SDSSDA120G171108456213_0_E01_report", "Report.html"), "report-e01.png", false)
 	shoot(filepath.Join(e.targets, "diag", "WDC WD5000LPVX-22V0TT0WD-WXB1A8773721_diagnose_0", "Report.html"), "report-diagnose.png", true)
