@@ -31,7 +31,7 @@ func (d badDisk) ReadAt(p []byte, off int64) (int, error) {
 // The surface map covers the drive exactly, in order, and puts each unreadable sector in the
 // region that holds it, also for a range that spans two regions.
 func TestSurfaceMap(t *testing.T) {
-	const size = 520 << 20 // more blocks than MapRegions: regions of 2 blocks
+	const size = 520 << 20                                                                              // more blocks than MapRegions: regions of 2 blocks
 	bad := map[int64]bool{5: true, 6: true, 2*2048*2 - 1: true, 2 * 2048 * 2: true, size/512 - 1: true} // two at a region boundary
 	s, err := Scan(context.Background(), badDisk{size, bad}, size, 512, func(error) bool { return false }, nil)
 	if err != nil {
