@@ -217,6 +217,30 @@ func TestReportRawBadSectors(t *testing.T) {
 	checkSums(t, dir, 1)
 }
 
+// TestReportAFF4: an AFF4 container's own hashes (of the .aff4 file's bytes, not its data
+// stream) are listed and pass md5sum -c; the acquisition hashes are the source disk's.
+func TestReportAFF4(t *testing.T) {
+	e := reportEnv(t)
+	key := e.mustStart("/api/start-image?source=SATA1&targetType=aff4&targetFile=c&targetFolder=" + url.QueryEscape(e.targets+"/a"))
+	if m := e.wait(key); m["state"] != "completed" {
+		t.Fatalf("image: %v", m)
+	}
+	fileMD5, fileSHA1 := fileHashes(t, filepath.Join(e.targets, "a", "c.aff4"))
+	diskMD5, _ := fileHashes(t, e.disks["SATA1"])
+	dir := filepath.Join(e.targets, "a", "c_AFF4_report")
+	r, html, pdf := reportFiles(t, dir)
+	if r.Acquisition == nil || r.Acquisition.Summary != "AFF4, lz4 compression, one container" || r.Hashes == nil ||
+		r.Hashes.Rows[0].Acquisition != diskMD5 || r.Hashes.Verdict != report.Match {
+		t.Errorf("acquisition %+v hashes %+v", r.Acquisition, r.Hashes)
+	}
+	if len(r.ImageFiles) != 1 || r.ImageFiles[0].Name != "c.aff4" || r.ImageFiles[0].Hashes["MD5"] != fileMD5 || r.ImageFiles[0].Hashes["SHA1"] != fileSHA1 {
+		t.Errorf("image files %+v, the file's own MD5 %s", r.ImageFiles, fileMD5)
+	}
+	contains(t, "Report.html", html, fileMD5, diskMD5)
+	contains(t, "Report.pdf", pdf, fileMD5, diskMD5)
+	checkSums(t, dir, 1)
+}
+
 // TestReportDiagnose: SMART attributes with thresholds and verdicts (a drive whose SMART fails
 // has its failing attribute named), the surface test's unreadable sectors on the map's regions.
 func TestReportDiagnose(t *testing.T) {

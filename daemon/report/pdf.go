@@ -18,6 +18,11 @@ import (
 // The page is A4 with margins chosen so that the text area (180 × 252 mm) also fits a US Letter
 // sheet printed at actual size: the same file prints on both.
 
+// PDFMaxFiles is how many entries of a logical task's file list the PDF prints: a drive of a
+// million files would make a PDF of tens of thousands of pages; the complete list is in
+// Files.csv, Report.json and Report.html.
+const PDFMaxFiles = 5000
+
 const (
 	pdfMarginX   = 15.0
 	pdfMarginTop = 15.0
@@ -537,9 +542,15 @@ func (p *pdfDoc) logical(l *Logical) {
 		p.mono(l.Problems)
 	}
 	p.heading(fmt.Sprintf("Files (%d)", len(l.Files)))
-	p.para("Every entry with its hashes; the same list is in Files.csv and Report.json.", "")
+	list := l.Files
+	if len(list) > PDFMaxFiles {
+		list = list[:PDFMaxFiles]
+		p.para(fmt.Sprintf("The first %d entries with their hashes; the complete list of %d is in Files.csv, Report.json and Report.html.", PDFMaxFiles, len(l.Files)), "B")
+	} else {
+		p.para("Every entry with its hashes; the same list is in Files.csv and Report.json.", "")
+	}
 	var cells [][]pdfCell
-	for _, fl := range l.Files {
+	for _, fl := range list {
 		name, size := fl.Path, fmt.Sprint(fl.Size)
 		if fl.Dir {
 			name, size = name+"/", ""

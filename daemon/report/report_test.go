@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -164,6 +165,17 @@ func TestWriters(t *testing.T) {
 	if !bytes.HasPrefix(p.Bytes(), []byte("%PDF-")) || !bytes.Contains(p.Bytes(), []byte("%%EOF")) {
 		t.Error("not a PDF")
 	}
+	// A long list is cut in the PDF: more files past the cut add no page.
+	pages := func(files int) int {
+		var b bytes.Buffer
+		if err := WritePDF(&b, full(files)); err != nil {
+			t.Fatal(err)
+		}
+		return bytes.Count(b.Bytes(), []byte("/Type /Page\n"))
+	}
+	if a, b, c := pages(1200), pages(PDFMaxFiles), pages(PDFMaxFiles+2000); a >= b || b != c {
+		t.Errorf("PDF pages for 1200, %d, %d files: %d, %d, %d", PDFMaxFiles, PDFMaxFiles+2000, a, b, c)
+	}
 	var back Report
 	if err := json.Unmarshal(j.Bytes(), &back); err != nil || len(back.Logical.Files) != 1200 || back.Case != r.Case {
 		t.Errorf("Report.json does not read back: %v", err)
@@ -207,4 +219,25 @@ func FuzzPDFText(f *testing.F) {
 			t.Fatalf("%q: %v", s, err)
 		}
 	})
+}
+
+// BenchmarkWriters renders a logical report of 10,000 files in each form.
+func BenchmarkWriters(b *testing.B) {
+	r := full(10000)
+	for _, w := range []struct {
+		name  string
+		write func(io.Writer, *Report) error
+	}{{"html", WriteHTML}, {"pdf", WritePDF}, {"json", WriteJSON}} {
+		b.Run(w.name, func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				var buf bytes.Buffer
+				if err := w.write(&buf, r); err != nil {
+					b.Fatal(err)
+				}
+				n = buf.Len()
+			}
+			b.ReportMetric(float64(n), "bytes")
+		})
+	}
 }
