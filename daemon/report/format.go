@@ -37,20 +37,14 @@ func group(n int64) string {
 	return b.String()
 }
 
-func decimal(n int64) string {
-	units := []string{"kB", "MB", "GB", "TB", "PB"}
-	v, u := float64(n)/1000, 0
-	for v >= 1000 && u < len(units)-1 {
-		v, u = v/1000, u+1
-	}
-	return fmt.Sprintf("%.1f %s", v, units[u])
-}
+func decimal(n int64) string { return scaled(n, 1000, "kB", "MB", "GB", "TB", "PB") }
+func binary(n int64) string  { return scaled(n, 1024, "KiB", "MiB", "GiB", "TiB", "PiB") }
 
-func binary(n int64) string {
-	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB"}
-	v, u := float64(n)/1024, 0
-	for v >= 1024 && u < len(units)-1 {
-		v, u = v/1024, u+1
+// scaled writes n in the largest unit (powers of base) that keeps the value at least 1.
+func scaled(n int64, base float64, units ...string) string {
+	v, u := float64(n)/base, 0
+	for v >= base && u < len(units)-1 {
+		v, u = v/base, u+1
 	}
 	return fmt.Sprintf("%.1f %s", v, units[u])
 }

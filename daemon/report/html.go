@@ -86,6 +86,9 @@ section { margin-bottom: 1em; }
 @media print {
   body { margin: 0; max-width: none; padding: 0; font-size: 9.5pt; }
   section.page { break-before: page; page-break-before: always; }
+  /* a short section moves whole to the next page rather than split; a heading stays with what follows */
+  section.keep { break-inside: avoid-page; page-break-inside: avoid; }
+  h2, h3 { break-after: avoid-page; page-break-after: avoid; }
   details > summary { list-style: none; }
   a { color: inherit; text-decoration: none; }
 }
@@ -96,7 +99,7 @@ section { margin-bottom: 1em; }
 Appliance {{.Appliance.ID}} · {{.Appliance.Software}} · report generated {{when .Generated}} · times in {{.TimeZone}} with UTC beside</p>
 </header>
 
-<section id="case"><h2>Case</h2>
+<section id="case" class="keep"><h2>Case</h2>
 {{if noCase .Case}}<p>No case was recorded for this task.</p>{{else}}
 <table class="kv">
 <tr><th>Case number</th><td>{{.Case.Number}}</td></tr>
@@ -109,7 +112,7 @@ Appliance {{.Appliance.ID}} · {{.Appliance.Software}} · report generated {{whe
 {{with .Task.Owner}}<tr><th>Started by</th><td>{{.}}</td></tr>{{end}}
 </table>{{end}}</section>
 
-<section id="source"><h2>Source drive</h2>
+<section id="source" class="keep"><h2>Source drive</h2>
 <table class="kv">
 <tr><th>Port</th><td>{{.Source.Port}}</td></tr>
 <tr><th>Bus</th><td>{{.Source.Bus}}</td></tr>
@@ -124,7 +127,7 @@ Appliance {{.Appliance.ID}} · {{.Appliance.Software}} · report generated {{whe
 {{with .Source.SMART}}<tr><th>SMART (diagnose {{when .At}})</th><td>{{if not .Supported}}not offered by this drive or bus{{else}}overall {{if .Passed}}<span class="ok">PASSED</span>{{else}}<span class="bad">FAILED</span>{{end}}; {{.TemperatureC}} °C; {{.PowerOnHours}} power-on hours; {{.Reallocated}} reallocated, {{.PendingSectors}} pending sectors{{end}}<br><code>{{.Task}}</code></td></tr>{{end}}
 </table></section>
 
-{{with .Acquisition}}<section id="acquisition"><h2>Acquisition</h2>
+{{with .Acquisition}}<section id="acquisition" class="keep"><h2>Acquisition</h2>
 <p><b>{{.Summary}}</b></p>
 <table class="kv">
 {{range .Settings}}<tr><th>{{.Name}}</th><td>{{.Value}}</td></tr>
@@ -138,7 +141,7 @@ Appliance {{.Appliance.ID}} · {{.Appliance.Software}} · report generated {{whe
 <table class="kv"><tr><th>Appliance</th><td>{{$.Appliance.ID}}</td></tr><tr><th>Software</th><td>{{$.Appliance.Software}}</td></tr></table>
 </section>{{end}}
 
-<section id="result"><h2>Result</h2>
+<section id="result" class="keep"><h2>Result</h2>
 <table class="kv">
 <tr><th>State</th><td>{{.Result.State}}</td></tr>
 <tr><th>Message</th><td>{{.Result.Message}}</td></tr>
@@ -157,7 +160,7 @@ Appliance {{.Appliance.ID}} · {{.Appliance.Software}} · report generated {{whe
 {{end}}</pre>{{end}}
 </section>
 
-{{with .Hashes}}<section id="hashes"><h2>Hashes</h2>
+{{with .Hashes}}<section id="hashes" class="keep"><h2>Hashes</h2>
 <p>{{.Covers}}</p>
 <table><thead><tr><th>Algorithm</th><th>Acquisition hash</th><th>Verification hash</th><th>Result</th></tr></thead>
 {{range .Rows}}<tr><th>{{.Algorithm}}</th><td class="hash">{{.Acquisition}}</td><td class="hash">{{.Verification}}</td><td{{if bad .Verdict}} class="bad"{{else}} class="ok"{{end}}>{{.Verdict}}</td></tr>
@@ -165,7 +168,7 @@ Appliance {{.Appliance.ID}} · {{.Appliance.Software}} · report generated {{whe
 <p class="verdict {{if eq .Verdict "MATCH"}}ok{{else if eq .Verdict "MISMATCH"}}bad{{else}}none{{end}}">{{.Verdict}}: {{.Verification}}</p>
 </section>{{end}}
 
-{{if .ImageFiles}}<section id="files"><h2>Image files</h2>
+{{if .ImageFiles}}<section id="files" class="keep"><h2>Image files</h2>
 <table><thead><tr><th>File</th><th>Size</th><th>Own hashes</th></tr></thead>
 {{range .ImageFiles}}<tr><td>{{.Name}}</td><td class="num">{{bytes .Size}}</td><td class="hash">{{range $k, $v := .Hashes}}{{$k}} {{$v}}<br>{{end}}</td></tr>
 {{end}}</table></section>{{end}}
