@@ -217,6 +217,28 @@ func TestReportRawBadSectors(t *testing.T) {
 	checkSums(t, dir, 1)
 }
 
+// TestReportRawUnverified: without verification the report says NOT VERIFIED and why, and the
+// raw file's own hashes (read back for the report) still pass md5sum -c.
+func TestReportRawUnverified(t *testing.T) {
+	e := reportEnv(t)
+	key := e.mustStart("/api/start-image?source=SATA1&targetType=raw&targetFile=nv&verify=false&targetFolder=" + url.QueryEscape(e.targets+"/nv"))
+	if m := e.wait(key); m["state"] != "completed" {
+		t.Fatalf("image: %v", m)
+	}
+	md5sum, _ := fileHashes(t, filepath.Join(e.targets, "nv", "nv.raw"))
+	dir := filepath.Join(e.targets, "nv", "nv_RAW_report")
+	r, html, pdf := reportFiles(t, dir)
+	if h := r.Hashes; h == nil || h.Verdict != report.NotVerified || h.Rows[0].Verification != "" || !strings.Contains(h.Verification, "turned off") {
+		t.Errorf("hashes %+v", r.Hashes)
+	}
+	if len(r.ImageFiles) != 1 || r.ImageFiles[0].Hashes["MD5"] != md5sum || !r.Acquisition.VerifyStarted.IsZero() {
+		t.Errorf("image files %+v", r.ImageFiles)
+	}
+	contains(t, "Report.html", html, "NOT VERIFIED")
+	contains(t, "Report.pdf", pdf, "NOT VERIFIED")
+	checkSums(t, dir, 1)
+}
+
 // TestReportAFF4: an AFF4 container's own hashes (of the .aff4 file's bytes, not its data
 // stream) are listed and pass md5sum -c; the acquisition hashes are the source disk's.
 func TestReportAFF4(t *testing.T) {
