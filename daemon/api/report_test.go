@@ -121,7 +121,7 @@ func TestReportE01(t *testing.T) {
 	dir := filepath.Join(e.targets, "e01", base+"_E01_report")
 	r, html, pdf := reportFiles(t, dir)
 
-	if r.Kind != "image" || r.Title != "Imaging report" || r.Task.Key != key || r.TimeZone != "America/New_York" ||
+	if r.Schema != report.SchemaVersion || r.Kind != "image" || r.Title != "Imaging report" || r.Task.Key != key || r.TimeZone != "America/New_York" ||
 		r.Appliance.ID != "EVD0001" || r.Appliance.Software != "evidenced test" {
 		t.Errorf("head: %+v %+v %q", r.Task, r.Appliance, r.TimeZone)
 	}

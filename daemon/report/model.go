@@ -20,10 +20,15 @@ const (
 	KindDiagnose = "diagnose"
 )
 
+// SchemaVersion is the version of Report.json's layout; it grows when a field changes meaning
+// or goes away (new fields do not change it).
+const SchemaVersion = 1
+
 // Report is everything one task's report says.
 type Report struct {
-	Kind  string `json:"kind"` // image, logical, diagnose
-	Title string `json:"title"`
+	Schema int    `json:"schema"` // SchemaVersion
+	Kind   string `json:"kind"`   // image, logical, diagnose
+	Title  string `json:"title"`
 	// Generated is when this report was rendered; every time in the report is in TimeZone (an
 	// IANA name, or "Local" when the system's zone has no name), and the writers show UTC beside.
 	Generated time.Time `json:"generated"`

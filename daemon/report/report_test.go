@@ -180,6 +180,11 @@ func TestWriters(t *testing.T) {
 	if err := json.Unmarshal(j.Bytes(), &back); err != nil || len(back.Logical.Files) != 1200 || back.Case != r.Case {
 		t.Errorf("Report.json does not read back: %v", err)
 	}
+	r.LegacyHTML = "<h2>Files</h2><p>old</p>"
+	var lh bytes.Buffer
+	if err := WriteHTML(&lh, r); err != nil || !strings.Contains(lh.String(), "<h2>Files</h2><p>old</p>") {
+		t.Errorf("a legacy section is not shown as it was rendered: %v", err)
+	}
 	if n := strings.Count(c.String(), "\n"); n != 1201 {
 		t.Errorf("Files.csv has %d lines, want 1201", n)
 	}

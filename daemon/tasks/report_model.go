@@ -40,7 +40,7 @@ func (m *Manager) Report(t *store.Task) *report.Report {
 		return x.In(loc)
 	}
 	r := &report.Report{
-		Kind: t.Kind, Title: reportTitles[t.Kind], Generated: time.Now().In(loc), TimeZone: loc.String(),
+		Schema: report.SchemaVersion, Kind: t.Kind, Title: reportTitles[t.Kind], Generated: time.Now().In(loc), TimeZone: loc.String(),
 		Appliance: report.Appliance{ID: m.cfg.ApplianceID, Software: m.cfg.Software},
 		Task:      report.Task{Key: t.Key, Owner: t.Owner},
 		Case:      m.reportCase(t),
@@ -51,7 +51,7 @@ func (m *Manager) Report(t *store.Task) *report.Report {
 			BytesDone: t.BytesDone, BytesTotal: t.BytesTotal, Retries: t.Options.Retries, Recovery: t.Recovery,
 			Unreadable: []report.Range{}},
 		Audit: m.auditLines(t.Key),
-		Log:   t.Log,
+		Log:   append([]string{}, t.Log...),
 	}
 	sector := int64(max(t.SectorSize, 512))
 	for _, b := range t.BadSectors {
