@@ -159,7 +159,8 @@ func TestWriters(t *testing.T) {
 	}
 	html := h.String()
 	if strings.Contains(html, "Model <b>") || !strings.Contains(html, "Model &lt;b&gt;") || strings.Count(html, "<details") != 3 ||
-		!strings.Contains(html, "Entries 1001–1200") || !strings.Contains(html, "Zoë Åström") {
+		!strings.Contains(html, "Entries 1001–1200") || !strings.Contains(html, "Zoë Åström") ||
+		strings.Contains(html, "<x>.txt") || !strings.Contains(html, `p1-ntfs/文件 1199 ✓ &#34;q&#34;,&lt;x&gt;.txt</td><td class="num">1199</td>`) {
 		t.Error("HTML: names not escaped, or the file list not in pages of 500")
 	}
 	if !bytes.HasPrefix(p.Bytes(), []byte("%PDF-")) || !bytes.Contains(p.Bytes(), []byte("%%EOF")) {
