@@ -110,6 +110,8 @@ func (m *Manager) runDiagnose(ctx context.Context, t *store.Task, l *live, d hal
 	m.save(t)
 	rd, err := d.Open()
 	if err != nil {
+		// The report still has the SMART part.
+		t.ReportExtra, _ = report.Extra{Diagnose: diagnoseReport(h, herr, diagnose.Surface{}, id.SectorSize)}.Marshal()
 		return fmt.Errorf("open drive: %w", err)
 	}
 	defer rd.Close()
