@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/url"
 	"os"
 	"os/exec"
@@ -37,15 +36,7 @@ func TestReportScreenshots(t *testing.T) {
 	key := e.mustStart("/api/start-image?source=SATA1&targetType=e01&e01Segment=2&e01Inv=Ann+Example&e01Notes=Evidence+bag+A-1234&targetFolder=" + url.QueryEscape(e.targets+"/e01"))
 	e.wait(key)
 
-	exe := testenv.Tool(t, "chromium")
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1000, 1300))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancelC := chromedp.NewContext(actx)
-	defer cancelC()
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelT()
+	ctx := testenv.Chromium(t, 1000, 1300, 60*time.Second)
 	shoot := func(html, png string, full bool) {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1000, 1300), chromedp.Navigate("file://"+html)); err != nil {
 			t.Fatalf("open %s: %v", html, err)

@@ -67,6 +67,23 @@ func reportFiles(t *testing.T, dir string) (r report.Report, html, pdfText strin
 	return r, string(h), string(out)
 }
 
+// imageReport images a port into targets/NAME/NAME.EXT with the extra query, waits for it to
+// complete and returns the image's path, the report folder and its files.
+func (e *env) imageReport(port, typ, name, query string) (img, dir string, r report.Report, html, pdf string) {
+	t := e.t
+	t.Helper()
+	key := e.mustStart("/api/start-image?source=" + port + "&targetType=" + typ + "&targetFile=" + name + query + "&targetFolder=" + url.QueryEscape(e.targets+"/"+name))
+	if m := e.wait(key); m["state"] != "completed" {
+		t.Fatalf("image: %v", m)
+	}
+	ext := map[string]string{"raw": "raw", "aff4": "aff4", "e01": "E01"}[typ]
+	img = filepath.Join(e.targets, name, name+"."+ext)
+	dir = filepath.Join(e.targets, name, name+"_"+strings.ToUpper(ext)+"_report")
+	r, html, pdf = reportFiles(t, dir)
+	return img, dir, r, html, pdf
+}
+
+// fileHashes are the MD5 and SHA1 of a file, computed here.
 func fileHashes(t *testing.T, path string) (string, string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -191,14 +208,8 @@ func TestReportE01(t *testing.T) {
 // md5sum -c and sha1sum -c.
 func TestReportRawBadSectors(t *testing.T) {
 	e := reportEnv(t)
-	key := e.mustStart("/api/start-image?source=SATA3&targetType=raw&targetFile=bad&retries=1&targetFolder=" + url.QueryEscape(e.targets+"/raw"))
-	if m := e.wait(key); m["state"] != "completed" {
-		t.Fatalf("image: %v", m)
-	}
-	img := filepath.Join(e.targets, "raw", "bad.raw")
+	img, dir, r, html, pdf := e.imageReport("SATA3", "raw", "bad", "&retries=1")
 	md5sum, sha1sum := fileHashes(t, img)
-	dir := filepath.Join(e.targets, "raw", "bad_RAW_report")
-	r, html, pdf := reportFiles(t, dir)
 	want := []report.Range{{First: 100, Count: 2, Bytes: 1024}, {First: 3000, Count: 1, Bytes: 512}}
 	if res := r.Result; len(res.Unreadable) != 2 || res.Unreadable[0] != want[0] || res.Unreadable[1] != want[1] || res.UnreadableSectors != 3 || res.Retries != 1 {
 		t.Errorf("result %+v", res)
@@ -221,13 +232,8 @@ func TestReportRawBadSectors(t *testing.T) {
 // raw file's own hashes (read back for the report) still pass md5sum -c.
 func TestReportRawUnverified(t *testing.T) {
 	e := reportEnv(t)
-	key := e.mustStart("/api/start-image?source=SATA1&targetType=raw&targetFile=nv&verify=false&targetFolder=" + url.QueryEscape(e.targets+"/nv"))
-	if m := e.wait(key); m["state"] != "completed" {
-		t.Fatalf("image: %v", m)
-	}
-	md5sum, _ := fileHashes(t, filepath.Join(e.targets, "nv", "nv.raw"))
-	dir := filepath.Join(e.targets, "nv", "nv_RAW_report")
-	r, html, pdf := reportFiles(t, dir)
+	img, dir, r, html, pdf := e.imageReport("SATA1", "raw", "nv", "&verify=false")
+	md5sum, _ := fileHashes(t, img)
 	if h := r.Hashes; h == nil || h.Verdict != report.NotVerified || h.Rows[0].Verification != "" || !strings.Contains(h.Verification, "turned off") {
 		t.Errorf("hashes %+v", r.Hashes)
 	}
@@ -243,14 +249,9 @@ func TestReportRawUnverified(t *testing.T) {
 // stream) are listed and pass md5sum -c; the acquisition hashes are the source disk's.
 func TestReportAFF4(t *testing.T) {
 	e := reportEnv(t)
-	key := e.mustStart("/api/start-image?source=SATA1&targetType=aff4&targetFile=c&targetFolder=" + url.QueryEscape(e.targets+"/a"))
-	if m := e.wait(key); m["state"] != "completed" {
-		t.Fatalf("image: %v", m)
-	}
-	fileMD5, fileSHA1 := fileHashes(t, filepath.Join(e.targets, "a", "c.aff4"))
+	img, dir, r, html, pdf := e.imageReport("SATA1", "aff4", "c", "")
+	fileMD5, fileSHA1 := fileHashes(t, img)
 	diskMD5, _ := fileHashes(t, e.disks["SATA1"])
-	dir := filepath.Join(e.targets, "a", "c_AFF4_report")
-	r, html, pdf := reportFiles(t, dir)
 	if r.Acquisition == nil || r.Acquisition.Summary != "AFF4, lz4 compression, one container" || r.Hashes == nil ||
 		r.Hashes.Rows[0].Acquisition != diskMD5 || r.Hashes.Verdict != report.Match {
 		t.Errorf("acquisition %+v hashes %+v", r.Acquisition, r.Hashes)

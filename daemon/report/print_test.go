@@ -23,7 +23,6 @@ import (
 // element reaches past it: long hashes, paths and log lines wrap instead of being cut off. Then
 // it prints the report to PDF on both papers.
 func TestHTMLPrintsOnA4AndLetter(t *testing.T) {
-	exe := testenv.Tool(t, "chromium")
 	r := full(100)
 	sha512 := strings.Repeat("0123456789abcdef", 8)
 	r.Hashes.Rows = append(r.Hashes.Rows, HashRow{Algorithm: "SHA512", Acquisition: sha512, Verification: sha512, Verdict: Match})
@@ -36,14 +35,7 @@ func TestHTMLPrintsOnA4AndLetter(t *testing.T) {
 	if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancelC := chromedp.NewContext(actx)
-	defer cancelC()
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelT()
+	ctx := testenv.Chromium(t, 800, 1000, 60*time.Second)
 	printMedia := func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"})
 		return chromedp.Void{}, err
