@@ -149,7 +149,7 @@ func TestReportE01(t *testing.T) {
 	}
 	s := r.Source
 	if s.Port != "SATA1" || s.Bus != "sata" || s.Model != "SanDisk SDSSDA120G" || s.Serial != "171108456213" || s.Firmware != "Z1" ||
-		s.Size != 4<<20 || s.SectorSize != 512 || s.HPA != "none detected" || !strings.HasPrefix(s.WriteBlock, "in force") {
+		s.Size != 4<<20 || s.SectorSize != 512 || !strings.HasPrefix(s.HPA, "none detected") || !strings.HasPrefix(s.WriteBlock, "in force") {
 		t.Errorf("source %+v", s)
 	}
 	if s.SMART == nil || s.SMART.Task != diag || !s.SMART.Supported || !s.SMART.Passed || s.SMART.TemperatureC != 34 {

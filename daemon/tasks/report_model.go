@@ -130,8 +130,10 @@ func hpaText(t *store.Task) string {
 		return fmt.Sprintf("present: the drive's native size is %s; the HPA hides %s that were not read", report.Bytes(t.NativeSize), report.Bytes(t.NativeSize-t.Size))
 	case t.Bus == "":
 		return "not recorded for this task"
+	case t.Bus == "nvme":
+		return "not applicable (NVMe drives have no HPA)"
 	}
-	return "none detected"
+	return "none detected (ATA drives are asked for their native size; others report none)"
 }
 
 // latestSMART is the SMART summary of the newest completed diagnose of the task's drive.
