@@ -125,6 +125,14 @@ func (p *pdfDoc) header(r *Report) {
 		r.Source.Model, r.Source.Serial, r.Task.Key, r.Appliance.ID, r.Appliance.Software, When(r.Generated), r.TimeZone)), "", "L", false)
 }
 
+// keep starts a new page unless a section of about rows single-line table rows fits on this
+// one: a short section is never split over two pages (a long one starts where it is).
+func (p *pdfDoc) keep(rows int) {
+	if h := 16 + float64(rows)*5.6; h < 297-pdfMarginTop-pdfMarginBot {
+		p.room(h)
+	}
+}
+
 func (p *pdfDoc) heading(s string) {
 	p.room(20)
 	f := p.f
@@ -245,6 +253,7 @@ func (p *pdfDoc) mono(lines []string) {
 }
 
 func (p *pdfDoc) sections(r *Report) {
+	p.keep(8)
 	p.heading("Case")
 	c := r.Case
 	if c == (Case{}) {
@@ -259,6 +268,7 @@ func (p *pdfDoc) sections(r *Report) {
 		p.kv(rows)
 	}
 
+	p.keep(12)
 	p.heading("Source drive")
 	s := r.Source
 	sector := "not recorded"
@@ -274,6 +284,7 @@ func (p *pdfDoc) sections(r *Report) {
 	p.kv(rows)
 
 	if a := r.Acquisition; a != nil {
+		p.keep(len(a.Settings) + 10)
 		p.heading("Acquisition")
 		p.para(a.Summary, "B")
 		rows = nil
@@ -293,6 +304,7 @@ func (p *pdfDoc) sections(r *Report) {
 		p.kv(rows)
 	}
 
+	p.keep(8)
 	p.heading("Result")
 	res := r.Result
 	rows = [][2]string{{"State", res.State}, {"Message", res.Message}}
@@ -330,6 +342,7 @@ func (p *pdfDoc) sections(r *Report) {
 	}
 
 	if h := r.Hashes; h != nil {
+		p.keep(len(h.Rows) + 5)
 		p.heading("Hashes")
 		p.para(h.Covers, "")
 		p.f.Ln(1)
