@@ -220,8 +220,15 @@ func serve(args []string, log *slog.Logger) error {
 			return err
 		}
 	}
-	srv, err := api.New(b, tm, st, log, api.Config{UserManagement: o.userMgmt, TokenTTL: o.tokenTTL,
-		SessionLifetime: o.security.sessionLifetime, Version: Version})
+	var idleWatch *idle.Watcher
+	acfg := api.Config{UserManagement: o.userMgmt, TokenTTL: o.tokenTTL, SessionLifetime: o.security.sessionLifetime, Version: Version}
+	if ob.idlePowerOff > 0 {
+		// Idle Source ports go off; scan-port, source-drives and tasks power them on as ever, and a
+		// scan restarts a port's count.
+		idleWatch = idle.New(b, idle.Config{After: ob.idlePowerOff, Busy: func(p string) bool { return tm.BusyTask(p) != "" }, Log: log})
+		acfg.PortUsed = idleWatch.Touch
+	}
+	srv, err := api.New(b, tm, st, log, acfg)
 	if err != nil {
 		return err
 	}
@@ -241,10 +248,8 @@ func serve(args []string, log *slog.Logger) error {
 	ran := make(chan struct{})
 	go func() { srv.Run(runCtx); close(ran) }()
 	defer func() { stopRun(); <-ran }()
-	if ob.idlePowerOff > 0 {
-		// Idle Source ports go off; scan-port, source-drives and tasks power them on as ever.
-		w := idle.New(b, idle.Config{After: ob.idlePowerOff, Busy: func(p string) bool { return tm.BusyTask(p) != "" }, Log: log})
-		go w.Run(runCtx)
+	if idleWatch != nil {
+		go idleWatch.Run(runCtx)
 	}
 	sock, err := serveSocket(o.dataDir, localHandler(srv.LocalHandler(), st, log), log)
 	if err != nil {
