@@ -34,10 +34,12 @@ vet: build-deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above are not formatted"; exit 1; }
 	$(GO) vet ./...
 
+# -race: the daemon is goroutines around shared state (tasks, store, pipeline stages); every test
+# runs under the race detector so a data race fails CI instead of corrupting a task in the field.
 test: corpus vet
 	EVIDENCED_CORPUS=$(abspath $(CORPUS)) EVIDENCED_REQUIRE_TOOLS=1 EVIDENCED_AFF4_REF=$(SHARED)/aff4-reference \
 	EVIDENCED_MKDISK=$(SHARED)/corpus/mkdisk.sh \
-		$(GO) test -count=1 -timeout 40m ./...
+		$(GO) test -race -count=1 -timeout 40m ./...
 
 clean:
 	rm -rf bin var/cache
