@@ -73,6 +73,11 @@ func readBackE01(tgt target.Target, base string) (io.Reader, func() error, error
 	if err != nil {
 		return nil, nil, err
 	}
+	// A damaged hash, digest or error2 section loses what it held: the image does not verify.
+	if err := r.Damage(); err != nil {
+		r.Close()
+		return nil, nil, err
+	}
 	return io.NewSectionReader(r, 0, r.Size()), r.Close, nil
 }
 
