@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/evidenced/evidenced/daemon/tasks"
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/hal"
 	taskopts "github.com/evidenced/evidenced/imaging/options"
@@ -59,7 +60,7 @@ func acquireCmd(args []string, log *slog.Logger) error {
 func acquire(args []string, log *slog.Logger, tamper func(files []string)) error {
 	fs := flag.NewFlagSet("acquire", flag.ContinueOnError)
 	srcPath := fs.String("source", "", "device or image file to acquire (opened read-only)")
-	format := fs.String("format", "e01", "e01, aff4 or raw")
+	format := fs.String("format", "e01", taskopts.List(taskopts.PhysicalFormats))
 	out := fs.String("out", "", "DIR/NAME of the image, without extension")
 	comp := fs.String("compression", "fast", "e01: none, empty-block, fast, best; aff4: lz4, snappy, deflate, none (fast = lz4)")
 	hashes := fs.String("hash", "md5,sha1", "hashes: md5, sha1, sha256, sha512 (comma separated)")
@@ -144,8 +145,12 @@ func acquire(args []string, log *slog.Logger, tamper func(files []string)) error
 		stored = res.PaddedHashes
 	}
 	for name, sum := range stored {
-		b, _ := hex.DecodeString(sum)
-		img.SetHash(name, b)
+		b, err := hex.DecodeString(sum)
+		if err != nil {
+			img.Close()
+			return fmt.Errorf("finish image: %s %q: %w", name, sum, err)
+		}
+		img.SetHash(digest.Name(name), b)
 	}
 	if err := img.Close(); err != nil {
 		return fmt.Errorf("finish image: %w", err)
@@ -197,17 +202,18 @@ func acquire(args []string, log *slog.Logger, tamper func(files []string)) error
 func acquireOptions(format, comp, hashes string, segGB int, c taskopts.Case) (taskopts.Task, error) {
 	f := taskopts.Format(strings.ToLower(strings.TrimSpace(format)))
 	if !slices.Contains(taskopts.PhysicalFormats, f) {
-		return taskopts.Task{}, fmt.Errorf("--format %q: accepted values are e01, aff4, raw", format)
+		return taskopts.Task{}, fmt.Errorf("--format %q: accepted values are %s", format, taskopts.List(taskopts.PhysicalFormats))
 	}
 	o := taskopts.Default(f)
 	o.Case = c
 	o.Hashes = nil
 	for _, h := range strings.Split(hashes, ",") {
 		if h = strings.TrimSpace(h); h != "" {
-			if _, err := pipeline.NewHash(h); err != nil {
+			n, err := digest.Parse(h)
+			if err != nil {
 				return o, err
 			}
-			o.Hashes = append(o.Hashes, strings.ToUpper(h))
+			o.Hashes = append(o.Hashes, n)
 		}
 	}
 	if segGB < 0 {
@@ -233,7 +239,7 @@ func acquireOptions(format, comp, hashes string, segGB int, c taskopts.Case) (ta
 	return o, nil
 }
 
-func verifyImage(img *tasks.Image, names []string, want map[string]string) (bool, error) {
+func verifyImage(img *tasks.Image, names []digest.Name, want map[string]string) (bool, error) {
 	r, closeFn, err := img.ReadBack()
 	if err != nil {
 		return false, err

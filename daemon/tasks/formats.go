@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/raw"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/imaging/options"
@@ -64,7 +65,7 @@ func openRaw(name string, tgt target.Target, cp *pipeline.Checkpoint) (*Image, e
 	return &Image{
 		Writer:  w,
 		AddBad:  func(source.Range, int) {},
-		SetHash: func(string, []byte) {},
+		SetHash: func(digest.Name, []byte) {},
 		Close: func() error {
 			// Bytes past the end can remain from before a resume: cut them.
 			if err := f.Sync(); err != nil {
@@ -90,13 +91,13 @@ func readBackRaw(tgt target.Target, name string) (io.Reader, func() error, error
 }
 
 // ReadBack opens a written image for reading its data stream (verification); it never writes.
-func ReadBack(typ, base string, tgt target.Target) (io.Reader, func() error, error) {
+func ReadBack(typ options.Format, base string, tgt target.Target) (io.Reader, func() error, error) {
 	switch typ {
-	case "raw":
+	case options.Raw:
 		return readBackRaw(tgt, base+".raw")
-	case "e01":
+	case options.E01:
 		return readBackE01(tgt, base)
-	case "aff4":
+	case options.AFF4:
 		return readBackAFF4(tgt, base+".aff4")
 	}
 	return nil, nil, fmt.Errorf("image type %q is not supported", typ)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/evidenced/evidenced/formats/aff4"
 	"github.com/evidenced/evidenced/imaging/pipeline"
@@ -58,14 +57,10 @@ func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Imag
 	if _, err := aff4.CompressionIRI(comp); err != nil {
 		return nil, err
 	}
-	var hashes []string
-	for _, h := range o.Hashes {
-		hashes = append(hashes, strings.ToLower(h))
-	}
 	// The acquisition time is fixed at the start: a resumed container keeps its creation time.
 	acquired := spec.AcquiredAt
 	opt := aff4.Options{
-		Compression: comp, Hashes: hashes,
+		Compression: comp, Hashes: o.Hashes,
 		CaseNumber: o.Case.Number, EvidenceNumber: o.Case.Evidence, Examiner: o.Case.Examiner, Description: o.Case.Description,
 		Model: spec.Identity.Model, Serial: spec.Identity.Serial, Size: spec.Identity.Size, SectorSize: spec.Identity.SectorSize,
 		Tool: spec.Software, AcquiredAt: acquired,

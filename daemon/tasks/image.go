@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/recovery"
@@ -72,7 +73,7 @@ func (m *Manager) StartImage(ctx context.Context, req ImageRequest) (string, err
 func imageCheckpointJSON(t *store.Task, tgt target.Target, id hal.Identity, rd io.ReaderAt, c pipeline.Checkpoint) (json.RawMessage, error) {
 	ic := imageCheckpoint{Checkpoint: c}
 	var err error
-	if ic.File, err = makeFileProof(tgt, string(t.Options.Format), t.TargetBase, c.Format); err != nil {
+	if ic.File, err = makeFileProof(tgt, t.Options.Format, t.TargetBase, c.Format); err != nil {
 		return nil, err
 	}
 	if rd == nil {
@@ -182,7 +183,7 @@ func WaitDrive(ctx context.Context, p hal.Port, max time.Duration) hal.Drive {
 type Image struct {
 	Writer   pipeline.ChunkWriter
 	AddBad   func(r source.Range, sectorSize int)
-	SetHash  func(name string, sum []byte)
+	SetHash  func(name digest.Name, sum []byte)
 	Close    func() error
 	Files    func() []string
 	ReadBack func() (io.Reader, func() error, error) // the image's data stream, for verification
@@ -196,7 +197,7 @@ type Image struct {
 // the drive is the one imaged so far, then reopens the image at its checkpoint (nil checkpoint:
 // the image starts over). Any doubt is ErrConflict, and nothing is touched then.
 func (m *Manager) reopenImage(t *store.Task, d hal.Drive, tgt target.Target) (*Image, *pipeline.Checkpoint, error) {
-	typ, base := string(t.Options.Format), t.TargetBase
+	typ, base := t.Options.Format, t.TargetBase
 	id := d.Identity()
 	rd, err := d.Open()
 	if err != nil {
@@ -221,8 +222,7 @@ func (m *Manager) reopenImage(t *store.Task, d hal.Drive, tgt target.Target) (*I
 			return nil, nil, errkind.New(errkind.Conflict, "not resuming %s, its image is not what it wrote: %v; nothing was changed", t.Key, err)
 		}
 	}
-	switch typ {
-	case "raw":
+	if typ == options.Raw {
 		if err := proveRawContent(tgt, base+".raw", rd, id); err != nil {
 			return nil, nil, errkind.New(errkind.Conflict, "not resuming %s: %v; nothing was changed", t.Key, err)
 		}
@@ -248,7 +248,7 @@ func (m *Manager) reopenImage(t *store.Task, d hal.Drive, tgt target.Target) (*I
 func (m *Manager) restartImage(t *store.Task, spec ImageSpec, rd hal.Reader, tgt target.Target) (*Image, *pipeline.Checkpoint, error) {
 	var names []string
 	switch spec.Options.Format {
-	case "e01":
+	case options.E01:
 		for n := 1; ; n++ {
 			if _, err := tgt.Stat(ewf.SegmentName(spec.Base, n)); err != nil {
 				break
@@ -388,8 +388,11 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 		f.AddBad(r, id.SectorSize)
 	}
 	for name, sum := range res.Hashes {
-		b, _ := hex.DecodeString(sum)
-		f.SetHash(name, b)
+		b, err := hex.DecodeString(sum)
+		if err != nil {
+			return fmt.Errorf("finish image: %s %q: %w", name, sum, err)
+		}
+		f.SetHash(digest.Name(name), b)
 	}
 	closed = true
 	if err := f.Close(); err != nil {
@@ -432,12 +435,16 @@ func (m *Manager) reverify(ctx context.Context, t *store.Task, l *live, tgt targ
 	if n := badCount(t.BadSectors); n > 0 {
 		t.Details = fmt.Sprintf("%d unreadable sectors zero-filled", n)
 	}
-	names := make([]string, 0, len(t.Hashes))
+	names := make([]digest.Name, 0, len(t.Hashes))
 	for name := range t.Hashes {
-		names = append(names, name)
+		n, err := digest.Parse(name)
+		if err != nil {
+			return fmt.Errorf("verify: the task's acquisition hash %w", err)
+		}
+		names = append(names, n)
 	}
 	rb := func() (io.Reader, func() error, error) {
-		return ReadBack(string(t.Options.Format), t.TargetBase, tgt)
+		return ReadBack(t.Options.Format, t.TargetBase, tgt)
 	}
 	if err := m.verify(ctx, t, l, rb, names, t.Hashes); err != nil {
 		return err
@@ -447,7 +454,7 @@ func (m *Manager) reverify(ctx context.Context, t *store.Task, l *live, tgt targ
 }
 
 // verify re-reads the written image through our reader and compares its hashes.
-func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, readBack func() (io.Reader, func() error, error), names []string, want map[string]string) error {
+func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, readBack func() (io.Reader, func() error, error), names []digest.Name, want map[string]string) error {
 	r, closeFn, err := readBack()
 	if err != nil {
 		return fmt.Errorf("verify: open image: %w", err)

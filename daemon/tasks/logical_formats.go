@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/formats/zip"
 	"github.com/evidenced/evidenced/imaging/logical"
@@ -100,7 +101,7 @@ type resumableSink interface {
 // openLogicalSink creates the task's container, or reopens it at st when resuming.
 func openLogicalSink(req LogicalRequest, t *store.Task, tgt target.Target, software string, st *ewf.LogicalState) (logicalSink, error) {
 	base, o := t.TargetBase, req.Options
-	md5On, sha1On := o.HasHash("MD5"), o.HasHash("SHA1")
+	md5On, sha1On := o.HasHash(digest.MD5), o.HasHash(digest.SHA1)
 	if o.Format == options.Zip {
 		return openZipSink(tgt, base+".zip", md5On, sha1On, o.Zip.Compress)
 	}
@@ -218,8 +219,8 @@ func (s *l01Sink) Verify(ctx context.Context) error {
 		}
 	}
 	for k, v := range lr.StreamHashes() {
-		if s.Hashes()[strings.ToUpper(k)] != v {
-			return fmt.Errorf("stored stream %s %s differs from the written %s", k, v, s.Hashes()[strings.ToUpper(k)])
+		if s.Hashes()[k] != v {
+			return fmt.Errorf("stored stream %s %s differs from the written %s", k, v, s.Hashes()[k])
 		}
 	}
 	return ctx.Err()
@@ -248,12 +249,12 @@ func openZipSink(tgt target.Target, name string, md5On, sha1On, compress bool) (
 	s.f = watchedFile{File: f, errs: &s.errs}
 	// archive/zip buffers only 4 KiB; a share wants large writes.
 	s.bw = bufio.NewWriterSize(io.MultiWriter(s.f, s.md5, s.sha1, countWriter{&s.written}), 1<<20)
-	var hs []string
+	var hs []digest.Name
 	if md5On {
-		hs = append(hs, "md5")
+		hs = append(hs, digest.MD5)
 	}
 	if sha1On {
-		hs = append(hs, "sha1")
+		hs = append(hs, digest.SHA1)
 	}
 	s.zw = zip.NewWriter(s.bw, zip.Options{Hashes: hs, Compress: compress})
 	return s, nil
@@ -274,8 +275,10 @@ func (s *zipSink) AddFile(e logical.Entry, path string, r io.Reader) (map[string
 	h, err := s.zw.AddFile(zipEntry(e, path), r)
 	s.members[path] = true
 	out := map[string]string{}
-	for k, v := range h {
-		out[strings.ToUpper(k)] = v
+	for k, v := range h { // the manifest's lower-case names
+		if n, err := digest.Parse(k); err == nil {
+			out[string(n)] = v
+		}
 	}
 	return out, err
 }

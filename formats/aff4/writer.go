@@ -27,6 +27,7 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/pierrec/lz4/v4"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/incompressible"
 )
 
@@ -46,8 +47,8 @@ const (
 
 // Options configures a Writer.
 type Options struct {
-	Compression                                       string   // "lz4" (default), "snappy", "deflate", "none" (or "stored")
-	Hashes                                            []string // informational: the writer stores what SetHash gives
+	Compression                                       string        // "lz4" (default), "snappy", "deflate", "none" (or "stored")
+	Hashes                                            []digest.Name // informational: the writer stores what SetHash gives
 	CaseNumber, EvidenceNumber, Examiner, Description string
 	Model, Serial                                     string
 	Size                                              int64
@@ -517,10 +518,10 @@ func (w *Writer) AddReadError(offset, length int64) {
 	}
 }
 
-// SetHash records a hash of the whole source ("MD5","SHA1","SHA256","SHA512").
-func (w *Writer) SetHash(name string, sum []byte) {
+// SetHash records a hash of the whole source.
+func (w *Writer) SetHash(name digest.Name, sum []byte) {
 	w.hashMu.Lock()
-	w.hashes[strings.ToUpper(name)] = hex.EncodeToString(sum)
+	w.hashes[string(name)] = hex.EncodeToString(sum)
 	w.hashMu.Unlock()
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zlib"
 
 	"github.com/evidenced/evidenced/formats/deflate"
+	"github.com/evidenced/evidenced/formats/digest"
 )
 
 // File is one segment file being written; *os.File satisfies it.
@@ -64,7 +65,7 @@ type Writer struct {
 	segHas  bool
 	chunks  int64
 	errs    []SectorRange
-	hashes  map[string][]byte
+	hashes  map[digest.Name][]byte
 	err     error
 	closed  bool
 
@@ -117,7 +118,7 @@ func newWriter(create CreateFunc, base string, opt Options) (*Writer, error) {
 	if opt.SegmentSize != 0 && opt.SegmentSize < 1<<20 {
 		return nil, errors.New("ewf: segment size below 1 MiB")
 	}
-	w := &Writer{create: create, base: base, opt: opt, hashes: map[string][]byte{}}
+	w := &Writer{create: create, base: base, opt: opt, hashes: map[digest.Name][]byte{}}
 	w.chunkSize = int(opt.BytesPerSector * opt.SectorsPerChunk)
 	var err error
 	switch opt.Compression {
@@ -523,8 +524,9 @@ func (w *Writer) AddReadError(firstSector, sectorCount int64) {
 	w.errs = append(w.errs, SectorRange{firstSector, sectorCount})
 }
 
-// SetHash records a digest of the media ("MD5", "SHA1") for the hash and digest sections.
-func (w *Writer) SetHash(name string, sum []byte) {
+// SetHash records a digest of the media for the hash and digest sections, which hold MD5 and
+// SHA1 only (others are not stored).
+func (w *Writer) SetHash(name digest.Name, sum []byte) {
 	w.hashes[name] = append([]byte(nil), sum...)
 }
 
@@ -646,7 +648,7 @@ func (w *Writer) Close() error {
 	for _, x := range w.extra {
 		w.section(x.typ, x.payload)
 	}
-	md5, sha1 := w.hashes["MD5"], w.hashes["SHA1"]
+	md5, sha1 := w.hashes[digest.MD5], w.hashes[digest.SHA1]
 	if md5 != nil || sha1 != nil {
 		d := make([]byte, digestSize)
 		copy(d, md5)
