@@ -17,6 +17,7 @@ import (
 	"github.com/evidenced/evidenced/imaging/filter"
 	"github.com/evidenced/evidenced/imaging/logical"
 	"github.com/evidenced/evidenced/imaging/options"
+	"github.com/evidenced/evidenced/imaging/output"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
@@ -114,7 +115,7 @@ type logicalRun struct {
 	results  []logicalResult
 	problems []string
 
-	sink    logicalSink
+	sink    output.Container
 	cpEvery time.Duration
 	lastCP  time.Time
 }
@@ -150,7 +151,8 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 			return err
 		}
 	}
-	if r.sink, err = openLogicalSink(req, t, tgt, m.cfg.Software, r.st); err != nil {
+	spec := output.Spec{Options: req.Options, Base: t.TargetBase, AcquiredAt: t.AcquiredAt, Identity: req.Drive.Identity(), Software: m.cfg.Software}
+	if r.sink, err = output.OpenContainer(spec, tgt, r.st); err != nil {
 		return err
 	}
 	return r.finish(ctx, r.copyAll(ctx))
@@ -332,7 +334,7 @@ func (r *logicalRun) copyItem(ctx context.Context, it logicalItem) (logicalResul
 // the container can resume. A checkpoint holds the whole tree so far, so its cost grows with the
 // files copied: the interval grows with it, keeping checkpoints under 5% of the task's time.
 func (r *logicalRun) checkpoint(next int) {
-	rs, resumable := r.sink.(resumableSink)
+	rs, resumable := r.sink.(output.Resumable)
 	if !resumable {
 		return
 	}

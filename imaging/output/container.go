@@ -1,4 +1,4 @@
-package tasks
+package output
 
 import (
 	azip "archive/zip"
@@ -19,11 +19,10 @@ import (
 	"github.com/evidenced/evidenced/imaging/logical"
 	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/target"
-	"github.com/evidenced/evidenced/store"
 )
 
-// logicalSink is a logical container being written (L01 or zip).
-type logicalSink interface {
+// Container is a logical container being written (L01 or zip).
+type Container interface {
 	AddDir(e logical.Entry, path string) error
 	// AddFile copies r; hashes are keyed MD5/SHA1. An error with Broken() == nil concerns this
 	// file only (a source read error); the container stays consistent.
@@ -93,14 +92,14 @@ func (f watchedFile) Close() error {
 	return err
 }
 
-// resumableSink is a container that can be paused and continued later.
-type resumableSink interface {
+// Resumable is a container that can be paused and continued later: L01.
+type Resumable interface {
 	Checkpoint() (ewf.LogicalState, error)
 }
 
-// openLogicalSink creates the task's container, or reopens it at st when resuming.
-func openLogicalSink(req LogicalRequest, t *store.Task, tgt target.Target, software string, st *ewf.LogicalState) (logicalSink, error) {
-	base, o := t.TargetBase, req.Options
+// OpenContainer creates a logical task's container, or reopens it at st when resuming.
+func OpenContainer(spec Spec, tgt target.Target, st *ewf.LogicalState) (Container, error) {
+	base, o := spec.Base, spec.Options
 	md5On, sha1On := o.HasHash(digest.MD5), o.HasHash(digest.SHA1)
 	if o.Format == options.Zip {
 		return openZipSink(tgt, base+".zip", md5On, sha1On, o.Zip.Compress)
@@ -109,8 +108,7 @@ func openLogicalSink(req LogicalRequest, t *store.Task, tgt target.Target, softw
 	if o.L01.Compress {
 		comp = ewf.CompressFast
 	}
-	acquired := t.AcquiredAt
-	id := req.Drive.Identity()
+	acquired, id, software := spec.AcquiredAt, spec.Identity, spec.Software
 	s := &l01Sink{tgt: tgt, first: base + ".L01"}
 	create := func(name string) (ewf.File, error) { return s.errs.watch(tgt.Create(name)) }
 	opt := ewf.LogicalOptions{
