@@ -8,14 +8,13 @@ import (
 	"fmt"
 	"hash/adler32"
 	"io"
-	"runtime"
 	"strconv"
-	"sync"
 	"time"
 	"unicode/utf16"
 
 	"github.com/klauspost/compress/zlib"
 
+	"github.com/evidenced/evidenced/formats/chunkenc"
 	"github.com/evidenced/evidenced/formats/deflate"
 	"github.com/evidenced/evidenced/formats/digest"
 )
@@ -70,9 +69,8 @@ type Writer struct {
 	closed  bool
 
 	// Write path state
-	pend    []byte
-	encBufs [][]byte
-	encOut  []encResult
+	pend  []byte
+	batch chunkenc.Batch
 
 	// L01 mode (LogicalWriter): LVF signature, L01 names, logical volume, and extra sections
 	// (the ltree) written in the last segment before the hashes; they are only known at Close,
@@ -84,13 +82,6 @@ type Writer struct {
 type namedSection struct {
 	typ     string
 	payload []byte
-}
-
-type encResult struct {
-	b    []byte
-	comp bool
-	n    int
-	err  error
 }
 
 // NewWriter starts writing base+".E01" through create.
@@ -568,39 +559,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 }
 
 func (w *Writer) writeBatch(batch [][]byte) error {
-	if len(batch) == 0 {
-		return nil
+	if w.batch.BufSize == 0 {
+		w.batch.BufSize = w.MaxEncodedSize()
 	}
-	for len(w.encBufs) < len(batch) {
-		w.encBufs = append(w.encBufs, make([]byte, 0, w.MaxEncodedSize()))
-		w.encOut = append(w.encOut, encResult{})
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(batch))
-	var wg sync.WaitGroup
-	for k := 0; k < workers; k++ {
-		wg.Add(1)
-		go func(k int) {
-			defer wg.Done()
-			for i := k; i < len(batch); i += workers {
-				b, c, err := w.EncodeChunk(w.encBufs[i], batch[i])
-				w.encOut[i] = encResult{b, c, len(batch[i]), err}
-			}
-		}(k)
-	}
-	wg.Wait()
-	for i := range batch {
-		r := w.encOut[i]
-		if r.err != nil {
-			return r.err
-		}
-		if err := w.WriteChunk(r.b, r.comp, r.n); err != nil {
-			return err
-		}
-		if cap(r.b) > cap(w.encBufs[i]) {
-			w.encBufs[i] = r.b[:0]
-		}
-	}
-	return nil
+	return w.batch.Write(w, batch)
 }
 
 // Close flushes a pending partial chunk, writes the closing sections and closes the last segment.
