@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +25,7 @@ type daemon struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	base string
-	logs *logBuffer
+	logs *testenv.Buffer
 	args []string // as started, without --listen: a restart passes them again
 }
 
@@ -57,34 +56,12 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// logBuffer collects a daemon's output: exec copies it in from its own goroutine while the test
-// reads it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// Bytes returns a copy of the output so far.
-func (b *logBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
-}
-
-func (b *logBuffer) String() string { return string(b.Bytes()) }
-
 // startDaemon runs the built binary with args and waits for /healthz.
 func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
 	addr := freePort(t)
 	cmd := exec.Command(builtBinary, append([]string{"--listen", addr}, args...)...)
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,26 @@ import (
 	"github.com/evidenced/evidenced/imaging/target"
 )
 
+// localTarget is a local folder target in a temporary directory.
+func localTarget(t *testing.T) (string, target.Target) {
+	t.Helper()
+	dir := t.TempDir()
+	tgt, err := target.OpenLocal(dir, []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, tgt
+}
+
+// testData is n bytes of a pattern that compresses somewhat, as a drive's content does.
+func testData(n int) []byte {
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(i/3 + i/4096)
+	}
+	return data
+}
+
 // writeChunks writes data[from:to] through an opened image as the pipeline does.
 func writeChunks(t *testing.T, img Image, data []byte, from, to int) {
 	t.Helper()
@@ -35,15 +55,8 @@ func writeChunks(t *testing.T, img Image, data []byte, from, to int) {
 // An AFF4 image on a local target is checkpointed, proven its own (proveAFF4), refused for another
 // image's checkpoint without a byte changed, and resumed to a container whose stream is the source.
 func TestAFF4ProveAndResume(t *testing.T) {
-	dir := t.TempDir()
-	tgt, err := target.OpenLocal(dir, []string{dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, 3<<20+12345)
-	for i := range data {
-		data[i] = byte(i/3 + i/4096)
-	}
+	dir, tgt := localTarget(t)
+	data := testData(3<<20 + 12345)
 	id := hal.Identity{Model: "M", Serial: "S", Size: int64(len(data)), SectorSize: 512}
 	spec := func(base string) Spec {
 		o := options.Default(options.AFF4)

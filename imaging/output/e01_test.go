@@ -19,22 +19,14 @@ import (
 	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
-	"github.com/evidenced/evidenced/imaging/target"
 )
 
 // An E01 finished through Finish reads back as the source and stores the run's hashes and
 // unreadable ranges; once its digest section is damaged (the data intact), reading it back for
 // verification fails and names the section, where the reader used to skip it.
 func TestE01FinishAndDamagedReadBack(t *testing.T) {
-	dir := t.TempDir()
-	tgt, err := target.OpenLocal(dir, []string{dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, 2<<20+4096)
-	for i := range data {
-		data[i] = byte(i/5 + i/8192)
-	}
+	dir, tgt := localTarget(t)
+	data := testData(2<<20 + 4096)
 	id := hal.Identity{Model: "M", Serial: "S", Size: int64(len(data)), SectorSize: 512}
 	spec := Spec{Options: options.Default(options.E01), Base: "img", AcquiredAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), Identity: id}
 	img, err := OpenImage(spec, tgt, nil)
