@@ -26,12 +26,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // -time-zone works on an appliance image without /usr/share/zoneinfo
 
 	"github.com/evidenced/evidenced/daemon/api"
 	"github.com/evidenced/evidenced/daemon/tasks"
 	"github.com/evidenced/evidenced/daemon/web"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
+	"github.com/evidenced/evidenced/hal/idle"
 	halinux "github.com/evidenced/evidenced/hal/linux"
 	"github.com/evidenced/evidenced/hal/sim"
 	"github.com/evidenced/evidenced/store"
@@ -57,6 +59,7 @@ type options struct {
 	security    securityOptions
 	applianceID string
 	spinUp      time.Duration
+	timeZone    string
 }
 
 func main() {
@@ -101,16 +104,24 @@ func serveFlags(fs *flag.FlagSet) *options {
 	securityFlags(fs, &o.security)
 	fs.StringVar(&o.applianceID, "appliance-id", "", "appliance id in task keys (default: from the board, else EVD0001)")
 	fs.DurationVar(&o.spinUp, "spin-up", 0, "simulated drive spin-up time (sim board; 0 = the board's default)")
+	fs.StringVar(&o.timeZone, "time-zone", "", "IANA time zone reports show times in, with UTC beside (e.g. Europe/Berlin; default: the system's local zone)")
 	return o
 }
 
-func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
+// openedBoard is the board the daemon runs on and what its description says beyond the ports.
+type openedBoard struct {
+	hal.Board
+	applianceID  string
+	idlePowerOff time.Duration // 0: ports stay powered until shutdown
+}
+
+func openBoard(o *options, log *slog.Logger) (openedBoard, error) {
 	var desc board.Description
 	var err error
 	if len(o.simRoots) == 0 {
 		def := filepath.Join(o.dataDir, "sim")
 		if err := os.MkdirAll(def, 0o755); err != nil {
-			return nil, "", fmt.Errorf("sim root: %w", err)
+			return openedBoard{}, fmt.Errorf("sim root: %w", err)
 		}
 		o.simRoots = append(o.simRoots, def)
 	}
@@ -121,17 +132,17 @@ func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 		}
 		desc, err = sim.DemoDescription(o.dataDir, id)
 		if err != nil {
-			return nil, "", fmt.Errorf("demo board: %w", err)
+			return openedBoard{}, fmt.Errorf("demo board: %w", err)
 		}
 		o.roots = append(o.roots, filepath.Join(o.dataDir, "targets"))
 		o.simRoots = append(o.simRoots, filepath.Join(o.dataDir, sim.DemoDir)) // so the demo drives can be re-plugged
 		if err := os.MkdirAll(filepath.Join(o.dataDir, "targets"), 0o755); err != nil {
-			return nil, "", err
+			return openedBoard{}, err
 		}
 	} else {
 		desc, err = board.Load(o.board)
 		if err != nil {
-			return nil, "", err
+			return openedBoard{}, err
 		}
 	}
 	var b hal.Board
@@ -144,7 +155,7 @@ func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 		err = fmt.Errorf("board kind %q is not supported (supported: sim, linux)", desc.Kind)
 	}
 	if err != nil {
-		return nil, "", err
+		return openedBoard{}, err
 	}
 	id := desc.ApplianceID
 	if o.applianceID != "" {
@@ -153,7 +164,7 @@ func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 	if id == "" {
 		id = "EVD0001"
 	}
-	return b, id, nil
+	return openedBoard{Board: b, applianceID: id, idlePowerOff: time.Duration(desc.IdlePowerOff)}, nil
 }
 
 func serve(args []string, log *slog.Logger) error {
@@ -170,10 +181,11 @@ func serve(args []string, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	b, applianceID, err := openBoard(o, log)
+	ob, err := openBoard(o, log)
 	if err != nil {
 		return err
 	}
+	b, applianceID := ob.Board, ob.applianceID
 	defer b.Close()
 	// Port modes the examiner set survive restarts.
 	modes, err := st.PortModes()
@@ -195,7 +207,11 @@ func serve(args []string, log *slog.Logger) error {
 		}
 		roots = append(roots, abs)
 	}
-	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: applianceID, TargetRoots: roots, Software: "evidenced " + Version})
+	zone, err := reportZone(o.timeZone)
+	if err != nil {
+		return err
+	}
+	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: applianceID, TargetRoots: roots, Software: "evidenced " + Version, TimeZone: zone})
 	if err != nil {
 		return err
 	}
@@ -204,8 +220,15 @@ func serve(args []string, log *slog.Logger) error {
 			return err
 		}
 	}
-	srv, err := api.New(b, tm, st, log, api.Config{UserManagement: o.userMgmt, TokenTTL: o.tokenTTL,
-		SessionLifetime: o.security.sessionLifetime, Version: Version})
+	var idleWatch *idle.Watcher
+	acfg := api.Config{UserManagement: o.userMgmt, TokenTTL: o.tokenTTL, SessionLifetime: o.security.sessionLifetime, Version: Version}
+	if ob.idlePowerOff > 0 {
+		// Idle Source ports go off; scan-port, source-drives and tasks power them on as ever, and a
+		// scan restarts a port's count.
+		idleWatch = idle.New(b, idle.Config{After: ob.idlePowerOff, Busy: func(p string) bool { return tm.BusyTask(p) != "" }, Log: log})
+		acfg.PortUsed = idleWatch.Touch
+	}
+	srv, err := api.New(b, tm, st, log, acfg)
 	if err != nil {
 		return err
 	}
@@ -225,6 +248,9 @@ func serve(args []string, log *slog.Logger) error {
 	ran := make(chan struct{})
 	go func() { srv.Run(runCtx); close(ran) }()
 	defer func() { stopRun(); <-ran }()
+	if idleWatch != nil {
+		go idleWatch.Run(runCtx)
+	}
 	sock, err := serveSocket(o.dataDir, localHandler(srv.LocalHandler(), st, log), log)
 	if err != nil {
 		return err
@@ -253,4 +279,27 @@ func serve(args []string, log *slog.Logger) error {
 	_ = hs.Shutdown(sctx)
 	tm.Close()
 	return nil
+}
+
+// reportZone is the zone of -time-zone (an IANA name), or the system's local zone by the name its
+// /etc/localtime link gives (Go calls it "Local", which names nothing in a report).
+func reportZone(name string) (*time.Location, error) {
+	if name == "" {
+		if tz := os.Getenv("TZ"); tz != "" {
+			name = strings.TrimPrefix(tz, ":")
+		} else if link, err := os.Readlink("/etc/localtime"); err == nil {
+			if _, after, ok := strings.Cut(link, "zoneinfo/"); ok {
+				name = after
+			}
+		}
+		if loc, err := time.LoadLocation(name); err == nil && name != "" {
+			return loc, nil
+		}
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("-time-zone %q: %w", name, err)
+	}
+	return loc, nil
 }
