@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -19,10 +18,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/evidenced/evidenced/daemon/tasks"
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/hal"
 	taskopts "github.com/evidenced/evidenced/imaging/options"
+	"github.com/evidenced/evidenced/imaging/output"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/imaging/target"
@@ -59,7 +59,7 @@ func acquireCmd(args []string, log *slog.Logger) error {
 func acquire(args []string, log *slog.Logger, tamper func(files []string)) error {
 	fs := flag.NewFlagSet("acquire", flag.ContinueOnError)
 	srcPath := fs.String("source", "", "device or image file to acquire (opened read-only)")
-	format := fs.String("format", "e01", "e01, aff4 or raw")
+	format := fs.String("format", "e01", taskopts.List(taskopts.PhysicalFormats))
 	out := fs.String("out", "", "DIR/NAME of the image, without extension")
 	comp := fs.String("compression", "fast", "e01: none, empty-block, fast, best; aff4: lz4, snappy, deflate, none (fast = lz4)")
 	hashes := fs.String("hash", "md5,sha1", "hashes: md5, sha1, sha256, sha512 (comma separated)")
@@ -111,7 +111,7 @@ func acquire(args []string, log *slog.Logger, tamper func(files []string)) error
 		return err
 	}
 	id := hal.Identity{Model: filepath.Base(*srcPath), Serial: "-", Size: src.Size(), SectorSize: 512, Bus: "file"}
-	img, err := tasks.OpenImage(tasks.ImageSpec{Options: opts, Base: base, Identity: id, Software: "evidenced " + Version}, tgt, nil)
+	img, err := output.OpenImage(output.Spec{Options: opts, Base: base, Identity: id, Software: "evidenced " + Version}, tgt, nil)
 	if err != nil {
 		return err
 	}
@@ -120,8 +120,8 @@ func acquire(args []string, log *slog.Logger, tamper func(files []string)) error
 	rd := source.New(src, src.Size(), source.Config{BlockSize: *blockKiB << 10, Depth: *depth})
 	tty := isTerminal(os.Stderr)
 	start := time.Now()
-	res, err := pipeline.Run(ctx, rd, img.Writer, pipeline.Config{
-		Hashes: hs, Workers: *workers, ProgressEvery: 250 * time.Millisecond, Pad: img.Pad,
+	res, err := pipeline.Run(ctx, rd, img.Writer(), pipeline.Config{
+		Hashes: hs, Workers: *workers, ProgressEvery: 250 * time.Millisecond, Pad: img.Pad(),
 		Progress: func(done int64) {
 			if tty {
 				progressBar(os.Stderr, done, src.Size(), time.Since(start))
@@ -135,20 +135,13 @@ func acquire(args []string, log *slog.Logger, tamper func(files []string)) error
 		img.Close()
 		return fmt.Errorf("acquire: %w", err)
 	}
-	for _, r := range res.BadRanges {
-		img.AddBad(r, 512)
+	if err := output.Finish(img, res, 512); err != nil {
+		return err
 	}
 	// The image stores, and its readers compute, the hashes of the padded stream if it is padded.
 	stored := res.Hashes
 	if res.PaddedHashes != nil {
 		stored = res.PaddedHashes
-	}
-	for name, sum := range stored {
-		b, _ := hex.DecodeString(sum)
-		img.SetHash(name, b)
-	}
-	if err := img.Close(); err != nil {
-		return fmt.Errorf("finish image: %w", err)
 	}
 	if tamper != nil {
 		var files []string
@@ -169,9 +162,9 @@ func acquire(args []string, log *slog.Logger, tamper func(files []string)) error
 		sum.UnreadableSectors += r.Count
 	}
 	if res.PaddedHashes != nil {
-		sum.ImageBytes = (res.Bytes + int64(img.Pad) - 1) / int64(img.Pad) * int64(img.Pad)
+		sum.ImageBytes = (res.Bytes + int64(img.Pad()) - 1) / int64(img.Pad()) * int64(img.Pad())
 		sum.ImageHashes = res.PaddedHashes
-		sum.Note = fmt.Sprintf("the source holds %d bytes, not whole %d-byte sectors: the image stores its last sector zero-padded to %d bytes; hashes are the source's, imageHashes the image's", res.Bytes, img.Pad, sum.ImageBytes)
+		sum.Note = fmt.Sprintf("the source holds %d bytes, not whole %d-byte sectors: the image stores its last sector zero-padded to %d bytes; hashes are the source's, imageHashes the image's", res.Bytes, img.Pad(), sum.ImageBytes)
 	}
 	if *verify {
 		ok, err := verifyImage(img, hs, stored)
@@ -197,17 +190,18 @@ func acquire(args []string, log *slog.Logger, tamper func(files []string)) error
 func acquireOptions(format, comp, hashes string, segGB int, c taskopts.Case) (taskopts.Task, error) {
 	f := taskopts.Format(strings.ToLower(strings.TrimSpace(format)))
 	if !slices.Contains(taskopts.PhysicalFormats, f) {
-		return taskopts.Task{}, fmt.Errorf("--format %q: accepted values are e01, aff4, raw", format)
+		return taskopts.Task{}, fmt.Errorf("--format %q: accepted values are %s", format, taskopts.List(taskopts.PhysicalFormats))
 	}
 	o := taskopts.Default(f)
 	o.Case = c
 	o.Hashes = nil
 	for _, h := range strings.Split(hashes, ",") {
 		if h = strings.TrimSpace(h); h != "" {
-			if _, err := pipeline.NewHash(h); err != nil {
+			n, err := digest.Parse(h)
+			if err != nil {
 				return o, err
 			}
-			o.Hashes = append(o.Hashes, strings.ToUpper(h))
+			o.Hashes = append(o.Hashes, n)
 		}
 	}
 	if segGB < 0 {
@@ -233,7 +227,7 @@ func acquireOptions(format, comp, hashes string, segGB int, c taskopts.Case) (ta
 	return o, nil
 }
 
-func verifyImage(img *tasks.Image, names []string, want map[string]string) (bool, error) {
+func verifyImage(img output.Image, names []digest.Name, want map[string]string) (bool, error) {
 	r, closeFn, err := img.ReadBack()
 	if err != nil {
 		return false, err

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	taskopts "github.com/evidenced/evidenced/imaging/options"
 )
 
@@ -19,10 +20,10 @@ func TestAcquireOptions(t *testing.T) {
 	}{
 		{"E01", "best", "md5, SHA1", 2, func(o taskopts.Task) bool {
 			return o.Format == taskopts.E01 && o.E01 == taskopts.E01Options{Compression: "best", SegmentGB: 2} &&
-				slices.Equal(o.Hashes, []string{"MD5", "SHA1"}) && o.Case == c
+				slices.Equal(o.Hashes, []digest.Name{digest.MD5, digest.SHA1}) && o.Case == c
 		}, ""},
 		{"aff4", "fast", "sha256", 0, func(o taskopts.Task) bool {
-			return o.Format == taskopts.AFF4 && o.AFF4.Compression == "lz4" && slices.Equal(o.Hashes, []string{"SHA256"})
+			return o.Format == taskopts.AFF4 && o.AFF4.Compression == "lz4" && slices.Equal(o.Hashes, []digest.Name{digest.SHA256})
 		}, ""},
 		{"aff4", "deflate", "md5", 0, func(o taskopts.Task) bool { return o.AFF4.Compression == "deflate" }, ""},
 		{"raw", "fast", "sha512", 0, func(o taskopts.Task) bool { return o.Format == taskopts.Raw && o.Hashes[0] == "SHA512" }, ""},

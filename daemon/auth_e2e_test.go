@@ -16,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/evidenced/evidenced/daemon/transport"
+	"github.com/evidenced/evidenced/internal/testenv"
 	"github.com/evidenced/evidenced/store"
 )
 
@@ -203,10 +204,10 @@ func TestUserManagement(t *testing.T) {
 // certificate on the next start.
 func TestTLS(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	start := func(extra ...string) (*exec.Cmd, string, *bytes.Buffer) {
+	start := func(extra ...string) (*exec.Cmd, string, *testenv.Buffer) {
 		addr := freePort(t)
 		c := exec.Command(builtBinary, append([]string{"--listen", addr, "--data-dir", data, "--spin-up", "50ms", "--tls"}, extra...)...)
-		logs := &bytes.Buffer{}
+		logs := &testenv.Buffer{}
 		c.Stdout, c.Stderr = logs, logs
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
@@ -216,7 +217,7 @@ func TestTLS(t *testing.T) {
 	}
 	insecure := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	waitUp := func(addr string, logs *bytes.Buffer) *http.Response {
+	waitUp := func(addr string, logs *testenv.Buffer) *http.Response {
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			if resp, err := insecure.Get("https://" + addr + "/healthz"); err == nil {
 				return resp

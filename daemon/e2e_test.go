@@ -25,7 +25,7 @@ type daemon struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	base string
-	logs *bytes.Buffer
+	logs *testenv.Buffer
 	args []string // as started, without --listen: a restart passes them again
 }
 
@@ -61,7 +61,7 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
 	addr := freePort(t)
 	cmd := exec.Command(builtBinary, append([]string{"--listen", addr}, args...)...)
-	logs := &bytes.Buffer{}
+	logs := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

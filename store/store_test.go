@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/imaging/options"
 )
 
@@ -223,7 +225,7 @@ func TestLegacyParamsRecord(t *testing.T) {
 			func(tk *Task) string {
 				o := tk.Options
 				if o.Format != options.E01 || o.Target.Folder != "/srv/t" || o.E01.Compression != "none" || o.E01.SegmentGB != 2 ||
-					o.Case.Number != "C-1" || o.Case.Notes != "n" || strings.Join(o.Hashes, ",") != "MD5,SHA1" || o.Verify ||
+					o.Case.Number != "C-1" || o.Case.Notes != "n" || !slices.Equal(o.Hashes, []digest.Name{digest.MD5, digest.SHA1}) || o.Verify ||
 					o.Retries != 5 || !o.SaveReport || tk.TargetBase != "Disk S1_0" ||
 					!tk.AcquiredAt.Equal(time.Date(2026, 11, 30, 10, 0, 0, 5e8, time.UTC)) {
 					return fmt.Sprintf("%+v", tk)

@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/target"
@@ -140,29 +141,33 @@ func caseField(name, v string) (string, error) {
 
 // hashList parses a hash choice: md5, sha1, md5+sha1, sha256, sha512 (or a comma list); "none"
 // only where allowNone.
-func hashList(q url.Values, param string, def, allowed []string, allowNone bool) ([]string, error) {
+func hashList(q url.Values, param string, def, allowed []digest.Name, allowNone bool) ([]digest.Name, error) {
 	v := strings.TrimSpace(q.Get(param))
 	if v == "" {
 		return def, nil
 	}
-	parts := allowed
-	if len(allowed) > 1 { // md5, sha1, md5+sha1, ...
-		parts = slices.Concat(allowed[:2], []string{allowed[0] + "+" + allowed[1]}, allowed[2:])
+	parts := make([]string, 0, len(allowed)+1)
+	for _, n := range allowed {
+		parts = append(parts, n.Lower())
 	}
-	accepted := strings.ToLower(strings.Join(parts, ", "))
+	if len(allowed) > 1 { // md5, sha1, md5+sha1, ...
+		parts = slices.Insert(parts, 2, parts[0]+"+"+parts[1])
+	}
+	accepted := strings.Join(parts, ", ")
 	if allowNone {
 		accepted += ", none"
 		if strings.EqualFold(v, "none") {
 			return nil, nil
 		}
 	}
-	var out []string
-	for _, h := range strings.FieldsFunc(strings.ToUpper(v), func(r rune) bool { return r == '+' || r == ',' || r == ' ' }) {
-		if !slices.Contains(allowed, h) {
+	var out []digest.Name
+	for _, h := range strings.FieldsFunc(v, func(r rune) bool { return r == '+' || r == ',' || r == ' ' }) {
+		n, err := digest.Parse(h)
+		if err != nil || !slices.Contains(allowed, n) {
 			return nil, bad("%s=%q: accepted values are %s", param, v, accepted)
 		}
-		if !slices.Contains(out, h) {
-			out = append(out, h)
+		if !slices.Contains(out, n) {
+			out = append(out, n)
 		}
 	}
 	return out, nil
@@ -250,7 +255,7 @@ func startOptions(q url.Values, def options.Format, allowed []options.Format, wh
 
 // parseImageOptions reads start-image's parameters (a preset already merged in).
 func parseImageOptions(q url.Values) (options.Task, error) {
-	o, err := startOptions(q, options.E01, options.PhysicalFormats, "are e01, aff4, raw")
+	o, err := startOptions(q, options.E01, options.PhysicalFormats, "are "+options.List(options.PhysicalFormats))
 	if err != nil {
 		return o, err
 	}
@@ -300,7 +305,7 @@ func parseImageOptions(q url.Values) (options.Task, error) {
 		}
 		o.AFF4.Compression = v
 	}
-	all := []string{"MD5", "SHA1", "SHA256", "SHA512"}
+	all := digest.All()
 	aff4Hashes, err := hashList(q, "aff4Hash", o.Hashes, all, false)
 	if err != nil {
 		return o, err
@@ -316,7 +321,7 @@ func parseImageOptions(q url.Values) (options.Task, error) {
 	if f == options.E01 {
 		// EWF's hash and digest sections hold MD5 and SHA1 only; a SHA-256 computed beside them
 		// would be in no place an EWF reader looks, so the combination is refused.
-		allowed = []string{"MD5", "SHA1"}
+		allowed = []digest.Name{digest.MD5, digest.SHA1}
 	}
 	if o.Hashes, err = hashList(q, "hash", o.Hashes, allowed, false); err != nil {
 		if f == options.E01 {
@@ -353,6 +358,6 @@ func parseLogicalOptions(q url.Values) (options.Task, error) {
 	if f == options.Zip && o.L01.SegmentGB != 0 {
 		return o, bad("l01Segment applies to targetType=l01 only; a zip is one file")
 	}
-	o.Hashes, err = hashList(q, "hash", o.Hashes, []string{"MD5", "SHA1"}, true)
+	o.Hashes, err = hashList(q, "hash", o.Hashes, []digest.Name{digest.MD5, digest.SHA1}, true)
 	return o, err
 }

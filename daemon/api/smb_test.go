@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,30 +21,12 @@ import (
 	"github.com/evidenced/evidenced/internal/testenv"
 )
 
-// syncBuffer collects the daemon's log output; handlers write from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // smbEnv is newEnv's daemon with the user-space CIFS client chosen explicitly (the kernel one would
 // be picked where cifs is loaded and we are root), its log kept, and SATA2 holding a 24 MiB disk,
 // bigger than the 16 MiB share that fills up.
 type smbEnv struct {
 	*env
-	log *syncBuffer
+	log *testenv.Buffer
 	db  string
 }
 
@@ -62,7 +43,7 @@ func newSMBEnv(t *testing.T, extra ...board.PortDesc) *smbEnv {
 		{Name: "SATA3", Mode: "source", Drive: &board.DriveDesc{Path: e.disks["SATA3"], Model: "ST500LM012 HN-M500MBB", Serial: "S2RWJ9CD415935", BadSectors: []int64{100, 101, 3000}}},
 	}}
 	desc.Ports = append(desc.Ports, extra...)
-	logBuf := &syncBuffer{}
+	logBuf := &testenv.Buffer{}
 	e.serve(dir, desc, logBuf, "smb")
 	return &smbEnv{env: e, log: logBuf, db: filepath.Join(dir, "state.db")}
 }

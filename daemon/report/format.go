@@ -151,7 +151,11 @@ func Describe(o options.Task) (string, []Setting) {
 		add("Compression", c)
 	}
 	if len(o.Hashes) > 0 {
-		add("Hashes", strings.Join(o.Hashes, ", "))
+		names := make([]string, len(o.Hashes))
+		for i, h := range o.Hashes {
+			names[i] = string(h)
+		}
+		add("Hashes", strings.Join(names, ", "))
 	} else {
 		add("Hashes", "none")
 	}

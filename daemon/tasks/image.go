@@ -3,7 +3,6 @@ package tasks
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,10 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/recovery"
 	"github.com/evidenced/evidenced/imaging/options"
+	"github.com/evidenced/evidenced/imaging/output"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/imaging/target"
@@ -37,17 +38,17 @@ type ImageRequest struct {
 // before the key is answered, and a format that checkpoints gives the task its first checkpoint
 // (at byte 0) in the same store write that creates it: every task that shows "paused" resumes.
 func (m *Manager) StartImage(ctx context.Context, req ImageRequest) (string, error) {
-	var f *Image
+	var f output.Image
 	return m.start(ctx, startSpec{
 		kind: KindImage, verb: "imaging", port: req.Port, drive: req.Drive, spec: req.Spec, opts: req.Options,
 		caseID: req.CaseID, evidenceID: req.EvidenceID,
 		prepare: func(t *store.Task, tgt target.Target) error {
 			var err error
-			f, err = OpenImage(ImageSpec{Options: t.Options, Base: t.TargetBase, AcquiredAt: t.AcquiredAt, Identity: req.Drive.Identity(), Software: m.cfg.Software}, tgt, nil)
+			f, err = output.OpenImage(output.Spec{Options: t.Options, Base: t.TargetBase, AcquiredAt: t.AcquiredAt, Identity: req.Drive.Identity(), Software: m.cfg.Software}, tgt, nil)
 			if err != nil {
 				return err
 			}
-			c, ok := f.Writer.(pipeline.Checkpointer)
+			c, ok := f.Writer().(pipeline.Checkpointer)
 			if !ok {
 				return nil
 			}
@@ -72,7 +73,7 @@ func (m *Manager) StartImage(ctx context.Context, req ImageRequest) (string, err
 func imageCheckpointJSON(t *store.Task, tgt target.Target, id hal.Identity, rd io.ReaderAt, c pipeline.Checkpoint) (json.RawMessage, error) {
 	ic := imageCheckpoint{Checkpoint: c}
 	var err error
-	if ic.File, err = makeFileProof(tgt, string(t.Options.Format), t.TargetBase, c.Format); err != nil {
+	if ic.File, err = makeFileProof(tgt, t.Options.Format, t.TargetBase, c.Format); err != nil {
 		return nil, err
 	}
 	if rd == nil {
@@ -178,32 +179,18 @@ func WaitDrive(ctx context.Context, p hal.Port, max time.Duration) hal.Drive {
 	}
 }
 
-// Image is an opened output format.
-type Image struct {
-	Writer   pipeline.ChunkWriter
-	AddBad   func(r source.Range, sectorSize int)
-	SetHash  func(name string, sum []byte)
-	Close    func() error
-	Files    func() []string
-	ReadBack func() (io.Reader, func() error, error) // the image's data stream, for verification
-	// Pad is set when the image stores the stream zero-padded to a multiple of Pad bytes (E01:
-	// whole sectors, for `evidenced acquire` of files; drives are whole sectors); see
-	// pipeline.Config.Pad.
-	Pad int
-}
-
 // reopenImage proves, reading only, that the files on the target are the paused task's and that
 // the drive is the one imaged so far, then reopens the image at its checkpoint (nil checkpoint:
 // the image starts over). Any doubt is ErrConflict, and nothing is touched then.
-func (m *Manager) reopenImage(t *store.Task, d hal.Drive, tgt target.Target) (*Image, *pipeline.Checkpoint, error) {
-	typ, base := string(t.Options.Format), t.TargetBase
+func (m *Manager) reopenImage(t *store.Task, d hal.Drive, tgt target.Target) (output.Image, *pipeline.Checkpoint, error) {
+	typ, base := t.Options.Format, t.TargetBase
 	id := d.Identity()
 	rd, err := d.Open()
 	if err != nil {
 		return nil, nil, fmt.Errorf("open source drive: %w", err)
 	}
 	defer rd.Close()
-	spec := ImageSpec{Options: t.Options, Base: base, AcquiredAt: t.AcquiredAt, Identity: id, Software: m.cfg.Software}
+	spec := output.Spec{Options: t.Options, Base: base, AcquiredAt: t.AcquiredAt, Identity: id, Software: m.cfg.Software}
 	if len(t.Checkpoint) == 0 {
 		return m.restartImage(t, spec, rd, tgt)
 	}
@@ -221,15 +208,14 @@ func (m *Manager) reopenImage(t *store.Task, d hal.Drive, tgt target.Target) (*I
 			return nil, nil, errkind.New(errkind.Conflict, "not resuming %s, its image is not what it wrote: %v; nothing was changed", t.Key, err)
 		}
 	}
-	switch typ {
-	case "raw":
+	if typ == options.Raw {
 		if err := proveRawContent(tgt, base+".raw", rd, id); err != nil {
 			return nil, nil, errkind.New(errkind.Conflict, "not resuming %s: %v; nothing was changed", t.Key, err)
 		}
 	}
 	cp := &ic.Checkpoint
 	// AFF4 proves its container (volume URN, members) as it reopens it, before writing anything.
-	f, err := OpenImage(spec, tgt, cp)
+	f, err := output.OpenImage(spec, tgt, cp)
 	if errkind.Of(err) == errkind.Conflict {
 		return nil, nil, errkind.New(errkind.Conflict, "not resuming %s: %v", t.Key, err)
 	}
@@ -245,10 +231,10 @@ func (m *Manager) reopenImage(t *store.Task, d hal.Drive, tgt target.Target) (*I
 // restartImage starts a paused task without a checkpoint from byte 0: its partial files are
 // removed, which needs them to be provably this task's (absent, empty, or for raw the same data as
 // the drive).
-func (m *Manager) restartImage(t *store.Task, spec ImageSpec, rd hal.Reader, tgt target.Target) (*Image, *pipeline.Checkpoint, error) {
+func (m *Manager) restartImage(t *store.Task, spec output.Spec, rd hal.Reader, tgt target.Target) (output.Image, *pipeline.Checkpoint, error) {
 	var names []string
 	switch spec.Options.Format {
-	case "e01":
+	case options.E01:
 		for n := 1; ; n++ {
 			if _, err := tgt.Stat(ewf.SegmentName(spec.Base, n)); err != nil {
 				break
@@ -282,7 +268,7 @@ func (m *Manager) restartImage(t *store.Task, spec ImageSpec, rd hal.Reader, tgt
 	}
 	m.logf(t, "no checkpoint yet: imaging restarts from byte 0")
 	t.BytesDone = 0
-	f, err := OpenImage(spec, tgt, nil)
+	f, err := output.OpenImage(spec, tgt, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -290,7 +276,7 @@ func (m *Manager) restartImage(t *store.Task, spec ImageSpec, rd hal.Reader, tgt
 }
 
 // runImage acquires the drive into the opened image f, from the checkpoint cp (nil: from byte 0).
-func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Drive, tgt target.Target, f *Image, cp *pipeline.Checkpoint) error {
+func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Drive, tgt target.Target, f output.Image, cp *pipeline.Checkpoint) error {
 	l.tgt = tgt // closed after the report is written
 	hashes := t.Options.Hashes
 	id := d.Identity()
@@ -326,8 +312,8 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 		Fatal:   func(err error) bool { return errors.Is(err, hal.ErrGone) },
 	})
 	// Only formats that can reopen their files at a checkpoint are paused; others stop.
-	_, resumable := f.Writer.(pipeline.Checkpointer)
-	res, err := pipeline.Run(ctx, src, f.Writer, pipeline.Config{
+	_, resumable := f.Writer().(pipeline.Checkpointer)
+	res, err := pipeline.Run(ctx, src, f.Writer(), pipeline.Config{
 		Hashes: hashes, Resume: cp,
 		Progress: l.set,
 		OnCheckpoint: func(c pipeline.Checkpoint) {
@@ -385,16 +371,9 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 		}
 		return fmt.Errorf("imaging failed at byte %d: %w", res.Bytes, err)
 	}
-	for _, r := range res.BadRanges {
-		f.AddBad(r, id.SectorSize)
-	}
-	for name, sum := range res.Hashes {
-		b, _ := hex.DecodeString(sum)
-		f.SetHash(name, b)
-	}
 	closed = true
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("finish image: %w", err)
+	if err := output.Finish(f, res, id.SectorSize); err != nil {
+		return err
 	}
 	t.Hashes = res.Hashes
 	t.Checkpoint = nil
@@ -434,12 +413,16 @@ func (m *Manager) reverify(ctx context.Context, t *store.Task, l *live, tgt targ
 	if n := badCount(t.BadSectors); n > 0 {
 		t.Details = fmt.Sprintf("%d unreadable sectors zero-filled", n)
 	}
-	names := make([]string, 0, len(t.Hashes))
+	names := make([]digest.Name, 0, len(t.Hashes))
 	for name := range t.Hashes {
-		names = append(names, name)
+		n, err := digest.Parse(name)
+		if err != nil {
+			return fmt.Errorf("verify: the task's acquisition hash %w", err)
+		}
+		names = append(names, n)
 	}
 	rb := func() (io.Reader, func() error, error) {
-		return ReadBack(string(t.Options.Format), t.TargetBase, tgt)
+		return output.ReadBack(t.Options.Format, t.TargetBase, tgt)
 	}
 	if err := m.verify(ctx, t, l, rb, names, t.Hashes); err != nil {
 		return err
@@ -450,7 +433,7 @@ func (m *Manager) reverify(ctx context.Context, t *store.Task, l *live, tgt targ
 }
 
 // verify re-reads the written image through our reader and compares its hashes.
-func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, readBack func() (io.Reader, func() error, error), names []string, want map[string]string) error {
+func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, readBack func() (io.Reader, func() error, error), names []digest.Name, want map[string]string) error {
 	t.VerifyStarted, t.VerifyHashes = time.Now(), nil
 	r, closeFn, err := readBack()
 	if err != nil {

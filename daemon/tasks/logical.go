@@ -18,6 +18,7 @@ import (
 	"github.com/evidenced/evidenced/imaging/filter"
 	"github.com/evidenced/evidenced/imaging/logical"
 	"github.com/evidenced/evidenced/imaging/options"
+	"github.com/evidenced/evidenced/imaging/output"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
@@ -92,26 +93,45 @@ type logicalCheckpoint struct {
 	L01      ewf.LogicalState `json:"l01"`
 }
 
-func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req LogicalRequest, tgt target.Target, resume bool) (err error) {
+// logicalRun is one run of a logical imaging task: what its stages (scan, reconcile the
+// checkpoint, copy, finish) hand on to each other.
+type logicalRun struct {
+	m   *Manager
+	t   *store.Task
+	l   *live
+	req LogicalRequest
+	tgt target.Target
+	rd  *goneWatch
+
+	// From the scan.
+	vols     []logical.Volume
+	volState map[int]string // per volume index: read or why not, for the report
+	items    []logicalItem
+	total    int64 // bytes of the selected files
+
+	// From the checkpoint (resume) and the copy.
+	st       *ewf.LogicalState // the container's state to reopen at; nil: a new container
+	start    int               // first item still to copy
+	done     int64             // bytes copied
+	results  []logicalResult
+	problems []string
+
+	sink    output.Container
+	cpEvery time.Duration
+	lastCP  time.Time
+}
+
+func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req LogicalRequest, tgt target.Target, resume bool) error {
 	l.tgt = tgt
-	d := req.Drive
-	id := d.Identity()
-	hrd, err := d.Open()
+	hrd, err := req.Drive.Open()
 	if err != nil {
 		return fmt.Errorf("open source drive: %w", err)
 	}
 	defer hrd.Close()
 	// The file system readers may fold a read error into their own; the reader itself notices a
 	// drive that is gone, which fails the task as it fails a physical one.
-	rd := &goneWatch{Reader: hrd}
-
-	var (
-		results  []logicalResult
-		problems []string
-		vols     []logical.Volume
-		volState = map[int]string{}
-		cp       *logicalCheckpoint
-	)
+	r := &logicalRun{m: m, t: t, l: l, req: req, tgt: tgt, rd: &goneWatch{Reader: hrd}, volState: map[int]string{}}
+	var cp *logicalCheckpoint
 	if resume {
 		cp = &logicalCheckpoint{}
 		if err := json.Unmarshal(t.Checkpoint, cp); err != nil {
@@ -120,215 +140,256 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 	}
 	defer func() {
 		// The report lists every volume, file and error, however the task ended.
-		extra, err := report.Extra{Logical: logicalReport(vols, volState, results, problems)}.Marshal()
+		extra, err := report.Extra{Logical: logicalReport(r.vols, r.volState, r.results, r.problems)}.Marshal()
 		if err != nil {
 			m.log.Error("logical report", "task", t.Key, "err", err)
 		}
 		t.ReportExtra = extra
 	}()
-
-	t.Step = "scanning"
+	if err := r.scan(ctx); err != nil {
+		return err
+	}
+	t.Step = "copying"
 	m.save(t)
-	vols, err = logical.Volumes(rd, id.Size)
+	if cp != nil {
+		if err := r.reconcile(cp); err != nil {
+			return err
+		}
+	}
+	spec := output.Spec{Options: req.Options, Base: t.TargetBase, AcquiredAt: t.AcquiredAt, Identity: req.Drive.Identity(), Software: m.cfg.Software}
+	if r.sink, err = output.OpenContainer(spec, tgt, r.st); err != nil {
+		return err
+	}
+	return r.finish(ctx, r.copyAll(ctx))
+}
+
+// scan lists the drive's volumes and walks their file systems, choosing the entries to copy.
+// Unreadable volumes and entries are problems for the report; none readable fails the task.
+func (r *logicalRun) scan(ctx context.Context) error {
+	r.t.Step = "scanning"
+	r.m.save(r.t)
+	var err error
+	r.vols, err = logical.Volumes(r.rd, r.req.Drive.Identity().Size)
 	if err != nil {
 		return fmt.Errorf("no readable partition table or file system on the drive: %w", err)
 	}
-	var items []logicalItem
-	var total int64
 	readable := 0
-	for i, v := range vols {
-		name := volumeName(v)
-		fsys, err := logical.OpenFS(rd, v)
+	for i, v := range r.vols {
+		ok, err := r.scanVolume(ctx, i, v)
 		if err != nil {
-			m.logParserPanic(t, err)
-			volState[i] = "not read: " + err.Error()
-			m.logf(t, "volume %s (%s at byte %d): not read: %v", name, firstNonEmpty(v.FS, "unknown file system"), v.Offset, err)
-			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
-			continue
+			return err
 		}
-		var found []logical.Entry
-		werr := fsys.Walk(func(e logical.Entry) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			found = append(found, e)
-			return nil
-		}, func(p string, err error) {
-			m.logParserPanic(t, err)
-			problems = append(problems, fmt.Sprintf("%s/%s: %v", name, p, err))
-		})
-		if werr != nil {
-			if ctx.Err() != nil {
-				return werr
-			}
-			if err := rd.goneErr(t.Port); err != nil {
-				return err
-			}
-			m.logParserPanic(t, werr)
-			problems = append(problems, fmt.Sprintf("%s: walk: %v", name, werr))
+		if ok {
+			readable++
 		}
-		sel := selectEntries(found, name, req.Options.Filter)
-		files := 0
-		for _, e := range sel {
-			items = append(items, logicalItem{fs: fsys, e: e, path: name + "/" + e.Path})
-			if !e.Dir {
-				total += e.Size
-				files++
-			}
-		}
-		volState[i] = fmt.Sprintf("read: %d entries, %d selected files", len(found), files)
-		readable++
-		m.logf(t, "volume %s: %d entries, %d files selected", name, len(found), files)
 	}
-	if err := rd.goneErr(t.Port); err != nil {
+	if err := r.rd.goneErr(r.t.Port); err != nil {
 		return err
 	}
 	if readable == 0 {
-		return fmt.Errorf("no file system on the drive could be read: %s", strings.Join(problems, "; "))
+		return fmt.Errorf("no file system on the drive could be read: %s", strings.Join(r.problems, "; "))
 	}
-	renameDeletedCollisions(items)
-	l.mu.Lock()
-	l.total = total
-	l.mu.Unlock()
-	t.BytesTotal = total
+	renameDeletedCollisions(r.items)
+	r.l.mu.Lock()
+	r.l.total = r.total
+	r.l.mu.Unlock()
+	r.t.BytesTotal = r.total
+	return nil
+}
 
-	t.Step = "copying"
-	m.save(t)
-	var st *ewf.LogicalState
-	start := 0
-	var done int64
-	if cp != nil {
-		if cp.Items > len(items) {
-			return fmt.Errorf("the drive now shows %d entries to copy, the paused task had done %d: not the same evidence", len(items), cp.Items)
-		}
-		st, start, done, problems = &cp.L01, cp.Items, cp.Bytes, cp.Problems
-		stored := map[string]ewf.LogicalEntryState{}
-		for _, e := range cp.L01.Entries {
-			stored[e.Entry.Path] = e
-		}
-		for _, it := range items[:start] {
-			e, ok := stored[it.path]
-			if !ok {
-				return fmt.Errorf("%s was copied before the pause but is not in the selection now: not the same evidence", it.path)
-			}
-			results = append(results, logicalResult{Path: it.path, Dir: it.e.Dir, Size: e.Entry.Size, Modified: it.e.Modified,
-				Deleted: it.e.Deleted, MD5: e.Hashes.MD5, SHA1: e.Hashes.SHA1})
-		}
-		l.set(done)
-		m.logf(t, "resuming after %d of %d entries", start, len(items))
-	}
-	sink, err := openLogicalSink(req, t, tgt, m.cfg.Software, st)
+// scanVolume walks volume i and adds its selected entries; ok is false when its file system
+// cannot be opened. An error stops the task (stopped, or the drive is gone).
+func (r *logicalRun) scanVolume(ctx context.Context, i int, v logical.Volume) (ok bool, err error) {
+	m, t := r.m, r.t
+	name := volumeName(v)
+	fsys, err := logical.OpenFS(r.rd, v)
 	if err != nil {
-		return err
+		m.logParserPanic(t, err)
+		r.volState[i] = "not read: " + err.Error()
+		m.logf(t, "volume %s (%s at byte %d): not read: %v", name, firstNonEmpty(v.FS, "unknown file system"), v.Offset, err)
+		r.problems = append(r.problems, fmt.Sprintf("%s: %v", name, err))
+		return false, nil
 	}
-	rs, resumable := sink.(resumableSink)
-	// A checkpoint holds the whole tree so far, so its cost grows with the files copied: the
-	// interval grows with it, keeping checkpoints under 5% of the task's time.
-	cpEvery := m.cfg.CheckpointEvery
-	var lastCP time.Time
-	checkpoint := func(next int) {
-		if !resumable {
-			return
-		}
-		lastCP = time.Now()
-		defer func() { cpEvery = max(cpEvery, 20*time.Since(lastCP)) }()
-		ls, err := rs.Checkpoint()
-		if err != nil {
-			m.log.Warn("logical checkpoint", "task", t.Key, "err", err)
-			return
-		}
-		data, err := json.Marshal(logicalCheckpoint{Items: next, Bytes: done, Problems: problems, L01: ls})
-		if err != nil {
-			return
-		}
-		t.Checkpoint, t.BytesDone = data, done
-		m.save(t)
-	}
-	var copyErr error
-	checkpoint(start) // so that a pause during the first file can resume too
-	for i := start; i < len(items); i++ {
-		it := items[i]
+	var found []logical.Entry
+	werr := fsys.Walk(func(e logical.Entry) error {
 		if err := ctx.Err(); err != nil {
-			copyErr = err
-			checkpoint(i) // between two files: the exact point to resume from
-			break
+			return err
 		}
-		if time.Since(lastCP) >= cpEvery {
-			checkpoint(i)
+		found = append(found, e)
+		return nil
+	}, func(p string, err error) {
+		m.logParserPanic(t, err)
+		r.problems = append(r.problems, fmt.Sprintf("%s/%s: %v", name, p, err))
+	})
+	if werr != nil {
+		if ctx.Err() != nil {
+			return false, werr
 		}
-		res := logicalResult{Path: it.path, Dir: it.e.Dir, Size: it.e.Size, Modified: it.e.Modified, Deleted: it.e.Deleted}
-		if it.e.Dir {
-			if err := sink.AddDir(it.e, it.path); err != nil {
-				copyErr = fmt.Errorf("add folder %s: %w", it.path, err)
-				break
-			}
-			results = append(results, res)
-			continue
+		if err := r.rd.goneErr(t.Port); err != nil {
+			return false, err
 		}
-		var h map[string]string
-		rc, oerr := it.fs.Open(it.e)
-		if oerr != nil {
-			m.logParserPanic(t, oerr)
-			res.Err = oerr.Error()
-			sink.AddError(it.e, it.path, oerr)
-		} else {
-			cr := &countingReader{r: rc, ctx: ctx, add: func(n int) { done += int64(n); l.set(done) }}
-			var aerr error
-			h, aerr = sink.AddFile(it.e, it.path, cr)
-			rc.Close()
-			if cr.ctxErr != nil {
-				copyErr = cr.ctxErr // paused mid-file: the last checkpoint is the resume point
-				break
-			}
-			if aerr != nil {
-				if sink.Broken() != nil {
-					copyErr = fmt.Errorf("writing %s: %w", t.Target, sink.Broken())
-					break
-				}
-				m.logParserPanic(t, aerr)
-				res.Err = aerr.Error()
-			}
-		}
-		if err := rd.goneErr(t.Port); err != nil {
-			copyErr = err // what this file got is not its content
-			break
-		}
-		res.MD5, res.SHA1 = h["MD5"], h["SHA1"]
-		if res.Err != "" {
-			problems = append(problems, fmt.Sprintf("%s: %s", it.path, res.Err))
-			m.logf(t, "file %s: %s", it.path, res.Err)
-		}
-		results = append(results, res)
+		m.logParserPanic(t, werr)
+		r.problems = append(r.problems, fmt.Sprintf("%s: walk: %v", name, werr))
 	}
-	// Close even after a failure or a pause: what was copied stays a valid, readable container
-	// (a resume truncates it back to its checkpoint).
-	cerr := sink.Close()
-	m.logf(t, "%d of %d entries written, %d bytes of %d", len(results), len(items), done, total)
+	files := 0
+	for _, e := range selectEntries(found, name, r.req.Options.Filter) {
+		r.items = append(r.items, logicalItem{fs: fsys, e: e, path: name + "/" + e.Path})
+		if !e.Dir {
+			r.total += e.Size
+			files++
+		}
+	}
+	r.volState[i] = fmt.Sprintf("read: %d entries, %d selected files", len(found), files)
+	m.logf(t, "volume %s: %d entries, %d files selected", name, len(found), files)
+	return true, nil
+}
+
+// reconcile checks a paused task's checkpoint against the fresh scan: the entries it had copied
+// must be the first ones of the selection now, or this is not the same evidence. Their results
+// come from the checkpoint, and the copy goes on after them.
+func (r *logicalRun) reconcile(cp *logicalCheckpoint) error {
+	if cp.Items > len(r.items) {
+		return fmt.Errorf("the drive now shows %d entries to copy, the paused task had done %d: not the same evidence", len(r.items), cp.Items)
+	}
+	r.st, r.start, r.done, r.problems = &cp.L01, cp.Items, cp.Bytes, cp.Problems
+	stored := map[string]ewf.LogicalEntryState{}
+	for _, e := range cp.L01.Entries {
+		stored[e.Entry.Path] = e
+	}
+	for _, it := range r.items[:r.start] {
+		e, ok := stored[it.path]
+		if !ok {
+			return fmt.Errorf("%s was copied before the pause but is not in the selection now: not the same evidence", it.path)
+		}
+		r.results = append(r.results, logicalResult{Path: it.path, Dir: it.e.Dir, Size: e.Entry.Size, Modified: it.e.Modified,
+			Deleted: it.e.Deleted, MD5: e.Hashes.MD5, SHA1: e.Hashes.SHA1})
+	}
+	r.l.set(r.done)
+	r.m.logf(r.t, "resuming after %d of %d entries", r.start, len(r.items))
+	return nil
+}
+
+// copyAll copies the items from r.start into the sink, checkpointing between files. The error is
+// what stopped it (context.Canceled: paused or stopped); a file that cannot be read is a problem
+// for the report, not an error.
+func (r *logicalRun) copyAll(ctx context.Context) error {
+	r.cpEvery = r.m.cfg.CheckpointEvery
+	r.checkpoint(r.start) // so that a pause during the first file can resume too
+	for i := r.start; i < len(r.items); i++ {
+		it := r.items[i]
+		if err := ctx.Err(); err != nil {
+			r.checkpoint(i) // between two files: the exact point to resume from
+			return err
+		}
+		if time.Since(r.lastCP) >= r.cpEvery {
+			r.checkpoint(i)
+		}
+		res, err := r.copyItem(ctx, it)
+		if err != nil {
+			return err
+		}
+		if res.Err != "" {
+			r.problems = append(r.problems, fmt.Sprintf("%s: %s", it.path, res.Err))
+			r.m.logf(r.t, "file %s: %s", it.path, res.Err)
+		}
+		r.results = append(r.results, res)
+	}
+	return nil
+}
+
+// copyItem adds one folder or file to the sink.
+func (r *logicalRun) copyItem(ctx context.Context, it logicalItem) (logicalResult, error) {
+	res := logicalResult{Path: it.path, Dir: it.e.Dir, Size: it.e.Size, Modified: it.e.Modified, Deleted: it.e.Deleted}
+	if it.e.Dir {
+		if err := r.sink.AddDir(it.e, it.path); err != nil {
+			return res, fmt.Errorf("add folder %s: %w", it.path, err)
+		}
+		return res, nil
+	}
+	var h map[string]string
+	rc, oerr := it.fs.Open(it.e)
+	if oerr != nil {
+		r.m.logParserPanic(r.t, oerr)
+		res.Err = oerr.Error()
+		r.sink.AddError(it.e, it.path, oerr)
+	} else {
+		cr := &countingReader{r: rc, ctx: ctx, add: func(n int) { r.done += int64(n); r.l.set(r.done) }}
+		var aerr error
+		h, aerr = r.sink.AddFile(it.e, it.path, cr)
+		rc.Close()
+		if cr.ctxErr != nil {
+			return res, cr.ctxErr // paused mid-file: the last checkpoint is the resume point
+		}
+		if aerr != nil {
+			if r.sink.Broken() != nil {
+				return res, fmt.Errorf("writing %s: %w", r.t.Target, r.sink.Broken())
+			}
+			r.m.logParserPanic(r.t, aerr)
+			res.Err = aerr.Error()
+		}
+	}
+	if err := r.rd.goneErr(r.t.Port); err != nil {
+		return res, err // what this file got is not its content
+	}
+	res.MD5, res.SHA1 = h["MD5"], h["SHA1"]
+	return res, nil
+}
+
+// checkpoint stores where the copy stands (next: the first item not yet in the container), when
+// the container can resume. A checkpoint holds the whole tree so far, so its cost grows with the
+// files copied: the interval grows with it, keeping checkpoints under 5% of the task's time.
+func (r *logicalRun) checkpoint(next int) {
+	rs, resumable := r.sink.(output.Resumable)
+	if !resumable {
+		return
+	}
+	r.lastCP = time.Now()
+	defer func() { r.cpEvery = max(r.cpEvery, 20*time.Since(r.lastCP)) }()
+	ls, err := rs.Checkpoint()
+	if err != nil {
+		r.m.log.Warn("logical checkpoint", "task", r.t.Key, "err", err)
+		return
+	}
+	data, err := json.Marshal(logicalCheckpoint{Items: next, Bytes: r.done, Problems: r.problems, L01: ls})
+	if err != nil {
+		return
+	}
+	r.t.Checkpoint, r.t.BytesDone = data, r.done
+	r.m.save(r.t)
+}
+
+// finish closes the container whatever copyErr says (what was copied stays a valid, readable
+// container; a resume truncates it back to its checkpoint), then records its hashes and verifies
+// it when the task asks.
+func (r *logicalRun) finish(ctx context.Context, copyErr error) error {
+	m, t := r.m, r.t
+	cerr := r.sink.Close()
+	m.logf(t, "%d of %d entries written, %d bytes of %d", len(r.results), len(r.items), r.done, r.total)
 	if errors.Is(copyErr, context.Canceled) {
 		return copyErr // paused or stopped: the checkpoint stays
 	}
 	t.Checkpoint = nil
 	if copyErr != nil {
-		return fmt.Errorf("%w (the partial %s is kept and holds the %d entries copied before)", copyErr, strings.ToUpper(req.Options.Format.Extension()), len(results))
+		return fmt.Errorf("%w (the partial %s is kept and holds the %d entries copied before)", copyErr, strings.ToUpper(r.req.Options.Format.Extension()), len(r.results))
 	}
 	if cerr != nil {
 		return fmt.Errorf("finish %s: %w", t.Target, cerr)
 	}
-	t.Hashes = sink.Hashes()
-	if req.Options.Format == options.Zip {
+	t.Hashes = r.sink.Hashes()
+	if r.req.Options.Format == options.Zip {
 		// The zip's hashes are of its own bytes (md5sum of the file gives them).
 		t.ImageFiles = []store.ImageFile{{Name: t.TargetBase + ".zip", Hashes: t.Hashes}}
 	}
 	for name, sum := range t.Hashes {
 		m.logf(t, "container %s %s", name, sum)
 	}
-	if n := len(problems); n > 0 {
+	if n := len(r.problems); n > 0 {
 		t.Details = fmt.Sprintf("%d errors (listed in the report)", n)
 	}
 	t.Step = "post-hash"
 	if t.Options.Verify {
 		m.save(t)
-		if err := sink.Verify(ctx); err != nil {
+		if err := r.sink.Verify(ctx); err != nil {
 			return fmt.Errorf("verification FAILED: %w", err)
 		}
 		m.logf(t, "verification: every file's hash and the container re-read match")

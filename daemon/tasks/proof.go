@@ -12,6 +12,7 @@ import (
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/formats/raw"
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/target"
 )
@@ -57,14 +58,14 @@ const (
 
 // checkpointTail names the file a format's checkpoint ends in and the length of it that is
 // consistent; ok is false for formats whose state does not say (the file proof is then omitted).
-func checkpointTail(typ, base string, format json.RawMessage) (name string, size int64, ok bool) {
+func checkpointTail(typ options.Format, base string, format json.RawMessage) (name string, size int64, ok bool) {
 	switch typ {
-	case "raw":
+	case options.Raw:
 		var st raw.State
 		if json.Unmarshal(format, &st) == nil {
 			return base + ".raw", st.Offset, true
 		}
-	case "e01":
+	case options.E01:
 		var st ewf.State
 		if json.Unmarshal(format, &st) == nil && st.Segment > 0 {
 			return ewf.SegmentName(base, st.Segment), st.Offset, true
@@ -78,7 +79,7 @@ func checkpointTail(typ, base string, format json.RawMessage) (name string, size
 
 // makeFileProof reads back the file a checkpoint ends in. The bytes before the checkpoint's
 // offset are never rewritten by the formats, so reading them after the writer went on is safe.
-func makeFileProof(tgt target.Target, typ, base string, format json.RawMessage) (*fileProof, error) {
+func makeFileProof(tgt target.Target, typ options.Format, base string, format json.RawMessage) (*fileProof, error) {
 	name, size, ok := checkpointTail(typ, base, format)
 	if !ok {
 		return nil, nil
@@ -92,7 +93,7 @@ func makeFileProof(tgt target.Target, typ, base string, format json.RawMessage) 
 	if p.Tail, err = hashRange(r, size-p.TailLen, p.TailLen); err != nil {
 		return nil, fmt.Errorf("read back %s: %w", name, err)
 	}
-	if typ == "e01" {
+	if typ == options.E01 {
 		first := r
 		if seg1 := ewf.SegmentName(base, 1); seg1 != name {
 			f, err := tgt.Open(seg1)
@@ -119,7 +120,7 @@ func hashRange(r io.ReaderAt, off, n int64) (string, error) {
 
 // proveFile checks, reading only, that the image file on the target is the one the checkpoint
 // describes; an error names what differs.
-func proveFile(tgt target.Target, typ, base string, p *fileProof) error {
+func proveFile(tgt target.Target, typ options.Format, base string, p *fileProof) error {
 	r, err := tgt.Open(p.Name)
 	if err != nil {
 		return fmt.Errorf("%s is missing: %v", tgt.Display(p.Name), err)
@@ -128,7 +129,7 @@ func proveFile(tgt target.Target, typ, base string, p *fileProof) error {
 	if r.Size() < p.Size {
 		return fmt.Errorf("%s is %d bytes, shorter than the %d bytes the task had written", tgt.Display(p.Name), r.Size(), p.Size)
 	}
-	if typ == "e01" {
+	if typ == options.E01 {
 		first := r
 		if seg1 := ewf.SegmentName(base, 1); seg1 != p.Name {
 			f, err := tgt.Open(seg1)

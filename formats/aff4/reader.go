@@ -18,6 +18,8 @@ import (
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/snappy"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/evidenced/evidenced/formats/digest"
 )
 
 const rdfType = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
@@ -209,10 +211,8 @@ func (v *Volume) intProp(urn, prop string) int64 {
 // hashesOf collects aff4:hash literals typed with a whole-stream algorithm.
 func (v *Volume) hashesOf(urn string, into map[string]string) {
 	for _, t := range v.props[urn][aff4NS+"hash"] {
-		alg := strings.TrimPrefix(t.dtype, aff4NS)
-		switch strings.ToUpper(alg) {
-		case "MD5", "SHA1", "SHA256", "SHA512":
-			into[strings.ToUpper(alg)] = strings.ToLower(t.val)
+		if n, err := digest.Parse(strings.TrimPrefix(t.dtype, aff4NS)); err == nil {
+			into[string(n)] = strings.ToLower(t.val)
 		}
 	}
 }

@@ -20,13 +20,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/s2"
 	"github.com/pierrec/lz4/v4"
 
+	"github.com/evidenced/evidenced/formats/chunkenc"
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/incompressible"
 )
 
@@ -46,8 +47,8 @@ const (
 
 // Options configures a Writer.
 type Options struct {
-	Compression                                       string   // "lz4" (default), "snappy", "deflate", "none" (or "stored")
-	Hashes                                            []string // informational: the writer stores what SetHash gives
+	Compression                                       string        // "lz4" (default), "snappy", "deflate", "none" (or "stored")
+	Hashes                                            []digest.Name // informational: the writer stores what SetHash gives
 	CaseNumber, EvidenceNumber, Examiner, Description string
 	Model, Serial                                     string
 	Size                                              int64
@@ -91,7 +92,7 @@ type Writer struct {
 
 	pending []byte // Write: batch buffer of several chunks
 	workers int
-	results []encResult
+	batch   chunkenc.Batch
 	closed  bool
 	err     error
 
@@ -456,13 +457,6 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-type encResult struct {
-	enc  []byte
-	comp bool
-	err  error
-	buf  *[]byte
-}
-
 // flushPending encodes all buffered data (the last chunk may be short).
 func (w *Writer) flushPending() error {
 	data := w.pending
@@ -470,41 +464,14 @@ func (w *Writer) flushPending() error {
 	if nc == 0 {
 		return nil
 	}
-	if cap(w.results) < nc {
-		w.results = make([]encResult, nc)
+	chunks := make([][]byte, nc)
+	for i := range chunks {
+		chunks[i] = data[i*w.chunk : min(len(data), (i+1)*w.chunk)]
 	}
-	out := w.results[:nc]
-	chunkOf := func(i int) []byte { return data[i*w.chunk : min(len(data), (i+1)*w.chunk)] }
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	for g := 0; g < min(w.workers, nc); g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= nc {
-					return
-				}
-				bp := w.bufPool.Get().(*[]byte)
-				enc, comp, err := w.EncodeChunk(*bp, chunkOf(i))
-				out[i] = encResult{enc, comp, err, bp}
-			}
-		}()
+	if w.batch.BufSize == 0 {
+		w.batch.BufSize = w.bufBound()
 	}
-	wg.Wait()
-	var err error
-	for i := range out {
-		r := &out[i]
-		if err == nil {
-			err = r.err
-		}
-		if err == nil {
-			err = w.WriteChunk(r.enc, r.comp, len(chunkOf(i)))
-		}
-		w.bufPool.Put(r.buf)
-		*r = encResult{}
-	}
+	err := w.batch.Write(w, chunks)
 	w.pending = w.pending[:0]
 	return err
 }
@@ -517,10 +484,10 @@ func (w *Writer) AddReadError(offset, length int64) {
 	}
 }
 
-// SetHash records a hash of the whole source ("MD5","SHA1","SHA256","SHA512").
-func (w *Writer) SetHash(name string, sum []byte) {
+// SetHash records a hash of the whole source.
+func (w *Writer) SetHash(name digest.Name, sum []byte) {
 	w.hashMu.Lock()
-	w.hashes[strings.ToUpper(name)] = hex.EncodeToString(sum)
+	w.hashes[string(name)] = hex.EncodeToString(sum)
 	w.hashMu.Unlock()
 }
 

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/internal/testenv"
 )
 
@@ -67,7 +68,7 @@ func writeImageTo(t testing.TB, src io.Reader, dst string, opt Options, streamed
 	}
 	sums := map[string]string{}
 	for n, h := range hs {
-		w.SetHash(n, h.Sum(nil))
+		w.SetHash(digest.Name(n), h.Sum(nil))
 		sums[n] = hex.EncodeToString(h.Sum(nil))
 	}
 	if err := w.Close(); err != nil {
@@ -193,7 +194,7 @@ func TestSmallRoundTripAndLayout(t *testing.T) {
 			sum := md5.Sum(data)
 			w.SetHash("MD5", sum[:])
 			sha := sha256.Sum256(data)
-			w.SetHash("sha256", sha[:])
+			w.SetHash(digest.SHA256, sha[:])
 			if err := w.Close(); err != nil {
 				t.Fatal(err)
 			}

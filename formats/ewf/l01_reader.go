@@ -101,7 +101,11 @@ func (lr *LogicalReader) StreamSize() int64 { return lr.r.Size() }
 
 // Verify reads the stream once, in order, and compares it and every file in it with the stored
 // digests. A file whose extent overlaps an earlier one (not written by us) is read on its own.
+// A damaged hash, digest or error2 section fails it: what it held cannot be checked.
 func (lr *LogicalReader) Verify() error {
+	if err := lr.r.Damage(); err != nil {
+		return err
+	}
 	check := func(hm, hs hash.Hash, m, s string) error {
 		if got := hex.EncodeToString(hm.Sum(nil)); m != "" && got != m {
 			return fmt.Errorf("MD5 %s, stored %s", got, m)

@@ -1,9 +1,10 @@
 package ewf
 
 import (
-	"encoding"
 	"errors"
 	"fmt"
+
+	"github.com/evidenced/evidenced/formats/digest"
 )
 
 // LogicalState is where a paused logical acquisition stands: the segment files up to
@@ -39,11 +40,11 @@ func (lw *LogicalWriter) Checkpoint() (LogicalState, error) {
 	}
 	st := LogicalState{Writer: ws, Pending: append([]byte(nil), lw.w.pend...), Stream: lw.stream,
 		Entries: make([]LogicalEntryState, len(lw.order))}
-	if st.MD5, err = lw.smd5.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
+	if st.MD5, err = digest.SaveState(lw.smd5); err != nil {
 		return LogicalState{}, fmt.Errorf("ewf: save stream MD5: %w", err)
 	}
 	if lw.ssha1 != nil {
-		if st.SHA1, err = lw.ssha1.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
+		if st.SHA1, err = digest.SaveState(lw.ssha1); err != nil {
 			return LogicalState{}, fmt.Errorf("ewf: save stream SHA1: %w", err)
 		}
 	}
@@ -66,12 +67,12 @@ func ResumeLogical(create CreateFunc, openExisting func(name string) (File, erro
 	if len(st.SHA1) > 0 != opt.SHA1 {
 		return nil, errors.New("ewf: resume with other hash options than the checkpoint's")
 	}
-	if err := lw.smd5.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.MD5); err != nil {
-		return nil, fmt.Errorf("ewf: restore stream MD5: %w", err)
+	if lw.smd5, err = digest.RestoreState(digest.MD5, st.MD5); err != nil {
+		return nil, fmt.Errorf("ewf: stream: %w", err)
 	}
 	if lw.ssha1 != nil {
-		if err := lw.ssha1.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.SHA1); err != nil {
-			return nil, fmt.Errorf("ewf: restore stream SHA1: %w", err)
+		if lw.ssha1, err = digest.RestoreState(digest.SHA1, st.SHA1); err != nil {
+			return nil, fmt.Errorf("ewf: stream: %w", err)
 		}
 	}
 	for _, es := range st.Entries {

@@ -44,7 +44,8 @@ type Reader struct {
 	meta      Metadata
 	hashes    map[string]string
 	errs      []SectorRange
-	ltree     []byte // body of the ltree section of an L01 set
+	damage    []error // corrupt sections the media does not need (error2, hash, digest)
+	ltree     []byte  // body of the ltree section of an L01 set
 
 	mu    sync.Mutex
 	cache [4]struct {
@@ -83,187 +84,310 @@ func Open(open OpenFunc, first string) (*Reader, error) { return openSet(open, f
 
 // openSet reads an E01 set, or with logical an L01 set, whose media is the logical data stream
 // (its size is the ltree's "tb": L01 volume sections carry no sector count).
-func openSet(open OpenFunc, first string, logical bool) (*Reader, error) {
-	sig, segName := evfSignature, SegmentName
-	if logical {
-		sig, segName = lvfSignature, LogicalSegmentName
+func openSet(open OpenFunc, first string, logical bool) (_ *Reader, err error) {
+	name, err := segmentNamer(first, logical)
+	if err != nil {
+		return nil, err
 	}
+	s := &setScan{r: &Reader{hashes: map[string]string{}}, logical: logical, sig: evfSignature}
+	if logical {
+		s.sig = lvfSignature
+	}
+	defer func() {
+		if err != nil {
+			s.r.Close()
+		}
+	}()
+	for seg := 1; ; seg++ {
+		f, err := open(name(seg))
+		if err != nil {
+			if seg > 1 {
+				break // past the last segment
+			}
+			return nil, err
+		}
+		s.r.files = append(s.r.files, f)
+		done, err := s.segment(f, name(seg), seg)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			break
+		}
+	}
+	if err := s.finish(); err != nil {
+		return nil, err
+	}
+	return s.r, nil
+}
+
+// segmentNamer checks the first segment's name and returns the name of segment n (1-based),
+// keeping a lower-case set lower-case.
+func segmentNamer(first string, logical bool) (func(n int) string, error) {
 	if len(first) < 4 || first[len(first)-4] != '.' {
 		return nil, fmt.Errorf("ewf: %q is not a segment file name", first)
 	}
 	base := first[:len(first)-4]
-	r := &Reader{hashes: map[string]string{}}
-	var volChunks uint32
-	var spc, bps uint32
-	var sectors uint64
-	headerSeen := false
-	for seg := 1; ; seg++ {
-		name := first
-		if seg > 1 {
-			name = segName(base, seg)
-			if ext := first[len(first)-3:]; ext[0] == 'e' || ext[0] == 'l' { // keep lower-case sets lower-case
-				name = base + "." + strings.ToLower(name[len(base)+1:])
-			}
+	segName := SegmentName
+	if logical {
+		segName = LogicalSegmentName
+	}
+	lower := first[len(first)-3] == 'e' || first[len(first)-3] == 'l'
+	return func(n int) string {
+		if n == 1 {
+			return first
 		}
-		f, err := open(name)
-		if err != nil {
-			if seg > 1 {
-				break
-			}
-			return nil, err
+		name := segName(base, n)
+		if lower {
+			name = base + "." + strings.ToLower(name[len(base)+1:])
 		}
-		r.files = append(r.files, f)
-		var fh [fileHdrSize]byte
-		if _, err := f.ReadAt(fh[:], 0); err != nil || !bytes.Equal(fh[:8], sig) {
-			r.Close()
-			return nil, fmt.Errorf("ewf: %s: not an EWF segment", name)
+		return name
+	}, nil
+}
+
+// setScan holds what the sections of a segment set have said so far while openSet walks them.
+type setScan struct {
+	r          *Reader
+	logical    bool
+	sig        []byte // the segment files' signature
+	headerSeen bool   // a header2 (or header) was parsed: later "header" sections are ignored
+
+	// From the first volume (disk, data) section.
+	volChunks, spc, bps uint32
+	sectors             uint64
+}
+
+// section is one section of a segment file, as its descriptor describes it.
+type section struct {
+	typ        string
+	off, next  int64 // the descriptor's offset and the next descriptor's
+	size       int64 // descriptor and body
+	file       ReadFile
+	fileName   string
+	fileSize   int64
+	sectorsEnd int64 // end of this segment's last "sectors" section (0: none yet)
+}
+
+// body reads the section's bytes after its descriptor, bounded by the file and a sanity limit.
+func (sc section) body() ([]byte, error) {
+	if sc.size < descSize || sc.off+sc.size > sc.fileSize || sc.size > 1<<28 {
+		return nil, fmt.Errorf("ewf: %s: bad %s section size %d", sc.fileName, sc.typ, sc.size)
+	}
+	b := make([]byte, sc.size-descSize)
+	if _, err := sc.file.ReadAt(b, sc.off+descSize); err != nil {
+		return nil, fmt.Errorf("ewf: %s: %s section at %d: %w", sc.fileName, sc.typ, sc.off, err)
+	}
+	return b, nil
+}
+
+// segment checks segment file seg's header and walks its section chain; done is true when the
+// chain ends in "done" (the last segment).
+func (s *setScan) segment(f ReadFile, name string, seg int) (done bool, err error) {
+	var fh [fileHdrSize]byte
+	if _, err := f.ReadAt(fh[:], 0); err != nil || !bytes.Equal(fh[:8], s.sig) {
+		return false, fmt.Errorf("ewf: %s: not an EWF segment", name)
+	}
+	if n := binary.LittleEndian.Uint16(fh[9:]); int(n) != seg {
+		return false, fmt.Errorf("ewf: %s: segment number %d, want %d", name, n, seg)
+	}
+	sc := section{file: f, fileName: name, fileSize: f.Size()}
+	last := ""
+	for off := int64(fileHdrSize); off+descSize <= sc.fileSize; off = sc.next {
+		if err := sc.readDescriptor(off); err != nil {
+			return false, err
 		}
-		if n := binary.LittleEndian.Uint16(fh[9:]); int(n) != seg {
-			r.Close()
-			return nil, fmt.Errorf("ewf: %s: segment number %d, want %d", name, n, seg)
+		last = sc.typ
+		if err := s.section(sc, seg); err != nil {
+			return false, err
 		}
-		off := int64(fileHdrSize)
-		fsize := f.Size()
-		var sectorsEnd int64
-		last := ""
-		for off+descSize <= fsize {
-			var d [descSize]byte
-			if _, err := f.ReadAt(d[:], off); err != nil {
-				r.Close()
-				return nil, err
-			}
-			if binary.LittleEndian.Uint32(d[72:]) != adler32.Checksum(d[:72]) {
-				r.Close()
-				return nil, fmt.Errorf("ewf: %s: bad section descriptor checksum at %d", name, off)
-			}
-			typ := string(bytes.TrimRight(d[:16], "\x00"))
-			next := int64(binary.LittleEndian.Uint64(d[16:]))
-			size := int64(binary.LittleEndian.Uint64(d[24:]))
-			last = typ
-			readBody := func() ([]byte, error) {
-				if size < descSize || off+size > fsize || size > 1<<28 {
-					return nil, fmt.Errorf("ewf: %s: bad %s section size %d", name, typ, size)
-				}
-				b := make([]byte, size-descSize)
-				_, err := f.ReadAt(b, off+descSize)
-				return b, err
-			}
-			switch typ {
-			case "header2", "header":
-				if headerSeen && typ == "header" {
-					break
-				}
-				b, err := readBody()
-				if err != nil {
-					r.Close()
-					return nil, err
-				}
-				if m, ok := parseHeader(b, typ == "header2"); ok {
-					r.meta = m
-					headerSeen = true
-				}
-			case "volume", "disk", "data":
-				b, err := readBody()
-				if err != nil {
-					r.Close()
-					return nil, err
-				}
-				if len(b) >= 24 && spc == 0 {
-					volChunks = binary.LittleEndian.Uint32(b[4:])
-					spc = binary.LittleEndian.Uint32(b[8:])
-					bps = binary.LittleEndian.Uint32(b[12:])
-					if len(b) >= 1052 {
-						sectors = binary.LittleEndian.Uint64(b[16:])
-					} else {
-						sectors = uint64(binary.LittleEndian.Uint32(b[16:]))
-					}
-				}
-			case "sectors":
-				sectorsEnd = off + size
-			case "ltree":
-				if logical {
-					b, err := readBody()
-					if err != nil {
-						r.Close()
-						return nil, err
-					}
-					r.ltree = b
-				}
-			case "table":
-				b, err := readBody()
-				if err != nil {
-					r.Close()
-					return nil, err
-				}
-				if err := r.addTable(b, int32(seg-1), off, sectorsEnd); err != nil {
-					r.Close()
-					return nil, fmt.Errorf("ewf: %s: %w", name, err)
-				}
-			case "error2":
-				b, err := readBody()
-				if err == nil && len(b) >= error2HdrSize {
-					n := int(binary.LittleEndian.Uint32(b))
-					for i := 0; i < n && error2HdrSize+8*i+8 <= len(b); i++ {
-						e := b[error2HdrSize+8*i:]
-						r.errs = append(r.errs, SectorRange{int64(binary.LittleEndian.Uint32(e)), int64(binary.LittleEndian.Uint32(e[4:]))})
-					}
-				}
-			case "hash":
-				b, err := readBody()
-				if err == nil && len(b) >= 16 && !allZero(b[:16]) {
-					r.hashes["MD5"] = hex.EncodeToString(b[:16])
-				}
-			case "digest":
-				b, err := readBody()
-				if err == nil && len(b) >= 36 {
-					if !allZero(b[:16]) {
-						r.hashes["MD5"] = hex.EncodeToString(b[:16])
-					}
-					if !allZero(b[16:36]) {
-						r.hashes["SHA1"] = hex.EncodeToString(b[16:36])
-					}
-				}
-			}
-			if typ == "next" || typ == "done" || next <= off {
-				break
-			}
-			off = next
+		if sc.typ == "sectors" {
+			sc.sectorsEnd = sc.off + sc.size
 		}
-		if last == "done" {
+		if sc.typ == "next" || sc.typ == "done" || sc.next <= off {
 			break
 		}
 	}
-	if spc == 0 || bps == 0 {
-		r.Close()
-		return nil, errors.New("ewf: no volume section")
+	return last == "done", nil
+}
+
+// readDescriptor reads and checks the section descriptor at off into sc.
+func (sc *section) readDescriptor(off int64) error {
+	var d [descSize]byte
+	if _, err := sc.file.ReadAt(d[:], off); err != nil {
+		return fmt.Errorf("ewf: %s: section descriptor at %d: %w", sc.fileName, off, err)
+	}
+	if binary.LittleEndian.Uint32(d[72:]) != adler32.Checksum(d[:72]) {
+		return fmt.Errorf("ewf: %s: bad section descriptor checksum at %d", sc.fileName, off)
+	}
+	sc.typ = string(bytes.TrimRight(d[:16], "\x00"))
+	sc.off = off
+	sc.next = int64(binary.LittleEndian.Uint64(d[16:]))
+	sc.size = int64(binary.LittleEndian.Uint64(d[24:]))
+	return nil
+}
+
+// section takes in one section of segment seg. The sections the media is read through (volume,
+// table, ltree) fail the open when bad; the ones that only describe it (error2, hash, digest) are
+// recorded as damage, which Damage reports to a verifier.
+func (s *setScan) section(sc section, seg int) error {
+	switch sc.typ {
+	case "header2", "header":
+		if s.headerSeen && sc.typ == "header" {
+			return nil
+		}
+		b, err := sc.body()
+		if err != nil {
+			return err
+		}
+		if m, ok := parseHeader(b, sc.typ == "header2"); ok {
+			s.r.meta = m
+			s.headerSeen = true
+		}
+	case "volume", "disk", "data":
+		b, err := sc.body()
+		if err != nil {
+			return err
+		}
+		s.volume(b)
+	case "ltree":
+		if !s.logical {
+			return nil
+		}
+		b, err := sc.body()
+		if err != nil {
+			return err
+		}
+		s.r.ltree = b
+	case "table":
+		b, err := sc.body()
+		if err != nil {
+			return err
+		}
+		if err := s.r.addTable(b, int32(seg-1), sc.off, sc.sectorsEnd); err != nil {
+			return fmt.Errorf("ewf: %s: %w", sc.fileName, err)
+		}
+	case "error2", "hash", "digest":
+		if err := s.described(sc); err != nil {
+			s.r.damage = append(s.r.damage, fmt.Errorf("ewf: %s: %s section at %d: %w", sc.fileName, sc.typ, sc.off, err))
+		}
+	}
+	return nil
+}
+
+// volume takes the geometry from the first volume section (later ones repeat it).
+func (s *setScan) volume(b []byte) {
+	if len(b) < 24 || s.spc != 0 {
+		return
+	}
+	s.volChunks = binary.LittleEndian.Uint32(b[4:])
+	s.spc = binary.LittleEndian.Uint32(b[8:])
+	s.bps = binary.LittleEndian.Uint32(b[12:])
+	if len(b) >= volumeSize {
+		s.sectors = binary.LittleEndian.Uint64(b[16:])
+	} else {
+		s.sectors = uint64(binary.LittleEndian.Uint32(b[16:]))
+	}
+}
+
+// described reads an error2, hash or digest section into the reader; an error says it is damaged.
+func (s *setScan) described(sc section) error {
+	b, err := sc.body()
+	if err != nil {
+		return err
+	}
+	switch sc.typ {
+	case "error2":
+		errs, err := parseError2(b)
+		if err != nil {
+			return err
+		}
+		s.r.errs = append(s.r.errs, errs...)
+	case "hash":
+		if err := checkSum(b, 32); err != nil {
+			return err
+		}
+		if !allZero(b[:16]) {
+			s.r.hashes["MD5"] = hex.EncodeToString(b[:16])
+		}
+	case "digest":
+		if err := checkSum(b, 76); err != nil {
+			return err
+		}
+		if !allZero(b[:16]) {
+			s.r.hashes["MD5"] = hex.EncodeToString(b[:16])
+		}
+		if !allZero(b[16:36]) {
+			s.r.hashes["SHA1"] = hex.EncodeToString(b[16:36])
+		}
+	}
+	return nil
+}
+
+// checkSum checks the Adler-32 of b[:n] stored at b[n:n+4].
+func checkSum(b []byte, n int) error {
+	if len(b) < n+4 {
+		return fmt.Errorf("%d bytes, want at least %d", len(b), n+4)
+	}
+	if binary.LittleEndian.Uint32(b[n:]) != adler32.Checksum(b[:n]) {
+		return errors.New("checksum mismatch")
+	}
+	return nil
+}
+
+// parseError2 reads the sector ranges of an error2 section body: a 520-byte header (count,
+// padding, checksum), then 8 bytes a range and the entries' checksum.
+func parseError2(b []byte) ([]SectorRange, error) {
+	if err := checkSum(b, error2HdrSize-4); err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	n := int64(binary.LittleEndian.Uint32(b))
+	if n == 0 {
+		return nil, nil
+	}
+	end := error2HdrSize + 8*n
+	if end+4 > int64(len(b)) {
+		return nil, fmt.Errorf("%d entries do not fit in %d bytes", n, len(b))
+	}
+	if err := checkSum(b[error2HdrSize:], int(8*n)); err != nil {
+		return nil, fmt.Errorf("entries: %w", err)
+	}
+	errs := make([]SectorRange, n)
+	for i := range errs {
+		e := b[error2HdrSize+8*i:]
+		errs[i] = SectorRange{int64(binary.LittleEndian.Uint32(e)), int64(binary.LittleEndian.Uint32(e[4:]))}
+	}
+	return errs, nil
+}
+
+// finish checks the geometry the volume section gave and that the tables cover the media.
+func (s *setScan) finish() error {
+	r := s.r
+	if s.spc == 0 || s.bps == 0 {
+		return errors.New("ewf: no volume section")
 	}
 	// Bounds on hostile values: a chunk is allocated whole, and the media size must not overflow.
-	if bps > 1<<16 || uint64(spc)*uint64(bps) > maxChunkSize || sectors > 1<<62/uint64(bps) {
-		r.Close()
-		return nil, fmt.Errorf("ewf: volume section: impossible geometry (%d sectors of %d bytes, %d per chunk)", sectors, bps, spc)
+	if s.bps > 1<<16 || uint64(s.spc)*uint64(s.bps) > maxChunkSize || s.sectors > 1<<62/uint64(s.bps) {
+		return fmt.Errorf("ewf: volume section: impossible geometry (%d sectors of %d bytes, %d per chunk)", s.sectors, s.bps, s.spc)
 	}
-	r.chunkSize = int64(spc) * int64(bps)
-	r.size = int64(sectors) * int64(bps)
-	if logical {
+	r.chunkSize = int64(s.spc) * int64(s.bps)
+	r.size = int64(s.sectors) * int64(s.bps)
+	if s.logical {
 		tb, err := ltreeTotalBytes(r.ltree)
 		if err != nil {
-			r.Close()
-			return nil, err
+			return err
 		}
 		if tb < 0 {
-			r.Close()
-			return nil, fmt.Errorf("ewf: ltree: negative stream size %d", tb)
+			return fmt.Errorf("ewf: ltree: negative stream size %d", tb)
 		}
 		r.size = tb
 	}
-	if volChunks != 0 && int(volChunks) < len(r.chunks) {
-		r.chunks = r.chunks[:volChunks]
+	if s.volChunks != 0 && int(s.volChunks) < len(r.chunks) {
+		r.chunks = r.chunks[:s.volChunks]
 	}
 	if need := (r.size + r.chunkSize - 1) / r.chunkSize; int64(len(r.chunks)) < need {
-		r.Close()
-		return nil, fmt.Errorf("ewf: %d chunks stored, %d needed (missing segment?)", len(r.chunks), need)
+		return fmt.Errorf("ewf: %d chunks stored, %d needed (missing segment?)", len(r.chunks), need)
 	}
-	return r, nil
+	return nil
 }
 
 // maxChunkSize bounds the chunk size a reader accepts (libewf writes 32 KiB; EnCase at most a few MiB).
@@ -397,6 +521,11 @@ func (r *Reader) Hashes() map[string]string {
 	}
 	return m
 }
+
+// Damage reports the sections that describe the media but are corrupt (error2, hash, digest):
+// the media still reads, but what they held (stored hashes, unreadable ranges) is lost, so a
+// verifier must fail on it. Nil when there are none.
+func (r *Reader) Damage() error { return errors.Join(r.damage...) }
 
 // ReadErrors lists the sector ranges the acquisition could not read.
 func (r *Reader) ReadErrors() []SectorRange { return append([]SectorRange(nil), r.errs...) }

@@ -8,15 +8,15 @@ import (
 	"fmt"
 	"hash/adler32"
 	"io"
-	"runtime"
 	"strconv"
-	"sync"
 	"time"
 	"unicode/utf16"
 
 	"github.com/klauspost/compress/zlib"
 
+	"github.com/evidenced/evidenced/formats/chunkenc"
 	"github.com/evidenced/evidenced/formats/deflate"
+	"github.com/evidenced/evidenced/formats/digest"
 )
 
 // File is one segment file being written; *os.File satisfies it.
@@ -64,14 +64,13 @@ type Writer struct {
 	segHas  bool
 	chunks  int64
 	errs    []SectorRange
-	hashes  map[string][]byte
+	hashes  map[digest.Name][]byte
 	err     error
 	closed  bool
 
 	// Write path state
-	pend    []byte
-	encBufs [][]byte
-	encOut  []encResult
+	pend  []byte
+	batch chunkenc.Batch
 
 	// L01 mode (LogicalWriter): LVF signature, L01 names, logical volume, and extra sections
 	// (the ltree) written in the last segment before the hashes; they are only known at Close,
@@ -83,13 +82,6 @@ type Writer struct {
 type namedSection struct {
 	typ     string
 	payload []byte
-}
-
-type encResult struct {
-	b    []byte
-	comp bool
-	n    int
-	err  error
 }
 
 // NewWriter starts writing base+".E01" through create.
@@ -117,7 +109,7 @@ func newWriter(create CreateFunc, base string, opt Options) (*Writer, error) {
 	if opt.SegmentSize != 0 && opt.SegmentSize < 1<<20 {
 		return nil, errors.New("ewf: segment size below 1 MiB")
 	}
-	w := &Writer{create: create, base: base, opt: opt, hashes: map[string][]byte{}}
+	w := &Writer{create: create, base: base, opt: opt, hashes: map[digest.Name][]byte{}}
 	w.chunkSize = int(opt.BytesPerSector * opt.SectorsPerChunk)
 	var err error
 	switch opt.Compression {
@@ -523,8 +515,9 @@ func (w *Writer) AddReadError(firstSector, sectorCount int64) {
 	w.errs = append(w.errs, SectorRange{firstSector, sectorCount})
 }
 
-// SetHash records a digest of the media ("MD5", "SHA1") for the hash and digest sections.
-func (w *Writer) SetHash(name string, sum []byte) {
+// SetHash records a digest of the media for the hash and digest sections, which hold MD5 and
+// SHA1 only (others are not stored).
+func (w *Writer) SetHash(name digest.Name, sum []byte) {
 	w.hashes[name] = append([]byte(nil), sum...)
 }
 
@@ -566,39 +559,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 }
 
 func (w *Writer) writeBatch(batch [][]byte) error {
-	if len(batch) == 0 {
-		return nil
+	if w.batch.BufSize == 0 {
+		w.batch.BufSize = w.MaxEncodedSize()
 	}
-	for len(w.encBufs) < len(batch) {
-		w.encBufs = append(w.encBufs, make([]byte, 0, w.MaxEncodedSize()))
-		w.encOut = append(w.encOut, encResult{})
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(batch))
-	var wg sync.WaitGroup
-	for k := 0; k < workers; k++ {
-		wg.Add(1)
-		go func(k int) {
-			defer wg.Done()
-			for i := k; i < len(batch); i += workers {
-				b, c, err := w.EncodeChunk(w.encBufs[i], batch[i])
-				w.encOut[i] = encResult{b, c, len(batch[i]), err}
-			}
-		}(k)
-	}
-	wg.Wait()
-	for i := range batch {
-		r := w.encOut[i]
-		if r.err != nil {
-			return r.err
-		}
-		if err := w.WriteChunk(r.b, r.comp, r.n); err != nil {
-			return err
-		}
-		if cap(r.b) > cap(w.encBufs[i]) {
-			w.encBufs[i] = r.b[:0]
-		}
-	}
-	return nil
+	return w.batch.Write(w, batch)
 }
 
 // Close flushes a pending partial chunk, writes the closing sections and closes the last segment.
@@ -646,7 +610,7 @@ func (w *Writer) Close() error {
 	for _, x := range w.extra {
 		w.section(x.typ, x.payload)
 	}
-	md5, sha1 := w.hashes["MD5"], w.hashes["SHA1"]
+	md5, sha1 := w.hashes[digest.MD5], w.hashes[digest.SHA1]
 	if md5 != nil || sha1 != nil {
 		d := make([]byte, digestSize)
 		copy(d, md5)

@@ -12,9 +12,6 @@ package zip
 
 import (
 	azip "archive/zip"
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -22,11 +19,14 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/flate"
+
+	"github.com/evidenced/evidenced/formats/digest"
 )
 
 // Names of the manifest members written at the root of the archive. Member names that collide with
@@ -36,8 +36,9 @@ const (
 	ManifestJSON = "manifest.json"
 )
 
-// Hash names accepted in Options.Hashes; the manifest always lists them in this order.
-var hashOrder = [...]string{"md5", "sha1", "sha256"}
+// The hashes accepted in Options.Hashes; the manifest lists them in digest order, by their
+// lower-case names.
+var accepted = []digest.Name{digest.MD5, digest.SHA1, digest.SHA256}
 
 // deflateLevel: klauspost's level 5 keeps most of the ratio of level 6 at a fraction of the CPU,
 // which matters on a 2-core appliance hashing at the same time.
@@ -48,8 +49,8 @@ const copyBufSize = 256 << 10
 
 // Options selects what the Writer computes and how members are stored.
 type Options struct {
-	Hashes   []string // subset of "md5","sha1","sha256" computed per file; manifest order is always md5, sha1, sha256
-	Compress bool     // deflate when true, store when false
+	Hashes   []digest.Name // MD5, SHA1 and SHA256 computed per file; manifest order is always md5, sha1, sha256
+	Compress bool          // deflate when true, store when false
 }
 
 // Entry describes one file or directory of the evidence.
@@ -93,45 +94,28 @@ type row struct {
 // NewWriter starts an archive on w. Invalid Options are reported by the first Add and by Close.
 func NewWriter(w io.Writer, opt Options) *Writer {
 	zw := &Writer{zw: azip.NewWriter(w), opt: opt, seen: make(map[string]struct{})}
-	zw.hashes, zw.err = normalizeHashes(opt.Hashes)
-	for _, n := range zw.hashes {
-		zw.hs = append(zw.hs, newHash(n))
+	var names []digest.Name
+	names, zw.err = normalizeHashes(opt.Hashes)
+	for _, n := range names {
+		h, _ := digest.New(n) // normalizeHashes accepts only names New knows
+		zw.hs = append(zw.hs, h)
+		zw.hashes = append(zw.hashes, n.Lower())
 	}
 	zw.zw.RegisterCompressor(azip.Deflate, zw.compressor)
 	return zw
 }
 
-func normalizeHashes(in []string) ([]string, error) {
-	want := make(map[string]bool, len(in))
+// normalizeHashes checks the requested hashes and puts them in manifest order.
+func normalizeHashes(in []digest.Name) ([]digest.Name, error) {
+	out := make([]digest.Name, 0, len(in))
 	for _, h := range in {
-		n := strings.ToLower(strings.TrimSpace(h))
-		ok := false
-		for _, k := range hashOrder {
-			ok = ok || n == k
+		n, err := digest.Parse(string(h))
+		if err != nil || !slices.Contains(accepted, n) {
+			return nil, fmt.Errorf("zip: unknown hash %q (want md5, sha1 or sha256)", string(h))
 		}
-		if !ok {
-			return nil, fmt.Errorf("zip: unknown hash %q (want md5, sha1 or sha256)", h)
-		}
-		want[n] = true
+		out = append(out, n)
 	}
-	var out []string
-	for _, k := range hashOrder {
-		if want[k] {
-			out = append(out, k)
-		}
-	}
-	return out, nil
-}
-
-func newHash(name string) hash.Hash {
-	switch name {
-	case "md5":
-		return md5.New()
-	case "sha1":
-		return sha1.New()
-	default:
-		return sha256.New()
-	}
+	return digest.Order(out), nil
 }
 
 // compressor hands archive/zip the Writer's single deflater, reset for each member.

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/internal/testenv"
 )
 
@@ -140,7 +141,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(fmt.Sprintf("compress=%v", compress), func(t *testing.T) {
 			dir := t.TempDir()
 			zpath := filepath.Join(dir, "evidence.zip")
-			returned := writeArchive(t, zpath, Options{Hashes: []string{"sha256", "md5", "sha1"}, Compress: compress}, fx)
+			returned := writeArchive(t, zpath, Options{Hashes: []digest.Name{"sha256", "md5", "sha1"}, Compress: compress}, fx)
 
 			// Returned digests are those of the bytes given (or, for the failing source, read).
 			for _, x := range fx {
@@ -449,7 +450,7 @@ func TestSizeMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w := NewWriter(f, Options{Hashes: []string{"md5"}, Compress: true})
+	w := NewWriter(f, Options{Hashes: []digest.Name{"md5"}, Compress: true})
 	sums, err := w.AddFile(Entry{Path: "v/short", Size: 10}, strings.NewReader("abc"))
 	if err == nil || !strings.Contains(err.Error(), "after 3 of 10 bytes") {
 		t.Errorf("short source: %v", err)
@@ -509,7 +510,7 @@ func TestOutputErrorIsSticky(t *testing.T) {
 }
 
 func TestBadHashName(t *testing.T) {
-	w := NewWriter(io.Discard, Options{Hashes: []string{"md5", "crc64"}})
+	w := NewWriter(io.Discard, Options{Hashes: []digest.Name{"md5", "crc64"}})
 	if _, err := w.AddFile(Entry{Path: "v/a"}, strings.NewReader("")); err == nil || !strings.Contains(err.Error(), `"crc64"`) {
 		t.Errorf("AddFile with a bad hash name: %v", err)
 	}
@@ -527,7 +528,7 @@ func TestManyEntriesZip64(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w := NewWriter(f, Options{Hashes: []string{"md5"}})
+	w := NewWriter(f, Options{Hashes: []digest.Name{"md5"}})
 	for i := range n {
 		if _, err := w.AddFile(Entry{Path: fmt.Sprintf("v/d%03d/f%05d", i/1000, i), Modified: mtime}, strings.NewReader("")); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/imaging/filter"
 )
 
@@ -56,8 +57,8 @@ func FromLegacy(kind string, p map[string]string) (Task, Derived) {
 	if _, ok := p["hashes"]; ok {
 		t.Hashes = nil
 		for _, h := range strings.Split(p["hashes"], ",") {
-			if h != "" {
-				t.Hashes = append(t.Hashes, strings.ToUpper(h))
+			if n, err := digest.Parse(h); err == nil { // validated when the task started
+				t.Hashes = append(t.Hashes, n)
 			}
 		}
 	}

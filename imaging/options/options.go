@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/imaging/filter"
 )
 
@@ -29,6 +30,15 @@ var (
 	PhysicalFormats = []Format{E01, AFF4, Raw}
 	LogicalFormats  = []Format{L01, Zip}
 )
+
+// List names formats for messages: "e01, aff4, raw".
+func List(fs []Format) string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = string(f)
+	}
+	return strings.Join(names, ", ")
+}
 
 // Extension is the file extension of a format, as in file and report folder names.
 func (f Format) Extension() string {
@@ -96,12 +106,12 @@ type Task struct {
 	TargetFile string  `json:"targetFile,omitempty"` // without extension; "" = default name
 	Report     *Target `json:"reportFolder,omitempty"`
 	// Settings is the saved preset the request named, if any (its values are already applied).
-	Settings   string   `json:"settings,omitempty"`
-	SaveReport bool     `json:"saveReport"`
-	Verify     bool     `json:"verify"`
-	Retries    int      `json:"retries"`
-	Hashes     []string `json:"hashes,omitempty"` // upper case: MD5, SHA1, SHA256, SHA512
-	Case       Case     `json:"case,omitzero"`
+	Settings   string        `json:"settings,omitempty"`
+	SaveReport bool          `json:"saveReport"`
+	Verify     bool          `json:"verify"`
+	Retries    int           `json:"retries"`
+	Hashes     []digest.Name `json:"hashes,omitempty"`
+	Case       Case          `json:"case,omitzero"`
 
 	E01  E01Options  `json:"e01,omitzero"`
 	AFF4 AFF4Options `json:"aff4,omitzero"`
@@ -117,7 +127,7 @@ const DefaultRetries = 2
 
 // Default returns the options of a task of format f with every default applied.
 func Default(f Format) Task {
-	t := Task{Format: f, SaveReport: true, Verify: true, Retries: DefaultRetries, Hashes: []string{"MD5", "SHA1"}}
+	t := Task{Format: f, SaveReport: true, Verify: true, Retries: DefaultRetries, Hashes: []digest.Name{digest.MD5, digest.SHA1}}
 	switch f {
 	case E01:
 		t.E01.Compression = "fast"
@@ -143,5 +153,5 @@ func CasePrefix(f Format) string {
 	return "e01"
 }
 
-// HasHash reports whether the task computes the named hash.
-func (t Task) HasHash(name string) bool { return slices.Contains(t.Hashes, strings.ToUpper(name)) }
+// HasHash reports whether the task computes the hash n.
+func (t Task) HasHash(n digest.Name) bool { return slices.Contains(t.Hashes, n) }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/evidenced/evidenced/formats/digest"
 )
 
 func TestDefaultsAndExtensions(t *testing.T) {
@@ -19,7 +21,7 @@ func TestDefaultsAndExtensions(t *testing.T) {
 		{Zip, "zip", func(o Task) bool { return o.Zip.Compress }},
 	} {
 		o := Default(c.f)
-		if c.f.Extension() != c.ext || !o.Verify || !o.SaveReport || o.Retries != DefaultRetries || !o.HasHash("md5") || !o.HasHash("SHA1") || !c.ok(o) {
+		if c.f.Extension() != c.ext || !o.Verify || !o.SaveReport || o.Retries != DefaultRetries || !o.HasHash(digest.MD5) || !o.HasHash(digest.SHA1) || !c.ok(o) {
 			t.Errorf("%s: extension %s, defaults %+v", c.f, c.f.Extension(), o)
 		}
 		if c.f.Logical() != (c.f == L01 || c.f == Zip) {

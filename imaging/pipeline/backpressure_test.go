@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/imaging/source"
 )
 
@@ -35,7 +36,7 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 			}
 		}
 	}()
-	if _, err := Run(context.Background(), src, w, Config{Hashes: []string{"MD5"}}); err != nil {
+	if _, err := Run(context.Background(), src, w, Config{Hashes: []digest.Name{digest.MD5}}); err != nil {
 		t.Fatal(err)
 	}
 	close(stop)

@@ -6,11 +6,6 @@ package pipeline
 
 import (
 	"context"
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,11 +13,11 @@ import (
 	"hash"
 	"io"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/imaging/source"
 )
 
@@ -52,8 +47,8 @@ type Checkpoint struct {
 
 // Config of one run.
 type Config struct {
-	Hashes  []string // MD5, SHA1, SHA256, SHA512 (case-insensitive)
-	Workers int      // encoders; default GOMAXPROCS
+	Hashes  []digest.Name
+	Workers int // encoders; default GOMAXPROCS
 	// Resume continues from a checkpoint (nil: from the start).
 	Resume *Checkpoint
 	// Progress is called with the bytes written so far, at most every ProgressEvery.
@@ -77,21 +72,6 @@ type Result struct {
 	// PaddedHashes are the hashes of the stream zero-padded to Config.Pad, when Bytes is not a
 	// multiple of it (nil otherwise): what a reader of the image computes.
 	PaddedHashes map[string]string
-}
-
-// NewHash returns the hash for a name (MD5, SHA1, SHA256, SHA512).
-func NewHash(name string) (hash.Hash, error) {
-	switch strings.ToUpper(name) {
-	case "MD5":
-		return md5.New(), nil
-	case "SHA1":
-		return sha1.New(), nil
-	case "SHA256":
-		return sha256.New(), nil
-	case "SHA512":
-		return sha512.New(), nil
-	}
-	return nil, fmt.Errorf("unknown hash %q (accepted: md5, sha1, sha256, sha512)", name)
 }
 
 // The stages of a run, each on its own goroutines with its own inbound channel, shut down in stream
@@ -188,9 +168,9 @@ func (s *hashStage) run(parts chan<- hashPart, f *failer) {
 			yield()
 		}
 		if b.checkpoint {
-			st, err := s.h.(encoding.BinaryMarshaler).MarshalBinary()
+			st, err := digest.SaveState(s.h)
 			if err != nil {
-				f.fail(fmt.Errorf("save %s state: %w", s.name, err))
+				f.fail(fmt.Errorf("%s: %w", s.name, err))
 			}
 			parts <- hashPart{s.name, b.seq, st}
 		}
@@ -384,26 +364,22 @@ func feed(blocks <-chan source.Block, src *source.Reader, cs int, cpEvery time.D
 }
 
 // newHashes returns the named hashes, restored from a checkpoint when resuming.
-func newHashes(names []string, resume *Checkpoint) (map[string]hash.Hash, error) {
+func newHashes(names []digest.Name, resume *Checkpoint) (map[string]hash.Hash, error) {
 	hashers := map[string]hash.Hash{}
 	for _, name := range names {
-		h, err := NewHash(name)
+		var h hash.Hash
+		var err error
+		if resume == nil {
+			h, err = digest.New(name)
+		} else if st, ok := resume.HashStates[string(name)]; !ok {
+			err = fmt.Errorf("checkpoint has no %s state", name)
+		} else {
+			h, err = digest.RestoreState(name, st)
+		}
 		if err != nil {
 			return nil, err
 		}
-		hashers[strings.ToUpper(name)] = h
-	}
-	if resume == nil {
-		return hashers, nil
-	}
-	for name, h := range hashers {
-		st, ok := resume.HashStates[name]
-		if !ok {
-			return nil, fmt.Errorf("checkpoint has no %s state", name)
-		}
-		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st); err != nil {
-			return nil, fmt.Errorf("restore %s state: %w", name, err)
-		}
+		hashers[string(name)] = h
 	}
 	return hashers, nil
 }
@@ -515,9 +491,9 @@ func Run(ctx context.Context, src *source.Reader, w ChunkWriter, cfg Config) (Re
 func finalCheckpoint(res Result, hashers map[string]hash.Hash, w ChunkWriter) (*Checkpoint, error) {
 	cp := Checkpoint{Offset: res.Bytes, HashStates: map[string][]byte{}, BadRanges: res.BadRanges}
 	for name, h := range hashers {
-		st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+		st, err := digest.SaveState(h)
 		if err != nil {
-			return nil, fmt.Errorf("save %s state: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		cp.HashStates[name] = st
 	}
@@ -533,15 +509,15 @@ func finalCheckpoint(res Result, hashers map[string]hash.Hash, w ChunkWriter) (*
 
 // HashStream hashes everything r yields with each named hash (verification of a written image).
 // progress, if set, gets the bytes read so far.
-func HashStream(ctx context.Context, r io.Reader, names []string, progress func(int64)) (map[string]string, error) {
+func HashStream(ctx context.Context, r io.Reader, names []digest.Name, progress func(int64)) (map[string]string, error) {
 	hs := map[string]hash.Hash{}
 	ws := make([]io.Writer, 0, len(names))
 	for _, n := range names {
-		h, err := NewHash(n)
+		h, err := digest.New(n)
 		if err != nil {
 			return nil, err
 		}
-		hs[strings.ToUpper(n)] = h
+		hs[string(n)] = h
 		ws = append(ws, h)
 	}
 	mw := io.MultiWriter(ws...)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/raw"
 	"github.com/evidenced/evidenced/imaging/source"
 )
@@ -80,7 +81,7 @@ func TestRunRawHashesAndOrder(t *testing.T) {
 			data := random(t, size)
 			out := &memAt{}
 			src := source.New(bytes.NewReader(data), int64(size), source.Config{BlockSize: 256 << 10, Depth: 3})
-			res, err := Run(context.Background(), src, raw.NewWriter(out, 32<<10), Config{Hashes: []string{"md5", "SHA1", "sha256"}})
+			res, err := Run(context.Background(), src, raw.NewWriter(out, 32<<10), Config{Hashes: []digest.Name{digest.MD5, digest.SHA1, digest.SHA256}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +101,7 @@ func TestBadSectorsZeroFilledAndListed(t *testing.T) {
 	bad := map[int64]bool{5: true, 6: true, 7: true, 3000: true}
 	out := &memAt{}
 	src := source.New(&badReader{data: data, bad: bad}, int64(len(data)), source.Config{BlockSize: 1 << 20, Retries: 1})
-	res, err := Run(context.Background(), src, raw.NewWriter(out, 64<<10), Config{Hashes: []string{"MD5"}})
+	res, err := Run(context.Background(), src, raw.NewWriter(out, 64<<10), Config{Hashes: []digest.Name{digest.MD5}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestGoneSourceFails(t *testing.T) {
 	r := &badReader{data: random(t, 4<<20), gone: true}
 	src := source.New(r, 4<<20, source.Config{Fatal: func(err error) bool { return errors.Is(err, errGone) }})
 	start := time.Now()
-	_, err := Run(context.Background(), src, raw.NewWriter(&memAt{}, 64<<10), Config{Hashes: []string{"MD5"}})
+	_, err := Run(context.Background(), src, raw.NewWriter(&memAt{}, 64<<10), Config{Hashes: []digest.Name{digest.MD5}})
 	if !errors.Is(err, errGone) {
 		t.Fatalf("err %v, want gone", err)
 	}
@@ -144,7 +145,7 @@ func TestPauseResume(t *testing.T) {
 	var cps []Checkpoint
 	var mu sync.Mutex
 	go func() { time.Sleep(40 * time.Millisecond); cancel() }()
-	res, err := Run(ctx, src, raw.NewWriter(out, 64<<10), Config{Hashes: []string{"MD5", "SHA1"},
+	res, err := Run(ctx, src, raw.NewWriter(out, 64<<10), Config{Hashes: []digest.Name{digest.MD5, digest.SHA1},
 		CheckpointEvery: time.Millisecond, OnCheckpoint: func(c Checkpoint) { mu.Lock(); cps = append(cps, c); mu.Unlock() }})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want canceled", err)
@@ -168,7 +169,7 @@ func TestPauseResume(t *testing.T) {
 			t.Fatal(err)
 		}
 		src := source.New(bytes.NewReader(data), int64(len(data)), source.Config{BlockSize: 512 << 10})
-		res2, err := Run(context.Background(), src, w, Config{Hashes: []string{"MD5", "SHA1"}, Resume: &back})
+		res2, err := Run(context.Background(), src, w, Config{Hashes: []digest.Name{digest.MD5, digest.SHA1}, Resume: &back})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +189,7 @@ func TestPaddedHashes(t *testing.T) {
 	for _, size := range []int{1, 511, 512, 32767, 1000001} {
 		data := random(t, size)
 		src := source.New(bytes.NewReader(data), int64(size), source.Config{BlockSize: 256 << 10, Depth: 2})
-		res, err := Run(context.Background(), src, raw.NewWriter(&memAt{}, 32<<10), Config{Hashes: []string{"MD5", "SHA1"}, Pad: 512})
+		res, err := Run(context.Background(), src, raw.NewWriter(&memAt{}, 32<<10), Config{Hashes: []digest.Name{digest.MD5, digest.SHA1}, Pad: 512})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package tasks
+package output
 
 import (
 	azip "archive/zip"
@@ -13,16 +13,16 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/formats/zip"
 	"github.com/evidenced/evidenced/imaging/logical"
 	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/target"
-	"github.com/evidenced/evidenced/store"
 )
 
-// logicalSink is a logical container being written (L01 or zip).
-type logicalSink interface {
+// Container is a logical container being written (L01 or zip).
+type Container interface {
 	AddDir(e logical.Entry, path string) error
 	// AddFile copies r; hashes are keyed MD5/SHA1. An error with Broken() == nil concerns this
 	// file only (a source read error); the container stays consistent.
@@ -92,15 +92,15 @@ func (f watchedFile) Close() error {
 	return err
 }
 
-// resumableSink is a container that can be paused and continued later.
-type resumableSink interface {
+// Resumable is a container that can be paused and continued later: L01.
+type Resumable interface {
 	Checkpoint() (ewf.LogicalState, error)
 }
 
-// openLogicalSink creates the task's container, or reopens it at st when resuming.
-func openLogicalSink(req LogicalRequest, t *store.Task, tgt target.Target, software string, st *ewf.LogicalState) (logicalSink, error) {
-	base, o := t.TargetBase, req.Options
-	md5On, sha1On := o.HasHash("MD5"), o.HasHash("SHA1")
+// OpenContainer creates a logical task's container, or reopens it at st when resuming.
+func OpenContainer(spec Spec, tgt target.Target, st *ewf.LogicalState) (Container, error) {
+	base, o := spec.Base, spec.Options
+	md5On, sha1On := o.HasHash(digest.MD5), o.HasHash(digest.SHA1)
 	if o.Format == options.Zip {
 		return openZipSink(tgt, base+".zip", md5On, sha1On, o.Zip.Compress)
 	}
@@ -108,8 +108,7 @@ func openLogicalSink(req LogicalRequest, t *store.Task, tgt target.Target, softw
 	if o.L01.Compress {
 		comp = ewf.CompressFast
 	}
-	acquired := t.AcquiredAt
-	id := req.Drive.Identity()
+	acquired, id, software := spec.AcquiredAt, spec.Identity, spec.Software
 	s := &l01Sink{tgt: tgt, first: base + ".L01"}
 	create := func(name string) (ewf.File, error) { return s.errs.watch(tgt.Create(name)) }
 	opt := ewf.LogicalOptions{
@@ -218,8 +217,8 @@ func (s *l01Sink) Verify(ctx context.Context) error {
 		}
 	}
 	for k, v := range lr.StreamHashes() {
-		if s.Hashes()[strings.ToUpper(k)] != v {
-			return fmt.Errorf("stored stream %s %s differs from the written %s", k, v, s.Hashes()[strings.ToUpper(k)])
+		if s.Hashes()[k] != v {
+			return fmt.Errorf("stored stream %s %s differs from the written %s", k, v, s.Hashes()[k])
 		}
 	}
 	return ctx.Err()
@@ -248,12 +247,12 @@ func openZipSink(tgt target.Target, name string, md5On, sha1On, compress bool) (
 	s.f = watchedFile{File: f, errs: &s.errs}
 	// archive/zip buffers only 4 KiB; a share wants large writes.
 	s.bw = bufio.NewWriterSize(io.MultiWriter(s.f, s.md5, s.sha1, countWriter{&s.written}), 1<<20)
-	var hs []string
+	var hs []digest.Name
 	if md5On {
-		hs = append(hs, "md5")
+		hs = append(hs, digest.MD5)
 	}
 	if sha1On {
-		hs = append(hs, "sha1")
+		hs = append(hs, digest.SHA1)
 	}
 	s.zw = zip.NewWriter(s.bw, zip.Options{Hashes: hs, Compress: compress})
 	return s, nil
@@ -274,8 +273,10 @@ func (s *zipSink) AddFile(e logical.Entry, path string, r io.Reader) (map[string
 	h, err := s.zw.AddFile(zipEntry(e, path), r)
 	s.members[path] = true
 	out := map[string]string{}
-	for k, v := range h {
-		out[strings.ToUpper(k)] = v
+	for k, v := range h { // the manifest's lower-case names
+		if n, err := digest.Parse(k); err == nil {
+			out[string(n)] = v
+		}
 	}
 	return out, err
 }

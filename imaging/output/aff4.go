@@ -1,12 +1,12 @@
-package tasks
+package output
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/evidenced/evidenced/formats/aff4"
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/imaging/target"
@@ -48,7 +48,7 @@ func proveAFF4(tgt target.Target, name string, st aff4.State) error {
 	return nil
 }
 
-func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {
+func openAFF4(spec Spec, tgt target.Target, cp *pipeline.Checkpoint) (Image, error) {
 	o := spec.Options
 	comp := o.AFF4.Compression
 	if comp == "" {
@@ -58,14 +58,10 @@ func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Imag
 	if _, err := aff4.CompressionIRI(comp); err != nil {
 		return nil, err
 	}
-	var hashes []string
-	for _, h := range o.Hashes {
-		hashes = append(hashes, strings.ToLower(h))
-	}
 	// The acquisition time is fixed at the start: a resumed container keeps its creation time.
 	acquired := spec.AcquiredAt
 	opt := aff4.Options{
-		Compression: comp, Hashes: hashes,
+		Compression: comp, Hashes: o.Hashes,
 		CaseNumber: o.Case.Number, EvidenceNumber: o.Case.Evidence, Examiner: o.Case.Examiner, Description: o.Case.Description,
 		Model: spec.Identity.Model, Serial: spec.Identity.Serial, Size: spec.Identity.Size, SectorSize: spec.Identity.SectorSize,
 		Tool: spec.Software, AcquiredAt: acquired,
@@ -90,26 +86,39 @@ func openAFF4(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Imag
 			return nil, err
 		}
 	}
-	return &Image{
-		Writer: aff4Writer{w},
-		// Unreadable ranges stay zero-filled in the stream (as in E01 and raw), so the image's
-		// hashes equal the acquisition's; they are listed in the report. Mapping them to
-		// aff4:UnreadableData would make readers return a pattern instead of the hashed zeros.
-		AddBad:  func(source.Range, int) {},
-		SetHash: w.SetHash,
-		Close: func() error {
-			err := w.Close()
-			if serr := f.Sync(); err == nil {
-				err = serr
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			return err
-		},
-		Files:    func() []string { return []string{name} },
-		ReadBack: func() (io.Reader, func() error, error) { return readBackAFF4(tgt, name) },
-	}, nil
+	return &aff4Image{w: w, f: f, tgt: tgt, name: name}, nil
+}
+
+// aff4Image is an AFF4 container of one image stream.
+type aff4Image struct {
+	w    *aff4.Writer
+	f    target.File
+	tgt  target.Target
+	name string
+}
+
+func (img *aff4Image) Writer() pipeline.ChunkWriter { return aff4Writer{img.w} }
+func (img *aff4Image) Pad() int                     { return 0 }
+
+// AddBad records nothing: unreadable ranges stay zero-filled in the stream (as in E01 and raw), so
+// the image's hashes equal the acquisition's; they are listed in the report. Mapping them to
+// aff4:UnreadableData would make readers return a pattern instead of the hashed zeros.
+func (img *aff4Image) AddBad(source.Range, int)             {}
+func (img *aff4Image) SetHash(name digest.Name, sum []byte) { img.w.SetHash(name, sum) }
+func (img *aff4Image) Files() []string                      { return []string{img.name} }
+func (img *aff4Image) ReadBack() (io.Reader, func() error, error) {
+	return readBackAFF4(img.tgt, img.name)
+}
+
+func (img *aff4Image) Close() error {
+	err := img.w.Close()
+	if serr := img.f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := img.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // resumeAFF4 reopens the container of a paused task at its checkpoint: the file must be the

@@ -1,10 +1,11 @@
-package tasks
+package output
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
 
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/source"
@@ -14,6 +15,25 @@ import (
 // e01Writer gives the pipeline the writer's checkpoints in its JSON form.
 type e01Writer struct{ *ewf.Writer }
 
+// e01Image is an E01 segment set.
+type e01Image struct {
+	w   *ewf.Writer
+	tgt target.Target
+	// base names the set: base.E01, base.E02, ...
+	base string
+	pad  int
+}
+
+func (img *e01Image) Writer() pipeline.ChunkWriter         { return e01Writer{img.w} }
+func (img *e01Image) Pad() int                             { return img.pad }
+func (img *e01Image) AddBad(r source.Range, _ int)         { img.w.AddReadError(r.First, r.Count) }
+func (img *e01Image) SetHash(name digest.Name, sum []byte) { img.w.SetHash(name, sum) }
+func (img *e01Image) Close() error                         { return img.w.Close() }
+func (img *e01Image) Files() []string                      { return img.w.Files() }
+func (img *e01Image) ReadBack() (io.Reader, func() error, error) {
+	return readBackE01(img.tgt, img.base)
+}
+
 func (w e01Writer) Checkpoint() (json.RawMessage, error) {
 	st, err := w.Writer.Checkpoint()
 	if err != nil {
@@ -22,7 +42,7 @@ func (w e01Writer) Checkpoint() (json.RawMessage, error) {
 	return json.Marshal(st)
 }
 
-func openE01(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image, error) {
+func openE01(spec Spec, tgt target.Target, cp *pipeline.Checkpoint) (Image, error) {
 	o := spec.Options
 	comp, err := ewf.ParseCompression(o.E01.Compression)
 	if err != nil {
@@ -57,20 +77,17 @@ func openE01(spec ImageSpec, tgt target.Target, cp *pipeline.Checkpoint) (*Image
 	if err != nil {
 		return nil, err
 	}
-	return &Image{
-		Pad:      int(opt.BytesPerSector),
-		Writer:   e01Writer{w},
-		AddBad:   func(r source.Range, _ int) { w.AddReadError(r.First, r.Count) },
-		SetHash:  w.SetHash,
-		Close:    w.Close,
-		Files:    w.Files,
-		ReadBack: func() (io.Reader, func() error, error) { return readBackE01(tgt, spec.Base) },
-	}, nil
+	return &e01Image{w: w, tgt: tgt, base: spec.Base, pad: int(opt.BytesPerSector)}, nil
 }
 
 func readBackE01(tgt target.Target, base string) (io.Reader, func() error, error) {
 	r, err := ewf.Open(func(name string) (ewf.ReadFile, error) { return tgt.Open(name) }, base+".E01")
 	if err != nil {
+		return nil, nil, err
+	}
+	// A damaged hash, digest or error2 section loses what it held: the image does not verify.
+	if err := r.Damage(); err != nil {
+		r.Close()
 		return nil, nil, err
 	}
 	return io.NewSectionReader(r, 0, r.Size()), r.Close, nil

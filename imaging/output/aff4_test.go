@@ -1,4 +1,4 @@
-package tasks
+package output
 
 import (
 	"bytes"
@@ -15,18 +15,38 @@ import (
 	"github.com/evidenced/evidenced/imaging/target"
 )
 
-// writeAFF4 writes data[from:to] through an opened image as the pipeline does.
-func writeAFF4(t *testing.T, img *Image, data []byte, from, to int) {
+// localTarget is a local folder target in a temporary directory.
+func localTarget(t *testing.T) (string, target.Target) {
 	t.Helper()
-	cs := img.Writer.ChunkSize()
+	dir := t.TempDir()
+	tgt, err := target.OpenLocal(dir, []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, tgt
+}
+
+// testData is n bytes of a pattern that compresses somewhat, as a drive's content does.
+func testData(n int) []byte {
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(i/3 + i/4096)
+	}
+	return data
+}
+
+// writeChunks writes data[from:to] through an opened image as the pipeline does.
+func writeChunks(t *testing.T, img Image, data []byte, from, to int) {
+	t.Helper()
+	cs := img.Writer().ChunkSize()
 	dst := make([]byte, 0, 2*cs)
 	for off := from; off < to; off += cs {
 		c := data[off:min(off+cs, to)]
-		enc, comp, err := img.Writer.EncodeChunk(dst, c)
+		enc, comp, err := img.Writer().EncodeChunk(dst, c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := img.Writer.WriteChunk(enc, comp, len(c)); err != nil {
+		if err := img.Writer().WriteChunk(enc, comp, len(c)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -35,23 +55,16 @@ func writeAFF4(t *testing.T, img *Image, data []byte, from, to int) {
 // An AFF4 image on a local target is checkpointed, proven its own (proveAFF4), refused for another
 // image's checkpoint without a byte changed, and resumed to a container whose stream is the source.
 func TestAFF4ProveAndResume(t *testing.T) {
-	dir := t.TempDir()
-	tgt, err := target.OpenLocal(dir, []string{dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, 3<<20+12345)
-	for i := range data {
-		data[i] = byte(i/3 + i/4096)
-	}
+	dir, tgt := localTarget(t)
+	data := testData(3<<20 + 12345)
 	id := hal.Identity{Model: "M", Serial: "S", Size: int64(len(data)), SectorSize: 512}
-	spec := func(base string) ImageSpec {
+	spec := func(base string) Spec {
 		o := options.Default(options.AFF4)
 		o.AFF4.Compression = "snappy"
-		return ImageSpec{Options: o, Base: base, AcquiredAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), Identity: id}
+		return Spec{Options: o, Base: base, AcquiredAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), Identity: id}
 	}
-	checkpoint := func(img *Image) *pipeline.Checkpoint {
-		fs, err := img.Writer.(pipeline.Checkpointer).Checkpoint()
+	checkpoint := func(img Image) *pipeline.Checkpoint {
+		fs, err := img.Writer().(pipeline.Checkpointer).Checkpoint()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,9 +76,9 @@ func TestAFF4ProveAndResume(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeAFF4(t, img, data, 0, 1<<20)
+		writeChunks(t, img, data, 0, 1<<20)
 		cps[base] = checkpoint(img)
-		writeAFF4(t, img, data, 1<<20, 2<<20) // written after the checkpoint, then the crash
+		writeChunks(t, img, data, 1<<20, 2<<20) // written after the checkpoint, then the crash
 		if err := img.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +114,7 @@ func TestAFF4ProveAndResume(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resume: %v", err)
 	}
-	writeAFF4(t, img, data, 1<<20, len(data))
+	writeChunks(t, img, data, 1<<20, len(data))
 	if err := img.Close(); err != nil {
 		t.Fatal(err)
 	}

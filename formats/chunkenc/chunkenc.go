@@ -1,0 +1,75 @@
+// Package chunkenc encodes a batch of chunks in parallel and writes them in order: the io.Writer
+// path of the E01 and AFF4 writers, which compress chunk by chunk like the pipeline does but are
+// handed whole buffers instead of a block stream.
+package chunkenc
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Codec is the format's side: EncodeChunk runs on many goroutines at once (dst is a scratch
+// buffer the result may alias), WriteChunk is called in chunk order from the caller's goroutine.
+type Codec interface {
+	EncodeChunk(dst, src []byte) (enc []byte, compressed bool, err error)
+	WriteChunk(enc []byte, compressed bool, rawLen int) error
+}
+
+// Batch keeps the scratch buffers of one writer across batches. A Batch is used from one
+// goroutine at a time.
+type Batch struct {
+	// BufSize is the capacity of each scratch buffer: the largest encoded chunk, so that encoding
+	// allocates nothing.
+	BufSize int
+
+	bufs [][]byte
+	out  []result
+}
+
+type result struct {
+	enc  []byte
+	comp bool
+	err  error
+}
+
+// Write encodes chunks on up to GOMAXPROCS goroutines and writes them in order. An encoded chunk
+// is never kept as a scratch buffer: encoders may return shared or caller memory. The first error,
+// of encoding or writing, stops the writing and is returned; chunks after it are not written.
+func (b *Batch) Write(c Codec, chunks [][]byte) error {
+	n := len(chunks)
+	if n == 0 {
+		return nil
+	}
+	for len(b.bufs) < n {
+		b.bufs = append(b.bufs, make([]byte, 0, b.BufSize))
+		b.out = append(b.out, result{})
+	}
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				enc, comp, err := c.EncodeChunk(b.bufs[i][:0], chunks[i])
+				b.out[i] = result{enc, comp, err}
+			}
+		})
+	}
+	wg.Wait()
+	var err error
+	for i := range n {
+		r := &b.out[i]
+		if err == nil {
+			err = r.err
+		}
+		if err == nil {
+			err = c.WriteChunk(r.enc, r.comp, len(chunks[i]))
+		}
+		*r = result{}
+	}
+	return err
+}
