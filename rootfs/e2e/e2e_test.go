@@ -153,7 +153,7 @@ func TestAppliance(t *testing.T) {
 	}
 	// The drive is identified again on its port after the boot (as an examiner's script waits for it).
 	v.waitPort(t, "sata2", "QSATA0002", 2*time.Minute)
-	v.getRetry("/api/resume-task?taskKey=" + url.QueryEscape(key) + "&" + folder("powerloss") + creds)
+	v.getRetry("/api/resume-task?taskKey=" + url.QueryEscape(key) + creds)
 	final := waitDone(t, v, key, 15*time.Minute)
 	if final.State != "completed" {
 		t.Fatalf("step 5: resumed task ended %q: %s", final.State, final.Message)
