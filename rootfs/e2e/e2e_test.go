@@ -1,6 +1,7 @@
 // Package e2e proves the appliance image through its forwarded API, as a lab's script would: it
 // boots var/image/evidenced.img in QEMU (scripts/qemu-run.sh) and drives it over HTTP, with the guest
-// agent only for what a lab does at the console (freezing the daemon, installing an update).
+// agent only for what a lab does at the console (freezing the daemon, installing an update) and
+// QEMU's monitor (QMP) for what an examiner does with the drives (plugging and pulling them).
 // `make qemu-e2e` runs it; without EVIDENCED_QEMU_E2E it is skipped (it takes many minutes).
 package e2e
 
