@@ -50,11 +50,14 @@ bench: test-deps build
 # /init) against a Samba server on this machine; hal/linux on AHCI, virtio-scsi, USB and NVMe disks
 # in a guest. Not part of `make test`: it fetches a kernel.
 QEMU_KERNEL := var/cache/qemu-kernel
+GPIO_SIM := var/cache/gpio-sim
 qemu-test: test-deps
 	@scripts/qemu-kernel.sh $(QEMU_KERNEL)
+	@scripts/gpio-sim.sh $(QEMU_KERNEL) $(GPIO_SIM)
 	EVIDENCED_QEMU_KERNEL=$(abspath $(QEMU_KERNEL)) EVIDENCED_REQUIRE_TOOLS=1 \
 		$(GO) test -count=1 -v -run 'TestKernelCIFSInQEMU' ./imaging/target
 	EVIDENCED_QEMU_KERNEL=$(abspath $(QEMU_KERNEL)) EVIDENCED_REQUIRE_TOOLS=1 \
+		EVIDENCED_GPIO_SIM=$$(ls $(abspath $(GPIO_SIM))/$$(ls $(QEMU_KERNEL)/lib/modules)/gpio-sim-oot.ko) \
 		$(GO) test -count=1 -v -run 'TestBoardInQEMU' ./hal/linux
 
 # Requests/s with user management on against off, side by side (50 clients, GET /api/ports).

@@ -32,6 +32,7 @@ import (
 	"github.com/evidenced/evidenced/daemon/web"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
+	"github.com/evidenced/evidenced/hal/idle"
 	halinux "github.com/evidenced/evidenced/hal/linux"
 	"github.com/evidenced/evidenced/hal/sim"
 	"github.com/evidenced/evidenced/store"
@@ -104,13 +105,20 @@ func serveFlags(fs *flag.FlagSet) *options {
 	return o
 }
 
-func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
+// openedBoard is the board the daemon runs on and what its description says beyond the ports.
+type openedBoard struct {
+	hal.Board
+	applianceID  string
+	idlePowerOff time.Duration // 0: ports stay powered until shutdown
+}
+
+func openBoard(o *options, log *slog.Logger) (openedBoard, error) {
 	var desc board.Description
 	var err error
 	if len(o.simRoots) == 0 {
 		def := filepath.Join(o.dataDir, "sim")
 		if err := os.MkdirAll(def, 0o755); err != nil {
-			return nil, "", fmt.Errorf("sim root: %w", err)
+			return openedBoard{}, fmt.Errorf("sim root: %w", err)
 		}
 		o.simRoots = append(o.simRoots, def)
 	}
@@ -121,17 +129,17 @@ func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 		}
 		desc, err = sim.DemoDescription(o.dataDir, id)
 		if err != nil {
-			return nil, "", fmt.Errorf("demo board: %w", err)
+			return openedBoard{}, fmt.Errorf("demo board: %w", err)
 		}
 		o.roots = append(o.roots, filepath.Join(o.dataDir, "targets"))
 		o.simRoots = append(o.simRoots, filepath.Join(o.dataDir, sim.DemoDir)) // so the demo drives can be re-plugged
 		if err := os.MkdirAll(filepath.Join(o.dataDir, "targets"), 0o755); err != nil {
-			return nil, "", err
+			return openedBoard{}, err
 		}
 	} else {
 		desc, err = board.Load(o.board)
 		if err != nil {
-			return nil, "", err
+			return openedBoard{}, err
 		}
 	}
 	var b hal.Board
@@ -144,7 +152,7 @@ func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 		err = fmt.Errorf("board kind %q is not supported (supported: sim, linux)", desc.Kind)
 	}
 	if err != nil {
-		return nil, "", err
+		return openedBoard{}, err
 	}
 	id := desc.ApplianceID
 	if o.applianceID != "" {
@@ -153,7 +161,7 @@ func openBoard(o *options, log *slog.Logger) (hal.Board, string, error) {
 	if id == "" {
 		id = "EVD0001"
 	}
-	return b, id, nil
+	return openedBoard{Board: b, applianceID: id, idlePowerOff: time.Duration(desc.IdlePowerOff)}, nil
 }
 
 func serve(args []string, log *slog.Logger) error {
@@ -170,10 +178,11 @@ func serve(args []string, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	b, applianceID, err := openBoard(o, log)
+	ob, err := openBoard(o, log)
 	if err != nil {
 		return err
 	}
+	b, applianceID := ob.Board, ob.applianceID
 	defer b.Close()
 	// Port modes the examiner set survive restarts.
 	modes, err := st.PortModes()
@@ -225,6 +234,11 @@ func serve(args []string, log *slog.Logger) error {
 	ran := make(chan struct{})
 	go func() { srv.Run(runCtx); close(ran) }()
 	defer func() { stopRun(); <-ran }()
+	if ob.idlePowerOff > 0 {
+		// Idle Source ports go off; scan-port, source-drives and tasks power them on as ever.
+		w := idle.New(b, idle.Config{After: ob.idlePowerOff, Busy: func(p string) bool { return tm.BusyTask(p) != "" }, Log: log})
+		go w.Run(runCtx)
+	}
 	sock, err := serveSocket(o.dataDir, localHandler(srv.LocalHandler(), st, log), log)
 	if err != nil {
 		return err

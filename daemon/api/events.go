@@ -38,7 +38,11 @@ type liveProgress struct {
 //	event: task      data: {"taskKey": ...}; a task's record changed (started, step, checkpoint, end)
 //	event: progress  data: [liveProgress ...]; every second while tasks run
 //
-// The stream ends when the client goes away or StopEvents is called (server shutdown).
+// The stream ends when the client goes away, StopEvents is called (server shutdown), or the
+// token it was opened with stops being valid or changes role (logout, revocation, expiry, a role
+// change): a stream must not outlive the right to read it. The last event then says why:
+//
+//	event: closed    data: {"reason": ...}
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if err := noParams(r); err != nil {
 		return err
@@ -112,6 +116,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 				err = sendPorts() // a task start or end changes its port's busy task
 			}
 		case <-poll.C:
+			if reason := s.streamRevoked(r); reason != "" {
+				_ = send("closed", map[string]string{"reason": reason})
+				return nil
+			}
 			err = sendPorts()
 		case <-prog.C:
 			if live := slices.DeleteFunc(s.liveProgress(), func(p liveProgress) bool { return !visible(p.TaskKey) }); len(live) > 0 {
@@ -126,6 +134,20 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			return nil // the client is gone; nothing to answer
 		}
 	}
+}
+
+// streamRevoked says why an open stream's credentials no longer hold ("" while they do): the
+// token is checked again as a new request's would be, and a changed role ends the stream because
+// what it may see was decided when it opened.
+func (s *Server) streamRevoked(r *http.Request) string {
+	id, err := s.authorize(r)
+	if err != nil {
+		return "the session ended: log in again"
+	}
+	if id.Role != who(r).Role {
+		return "the account's role changed: open the stream again"
+	}
+	return ""
 }
 
 // liveProgress reads the live figures of every running task.

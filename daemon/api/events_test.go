@@ -156,3 +156,51 @@ func TestCasesAndTaskFilter(t *testing.T) {
 		t.Fatalf("all tasks: %v", rows)
 	}
 }
+
+// An open event stream ends, with a closed event naming why, within a poll period of its token
+// being revoked (logout) or its account's role changing.
+func TestEventsEndWithTheSession(t *testing.T) {
+	e := newSecureEnv(t, Config{})
+	for _, c := range []struct {
+		name   string
+		revoke func(tok string)
+		reason string
+	}{
+		{"logout", func(tok string) {
+			if a := e.do("POST", "/logout", tok, ""); a.code != 200 {
+				t.Fatalf("logout: %d %s", a.code, a.body)
+			}
+		}, "session ended"},
+		{"role change", func(string) {
+			boss := e.token("boss", adminPass)
+			if a := e.do("PATCH", "/api/users?name=ex2", boss, `{"role": "admin"}`); a.code != 200 {
+				t.Fatalf("role change: %d %s", a.code, a.body)
+			}
+		}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			user := map[string]string{"logout": "ex1", "role change": "ex2"}[c.name]
+			tok := e.token(user, exPass)
+			other := e.token("ex1", exPass) // a second session of ex1 that nobody touches
+			ended := make(chan answer, 1)
+			go func() {
+				ended <- e.stream("/api/events", tok, func(body string) bool { return strings.Contains(body, "event: closed") })
+			}()
+			time.Sleep(700 * time.Millisecond) // both streams open
+			revoked := time.Now()
+			c.revoke(tok)
+			a := <-ended
+			took := time.Since(revoked)
+			if !strings.Contains(a.body, "event: closed") || !strings.Contains(a.body, c.reason) {
+				t.Fatalf("stream after %s: no closed event with %q in %q", c.name, c.reason, a.body)
+			}
+			if took > 2*time.Second {
+				t.Errorf("stream ended %v after %s, want within 2 s", took, c.name)
+			}
+			// Only the revoked session ends: another session of ex1 still answers.
+			if a := e.do("GET", "/api/whoami", other, ""); a.code != 200 {
+				t.Errorf("ex1's other session after %s: %d %s", c.name, a.code, a.body)
+			}
+		})
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/evidenced/evidenced/hal"
@@ -29,10 +30,37 @@ const (
 
 // Description is a board description file.
 type Description struct {
-	Kind        string     `json:"kind"`
-	ApplianceID string     `json:"applianceId"`
-	Ports       []PortDesc `json:"ports"`
+	Kind        string `json:"kind"`
+	ApplianceID string `json:"applianceId"`
+	// IdlePowerOff: a powered Source port with no task on it for this long is powered off again
+	// (a drive left spinning wears and warms for nothing); scan-port or a task powers it on. In the
+	// file a duration such as "10m" or "1h30m"; absent or "0" means never.
+	IdlePowerOff Duration   `json:"idlePowerOff,omitzero"`
+	Ports        []PortDesc `json:"ports"`
 }
+
+// Duration is a time.Duration written in a board file as Go duration text ("90s", "10m").
+type Duration time.Duration
+
+// MaxIdlePowerOff bounds IdlePowerOff: a longer value is a typo (a day, not a minute count).
+const MaxIdlePowerOff = 24 * time.Hour
+
+// UnmarshalJSON reads "10m"-style text; a bare number is refused (seconds or minutes?).
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf(`a duration is text such as "10m" or "90s", not %s`, b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf(`duration %q: write it as "10m", "90s" or "1h30m"`, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration as text ParseDuration reads back.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
 // PortDesc is one port of the board. Mode may be empty in the file; Parse fills in DefaultMode.
 // Bus, Attach, Power and Reset describe a real port (kind "linux"); Drive a simulated one.
@@ -204,6 +232,9 @@ func (d *Description) normalize() error {
 	if !isWord(d.ApplianceID) || strings.Contains(d.ApplianceID, "_") {
 		// The appliance id is a field of the underscore-separated task key.
 		return fmt.Errorf("applianceId: %q must be one word of printable characters without '_'", d.ApplianceID)
+	}
+	if d.IdlePowerOff < 0 || time.Duration(d.IdlePowerOff) > MaxIdlePowerOff {
+		return fmt.Errorf("idlePowerOff: %v out of range (0 = never, at most %v)", time.Duration(d.IdlePowerOff), MaxIdlePowerOff)
 	}
 	if len(d.Ports) == 0 {
 		return errors.New("ports: the board has no ports")

@@ -1,10 +1,13 @@
 package board
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/evidenced/evidenced/hal"
 )
@@ -222,6 +225,50 @@ func TestParseLinuxErrors(t *testing.T) {
 		_, err := Parse([]byte(c.in))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want it to contain %q", c.name, err, c.want)
+		}
+	}
+}
+
+func TestParseIdlePowerOff(t *testing.T) {
+	const tmpl = `{"kind":"sim","applianceId":"E1",%s"ports":[{"name":"SATA1"}]}`
+	for _, c := range []struct {
+		field string
+		want  time.Duration
+		err   string
+	}{
+		{``, 0, ""},
+		{`"idlePowerOff":"10m",`, 10 * time.Minute, ""},
+		{`"idlePowerOff":"1h30m",`, 90 * time.Minute, ""},
+		{`"idlePowerOff":"0",`, 0, ""},
+		{`"idlePowerOff":600,`, 0, `not 600`},
+		{`"idlePowerOff":"10 minutes",`, 0, `duration "10 minutes"`},
+		{`"idlePowerOff":"-1m",`, 0, "idlePowerOff: -1m0s out of range"},
+		{`"idlePowerOff":"48h",`, 0, "idlePowerOff: 48h0m0s out of range"},
+	} {
+		d, err := Parse([]byte(fmt.Sprintf(tmpl, c.field)))
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: error %v, want %q", c.field, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.field, err)
+			continue
+		}
+		if time.Duration(d.IdlePowerOff) != c.want {
+			t.Errorf("%s: %v, want %v", c.field, time.Duration(d.IdlePowerOff), c.want)
+		}
+		// Written back (board discover prints descriptions) it reads the same.
+		b, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := Parse(b); err != nil || again.IdlePowerOff != d.IdlePowerOff {
+			t.Errorf("%s: round trip %s: %v %v", c.field, b, again.IdlePowerOff, err)
+		}
+		if c.want == 0 && strings.Contains(string(b), "idlePowerOff") {
+			t.Errorf("%s: a zero duration is written: %s", c.field, b)
 		}
 	}
 }

@@ -7,18 +7,27 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/board"
+	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/internal/directio"
 )
 
 // TestBenchReaderVsDD (make bench; EVIDENCED_BENCH_HAL=MiB): the Reader on a loop device against
-// `dd iflag=direct bs=1M` on the same device, alternated seven times, best of each, and the time
-// from losetup to the plugged event. It fails when the Reader is below 0.95 × dd.
+// `dd iflag=direct bs=1M` on the same device, in back-to-back rounds whose order rotates (both see
+// about the same load on a shared machine; the median of the rounds' ratios is the figure, so a
+// burst of load spoils a round, not the result), and the time from losetup to the plugged event.
+// The Reader runs two ways: one 1 MiB read at a time like dd (the figure, which fails the test below
+// 0.95 × dd), and as the imaging engine drives it (imaging/source, 1 MiB reads, 4 in flight), shown
+// for comparison. On a loaded 2-core machine (load 8-13) a plain Go pread loop of 1 MiB also trails
+// dd (median 0.70-0.83 in one test run): the gap there is Go's syscall path under CPU contention,
+// not the Reader's code; with 4 MiB reads the plain loop matched dd (0.96-1.00).
 func TestBenchReaderVsDD(t *testing.T) {
 	mib, _ := strconv.Atoi(os.Getenv("EVIDENCED_BENCH_HAL"))
 	if mib <= 0 {
@@ -47,14 +56,15 @@ func TestBenchReaderVsDD(t *testing.T) {
 	dev := fmt.Sprintf("/dev/loop%d", n)
 	exec.Command("cat", img).Run() // the backing file in the page cache for both
 	size := float64(int64(mib) << 20)
-	best := map[string]time.Duration{}
-	for round := 0; round < 7; round++ {
+	runDD := func() time.Duration {
 		t0 := time.Now()
 		if out, err := exec.Command("dd", "if="+dev, "of=/dev/null", "iflag=direct", "bs=1M", "status=none").CombinedOutput(); err != nil {
 			t.Fatalf("dd: %v %s", err, out)
 		}
-		keepBest(best, "dd", time.Since(t0))
-		t0 = time.Now()
+		return time.Since(t0)
+	}
+	runReader := func() time.Duration {
+		t0 := time.Now()
 		r, err := p.Drive().Open()
 		if err != nil {
 			t.Fatal(err)
@@ -70,16 +80,59 @@ func TestBenchReaderVsDD(t *testing.T) {
 			}
 		}
 		r.Close()
-		keepBest(best, "reader", time.Since(t0))
+		return time.Since(t0)
 	}
+	// The Reader as the imaging engine drives it: imaging/source with 1 MiB reads, 4 in flight.
+	runEngine := func() time.Duration {
+		t0 := time.Now()
+		r, err := p.Drive().Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr := source.New(r, r.Size(), source.Config{BlockSize: 1 << 20, Depth: 4, SectorSize: r.SectorSize()})
+		blocks, errp := sr.Stream(ctx, 0)
+		for b := range blocks {
+			sr.Release(b)
+		}
+		if err := errp(); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		return time.Since(t0)
+	}
+	// Runs go back to back in rounds, the order rotating, the order alternating, so that both sides of a pair see about the
+	// same load on a shared machine; the median of the pairs' ratios is the figure (a burst of
+	// load spoils a pair, not the result), the best of each side is shown too.
+	best := map[string]time.Duration{}
+	var one, engine []float64 // per round: dd time / Reader time
+	for round := 0; round < benchRounds; round++ {
+		runs := map[string]func() time.Duration{"dd": runDD, "reader": runReader, "engine": runEngine}
+		order := []string{"dd", "reader", "engine"}
+		took := map[string]time.Duration{}
+		for i := range order {
+			k := order[(i+round)%len(order)]
+			took[k] = runs[k]()
+			keepBest(best, k, took[k])
+		}
+		one = append(one, took["dd"].Seconds()/took["reader"].Seconds())
+		engine = append(engine, took["dd"].Seconds()/took["engine"].Seconds())
+	}
+	slices.Sort(one)
+	slices.Sort(engine)
+	median := func(v []float64) float64 { return v[len(v)/2] }
 	rate := func(d time.Duration) float64 { return size / 1e6 / d.Seconds() }
-	ratio := rate(best["reader"]) / rate(best["dd"])
-	t.Logf("%d MiB loop device: dd iflag=direct bs=1M %.0f MB/s, hal/linux Reader (1 MiB) %.0f MB/s, ratio %.3f; losetup to plugged %v",
-		mib, rate(best["dd"]), rate(best["reader"]), ratio, plugged)
-	if ratio < 0.95 {
-		t.Errorf("Reader at %.3f × dd, want ≥ 0.95", ratio)
+	load, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("%d MiB loop device, best of %d: dd iflag=direct bs=1M %.0f MB/s, Reader one 1 MiB read at a time %.0f MB/s, Reader as the engine drives it (1 MiB × 4 in flight) %.0f MB/s; "+
+		"median of the rounds' ratios to dd: one at a time %.3f (%.2f to %.2f), engine %.3f (%.2f to %.2f); losetup to plugged %v; load average %s",
+		mib, benchRounds, rate(best["dd"]), rate(best["reader"]), rate(best["engine"]), median(one), one[0], one[len(one)-1],
+		median(engine), engine[0], engine[len(engine)-1], plugged, strings.Join(strings.Fields(string(load))[:3], " "))
+	if r := median(one); r < 0.95 {
+		t.Errorf("Reader at %.3f × dd, want ≥ 0.95", r)
 	}
 }
+
+// benchRounds is how many rounds of dd and the two Reader runs the benchmark times.
+const benchRounds = 15
 
 // readSize is the Reader's request size in the benchmark (dd: 1 MiB).
 var readSize = 1 << 20

@@ -29,7 +29,11 @@ type Options struct {
 	// IdentifyTimeout is how long a powered port waits for a drive before it says not-detected
 	// (default 15 s).
 	IdentifyTimeout time.Duration
-	Logger          *slog.Logger
+	// DeleteWait bounds how long power off waits for the kernel to let go of the disk before the
+	// power line goes inactive anyway (default 5 s): a frozen drive holds its outstanding
+	// commands, and the kernel's delete waits for them; cutting the power is what ends them.
+	DeleteWait time.Duration
+	Logger     *slog.Logger
 }
 
 // Board is the appliance's real board. It implements hal.Board.
@@ -73,6 +77,9 @@ func New(desc board.Description, opt Options) (*Board, error) {
 	}
 	if opt.IdentifyTimeout <= 0 {
 		opt.IdentifyTimeout = 15 * time.Second
+	}
+	if opt.DeleteWait <= 0 {
+		opt.DeleteWait = 5 * time.Second
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -404,6 +411,12 @@ func (p *Port) SetMode(m hal.Mode) error {
 	return nil
 }
 
+// PowerSwitched says whether PowerOff really cuts the drive's power: a power line, or a USB
+// connector whose device can be deauthorized. Other ports only forget their drive when "off".
+func (p *Port) PowerSwitched() bool {
+	return p.power != nil || (p.bus == "usb" && strings.Contains(p.attach, "-usb-0:"))
+}
+
 func (p *Port) Powered() bool {
 	p.b.mu.Lock()
 	defer p.b.mu.Unlock()
@@ -535,7 +548,7 @@ func (p *Port) PowerOff() error {
 		return nil
 	}
 	if present != nil {
-		if err := deleteDisk(p.b.opt.SysRoot, *present); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := p.deleteBounded(*present); err != nil {
 			return fmt.Errorf("port %s: power off: delete %s: %w", p.name, present.Name, err)
 		}
 	}
@@ -544,6 +557,29 @@ func (p *Port) PowerOff() error {
 	}
 	p.b.log.Info("port powered off", "port", p.name)
 	return nil
+}
+
+// deleteBounded deletes the disk from the kernel, waiting at most DeleteWait: the delete of a
+// frozen drive waits for commands only the power cut ends, so past that the power goes anyway and
+// the delete finishes by itself once the drive is gone.
+func (p *Port) deleteBounded(d Disk) error {
+	done := make(chan error, 1)
+	go func() { done <- deleteDisk(p.b.opt.SysRoot, d) }()
+	select {
+	case err := <-done:
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	case <-time.After(p.b.opt.DeleteWait):
+		p.b.log.Warn("the kernel still holds the disk (a frozen drive): cutting the power anyway", "port", p.name, "dev", d.Name, "waited", p.b.opt.DeleteWait)
+		go func() {
+			if err := <-done; err != nil && !errors.Is(err, os.ErrNotExist) {
+				p.b.log.Warn("delete of a frozen disk", "port", p.name, "dev", d.Name, "err", err)
+			}
+		}()
+		return nil
+	}
 }
 
 // dropLocked forgets the drive (Readers fail with ErrGone) without an event: the port was

@@ -7,8 +7,10 @@ package linux
 // linux on that topology and checks each drive is identified on its port with QEMU's model and
 // serial, write-blocked, read back exactly, that deleting the SATA disk from the kernel in the
 // middle of a read gives hal.ErrGone within 2 s and a rescan brings it back (plugged), and that a
-// USB stick and an NVMe drive added and removed through QMP are plugged and unplugged. The host
-// then checks the disk images' hashes are unchanged.
+// USB stick, an NVMe drive and a SCSI disk added and removed through QMP are plugged and unplugged
+// on their own ports. Then a port powered through gpio-sim (qemu_gpio_linux_test.go): power off and
+// on, and a freezing drive recovered by a power cycle. The host then checks the disk images' hashes
+// are unchanged and that its power harness unplugged and plugged the GPIO port's disk in step.
 
 import (
 	"bufio"
@@ -20,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,11 +42,12 @@ type qemuDisk struct {
 }
 
 type qemuGuest struct {
-	Modules []string
-	Disks   []qemuDisk
+	Modules  []string
+	Disks    []qemuDisk
+	GPIODisk qemuDisk // on a port powered through gpio-sim
 }
 
-var qemuBoardModules = []string{"ahci", "sd_mod", "virtio_pci", "virtio_scsi", "xhci-pci", "usb-storage", "nvme"}
+var qemuBoardModules = []string{"ahci", "sd_mod", "virtio_pci", "virtio_scsi", "xhci-pci", "usb-storage", "nvme", "configfs"}
 
 func TestBoardInQEMU(t *testing.T) {
 	kdir := os.Getenv("EVIDENCED_QEMU_KERNEL")
@@ -53,6 +55,10 @@ func TestBoardInQEMU(t *testing.T) {
 		t.Skip("EVIDENCED_QEMU_KERNEL is not set: run `make qemu-test`")
 	}
 	qemu := testenv.Tool(t, "qemu-system-x86_64")
+	gpioSim := os.Getenv("EVIDENCED_GPIO_SIM")
+	if gpioSim == "" {
+		t.Fatal("EVIDENCED_GPIO_SIM is not set: the gpio-sim module scripts/gpio-sim.sh builds (run `make qemu-test`)")
+	}
 	tmp := t.TempDir()
 	root := filepath.Join(tmp, "root")
 	for _, d := range []string{"proc", "sys", "dev", "tmp", "modules", "lib64", "lib/x86_64-linux-gnu"} {
@@ -83,6 +89,9 @@ func TestBoardInQEMU(t *testing.T) {
 		testenv.CopyFile(t, m, filepath.Join(root, "modules", name))
 		g.Modules = append(g.Modules, "/modules/"+name)
 	}
+	// gpio-sim after configfs, which it needs.
+	testenv.CopyFile(t, gpioSim, filepath.Join(root, "modules", "99-gpio-sim.ko"))
+	g.Modules = append(g.Modules, "/modules/99-gpio-sim.ko")
 	// The topology: fixed PCI addresses make the attach points known in advance.
 	disks := []qemuDisk{
 		{Port: "SATA1", Attach: "pci-0000:00:05.0-ata-1", Model: "EVD QEMU SATA DISK 1", Serial: "EVDSATA0001", devices: []string{
@@ -95,10 +104,11 @@ func TestBoardInQEMU(t *testing.T) {
 			"-device", "nvme,drive=%s,serial=EVDNVME0001,addr=0x8"}},
 	}
 	args := []string{"-m", "768", "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio", "-kernel", vmlinuz,
-		"-append", "console=ttyS0 panic=-1 quiet EVIDENCED_QEMU_GUEST=1 -- -test.run=^TestBoardGuest$ -test.v"}
+		// Every write to a GPIO line is traced on the console, for the power harness to follow.
+		"-append", "console=ttyS0 panic=-1 quiet loglevel=5 trace_event=gpio:gpio_value tp_printk EVIDENCED_QEMU_GUEST=1 -- -test.run=^TestBoardGuest$ -test.v"}
 	images := map[string]string{}
-	for i, d := range disks {
-		img := filepath.Join(tmp, strings.ToLower(d.Port)+".img")
+	image := func(port string, i int) (string, string) {
+		img := filepath.Join(tmp, strings.ToLower(port)+".img")
 		b := make([]byte, 16<<20)
 		for j := range b {
 			b[j] = byte(j*7 + i + j>>9)
@@ -107,8 +117,15 @@ func TestBoardInQEMU(t *testing.T) {
 			t.Fatal(err)
 		}
 		sum := md5.Sum(b)
-		d.MD5 = hex.EncodeToString(sum[:])
-		images[d.Port] = img
+		images[port] = img
+		return img, hex.EncodeToString(sum[:])
+	}
+	g.GPIODisk = gpioPort
+	var gpioImg string
+	gpioImg, g.GPIODisk.MD5 = image(gpioPort.Port, len(disks))
+	for i, d := range disks {
+		var img string
+		img, d.MD5 = image(d.Port, i)
 		id := fmt.Sprintf("d%d", i)
 		args = append(args, "-drive", "if=none,id="+id+",format=raw,file="+img)
 		for _, a := range d.devices {
@@ -119,16 +136,17 @@ func TestBoardInQEMU(t *testing.T) {
 		}
 		g.Disks = append(g.Disks, d)
 	}
+	args = append(args, gpioDeviceArgs(gpioImg)...) // after the HBA it hangs on
 	b, _ := json.Marshal(g)
 	if err := os.WriteFile(filepath.Join(root, "guest.json"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	initrd := filepath.Join(tmp, "initrd.cpio")
 	testenv.PackInitramfs(t, root, initrd)
-	// Drives for hot-plug: a USB stick and an NVMe drive, added and removed through QMP when the
-	// guest says it is ready.
+	// Drives for hot-plug: a USB stick, an NVMe drive and a SCSI disk (target 1 of the virtio-scsi
+	// HBA whose target 0 is SAS1), added and removed through QMP when the guest says it is ready.
 	hot := map[string]string{}
-	for _, name := range []string{"hotusb", "hotnvme"} {
+	for _, name := range []string{"hotusb", "hotnvme", "hotscsi"} {
 		hot[name] = filepath.Join(tmp, name+".img")
 		if err := os.WriteFile(hot[name], make([]byte, 8<<20), 0o644); err != nil {
 			t.Fatal(err)
@@ -150,17 +168,21 @@ func TestBoardInQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	var console bytes.Buffer
+	harness := newPowerHarness(t, qmpSock)
 	sc := bufio.NewScanner(pipe)
 	for sc.Scan() {
 		line := sc.Text()
 		console.WriteString(line + "\n")
+		harness.console(line)
 		switch {
 		case strings.Contains(line, "HOTPLUG-READY"):
 			qmp(t, qmpSock, `{"execute":"device_add","arguments":{"driver":"usb-storage","bus":"xhci.0","port":"2","drive":"hotusb","id":"hotusb","serial":"EVDHOTUSB1"}}`)
 			qmp(t, qmpSock, `{"execute":"device_add","arguments":{"driver":"nvme","drive":"hotnvme","id":"hotnvme","serial":"EVDHOTNVME1","addr":"0x9"}}`)
+			qmp(t, qmpSock, `{"execute":"device_add","arguments":{"driver":"scsi-hd","bus":"vs.0","channel":0,"scsi-id":1,"lun":0,"drive":"hotscsi","id":"hotscsi","vendor":"EVD","product":"HOTSCSI","serial":"EVDHOTSCSI1"}}`)
 		case strings.Contains(line, "UNPLUG-READY"):
 			qmp(t, qmpSock, `{"execute":"device_del","arguments":{"id":"hotusb"}}`)
 			qmp(t, qmpSock, `{"execute":"device_del","arguments":{"id":"hotnvme"}}`)
+			qmp(t, qmpSock, `{"execute":"device_del","arguments":{"id":"hotscsi"}}`)
 		}
 	}
 	err = cmd.Wait()
@@ -171,7 +193,12 @@ func TestBoardInQEMU(t *testing.T) {
 	if !strings.Contains(console.String(), "--- PASS: TestBoardGuest") {
 		t.Fatal("the guest test did not pass")
 	}
-	for _, d := range g.Disks {
+	// The line went low at board start, high, low, high; then the freeze, and the recovery's
+	// power cycle: low, high.
+	if got, want := strings.Join(harness.done(), " "), "del add del add freeze del add"; got != want {
+		t.Errorf("power harness did %q, want %q", got, want)
+	}
+	for _, d := range append(g.Disks, g.GPIODisk) {
 		if got := testenv.FileMD5(t, images[d.Port]); got != d.MD5 {
 			t.Errorf("%s: the disk image changed in the guest (MD5 %s, was %s)", d.Port, got, d.MD5)
 		}
@@ -186,37 +213,8 @@ func TestBoardInQEMU(t *testing.T) {
 // qmp sends one command to QEMU's monitor socket and fails the test on an error answer.
 func qmp(t *testing.T, sock, command string) {
 	t.Helper()
-	c, err := net.Dial("unix", sock)
-	if err != nil {
+	if err := qmpCall(sock, command); err != nil {
 		t.Errorf("QMP: %v", err)
-		return
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(c)
-	if _, err := r.ReadString('\n'); err != nil { // the greeting
-		t.Errorf("QMP greeting: %v", err)
-		return
-	}
-	for _, cmd := range []string{`{"execute":"qmp_capabilities"}`, command} {
-		if _, err := c.Write([]byte(cmd + "\n")); err != nil {
-			t.Errorf("QMP %s: %v", cmd, err)
-			return
-		}
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				t.Errorf("QMP %s: %v", cmd, err)
-				return
-			}
-			if strings.Contains(line, `"error"`) {
-				t.Errorf("QMP %s: %s", cmd, line)
-				return
-			}
-			if strings.Contains(line, `"return"`) {
-				break
-			}
-		}
 	}
 }
 
@@ -338,29 +336,37 @@ func TestBoardGuest(t *testing.T) {
 		t.Fatalf("USB1 after power on: %+v", id)
 	}
 
-	// QMP hot-plug: the host adds a USB stick and an NVMe drive when told, and removes them.
+	// QMP hot-plug: the host adds a USB stick, an NVMe drive and a SCSI disk when told, and
+	// removes them. SAS2 is the next target of SAS1's HBA: the disk must land there, not on SAS1.
 	hb, err := New(board.Description{Kind: board.KindLinux, ApplianceID: "EVDQEMU", Ports: []board.PortDesc{
 		{Name: "USB2", Attach: "pci-0000:00:07.0-usb-0:2:1.0", Mode: "target"},
 		{Name: "NVME2", Attach: "pci-0000:00:09.0-nvme-1", Mode: "source"},
+		{Name: "SAS1", Attach: "pci-0000:00:06.0-scsi-0:0:0:0", Mode: "source"},
+		{Name: "SAS2", Attach: "pci-0000:00:06.0-scsi-0:0:1:0", Mode: "source"},
 	}}, Options{Source: "kernel"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hb.Close()
 	hev := hb.Subscribe(ctx)
+	sas1 := waitReady(t, hb, "SAS1", 10*time.Second)
 	asked := time.Now()
 	fmt.Println("HOTPLUG-READY")
 	seen := map[string]time.Duration{}
-	for len(seen) < 2 && time.Since(asked) < 30*time.Second {
+	hotPorts := []string{"USB2", "NVME2", "SAS2"}
+	for len(seen) < len(hotPorts) && time.Since(asked) < 30*time.Second {
 		select {
 		case e := <-hev:
+			if e.Port == "SAS1" {
+				t.Errorf("SAS1 got %s while a disk was hot-plugged on another target of its HBA", e.Kind)
+			}
 			if e.Kind == hal.Plugged {
 				seen[e.Port] = time.Since(asked)
 			}
 		case <-time.After(time.Second):
 		}
 	}
-	for _, c := range []struct{ port, model, serial string }{{"USB2", "QEMU QEMU HARDDISK", "EVDHOTUSB1"}, {"NVME2", "QEMU NVMe Ctrl", "EVDHOTNVME1"}} {
+	for _, c := range []struct{ port, model, serial string }{{"USB2", "QEMU QEMU HARDDISK", "EVDHOTUSB1"}, {"NVME2", "QEMU NVMe Ctrl", "EVDHOTNVME1"}, {"SAS2", "EVD HOTSCSI", "EVDHOTSCSI1"}} {
 		hp, _ := hb.Port(c.port)
 		if _, ok := seen[c.port]; !ok || hp.Drive() == nil {
 			t.Fatalf("%s: no plugged event within 30 s of the QMP device_add", c.port)
@@ -374,19 +380,44 @@ func TestBoardGuest(t *testing.T) {
 	asked = time.Now()
 	fmt.Println("UNPLUG-READY")
 	left := map[string]time.Duration{}
-	for len(left) < 2 && time.Since(asked) < 30*time.Second {
+	for len(left) < len(hotPorts) && time.Since(asked) < 30*time.Second {
 		select {
 		case e := <-hev:
+			if e.Port == "SAS1" {
+				t.Errorf("SAS1 got %s while a disk was unplugged from another target of its HBA", e.Kind)
+			}
 			if e.Kind == hal.Unplugged {
 				left[e.Port] = time.Since(asked)
 			}
 		case <-time.After(time.Second):
 		}
 	}
-	for _, port := range []string{"USB2", "NVME2"} {
+	for _, port := range hotPorts {
 		if _, ok := left[port]; !ok {
 			t.Fatalf("%s: no unplugged event within 30 s of the QMP device_del", port)
 		}
 		t.Logf("FIGURE %s QMP device_del to unplugged: %v", port, left[port].Round(time.Millisecond))
+		if hp, _ := hb.Port(port); hp.Drive() != nil || hp.State() == hal.StateReady {
+			t.Errorf("%s: still has a drive after the unplug (state %s)", port, hp.State())
+		}
 	}
+	if p, _ := hb.Port("SAS1"); p.Drive() == nil || p.Drive().Identity().Serial != sas1.Identity().Serial {
+		t.Errorf("SAS1 lost its drive while SAS2's came and went")
+	}
+	guestGPIOPower(t, ctx, g.GPIODisk)
+}
+
+// waitReady waits for a port to identify its drive.
+func waitReady(t *testing.T, b *Board, port string, max time.Duration) hal.Drive {
+	t.Helper()
+	p, ok := b.Port(port)
+	if !ok {
+		t.Fatalf("no port %s", port)
+	}
+	for deadline := time.Now().Add(max); p.State() != hal.StateReady; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no drive after %v, state %s", port, max, p.State())
+		}
+	}
+	return p.Drive()
 }

@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/evidenced/evidenced/hal/board"
 )
@@ -70,6 +73,16 @@ func (f *fakeSys) disk(devpath string, sectors string, attrs map[string]string) 
 }
 
 func (f *fakeSys) pci(addr, devdir string) { f.link("bus/pci/devices/"+addr, devdir) }
+
+// exportedLines adds a GPIO controller with the export file and the given lines already exported
+// (their direction files as the kernel makes them), since export does nothing on a fake tree.
+func (f *fakeSys) exportedLines(label string, base, lines int, exported ...int) {
+	f.gpioChip(label, base, lines)
+	f.file("class/gpio/export", "")
+	for _, l := range exported {
+		f.file(fmt.Sprintf("class/gpio/gpio%d/direction", base+l), "in\n")
+	}
+}
 
 // gpioChip adds a GPIO controller as /sys/class/gpio shows it.
 func (f *fakeSys) gpioChip(label string, base, lines int) {
@@ -375,6 +388,30 @@ func TestRescanNVMeAndDelete(t *testing.T) {
 	if err := rescanFor(f.root, "pci-0000:09:00.0-ata-1"); err == nil {
 		t.Fatal("rescan of a controller without SCSI hosts succeeded")
 	}
+	// A port named down to its SCSI address scans that channel, target and LUN only, on the hosts
+	// of its controller; a port named by its controller alone scans everything.
+	vs := "devices/pci0000:00/0000:00:05.0/virtio3/"
+	for _, h := range []string{"host0", "host1"} {
+		f.file(vs+h+"/scsi_host/"+h+"/scan", "")
+		f.link("class/scsi_host/"+h, vs+h+"/scsi_host/"+h)
+	}
+	f.file("devices/pci0000:00/0000:00:1f.2/ata3/host2/scsi_host/host2/scan", "")
+	for _, c := range []struct{ attach, want string }{
+		{"pci-0000:00:05.0-scsi-1:0:2:3", "0 2 3"},
+		{"pci-0000:00:05.0", "- - -"},
+	} {
+		if err := rescanFor(f.root, c.attach); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range []string{"host0", "host1"} {
+			if b, _ := os.ReadFile(filepath.Join(f.root, vs+h+"/scsi_host/"+h+"/scan")); string(b) != c.want {
+				t.Errorf("%s: %s scan got %q, want %q", c.attach, h, b, c.want)
+			}
+		}
+		if b, _ := os.ReadFile(filepath.Join(f.root, "devices/pci0000:00/0000:00:1f.2/ata3/host2/scsi_host/host2/scan")); len(b) != 0 {
+			t.Errorf("%s: another controller's host was scanned (%q)", c.attach, b)
+		}
+	}
 }
 
 func TestDiscoverSkeleton(t *testing.T) {
@@ -462,9 +499,7 @@ func TestUSBPortPowerByAuthorized(t *testing.T) {
 func TestResetLine(t *testing.T) {
 	f := newFakeSys(t)
 	f.build()
-	f.gpioChip("port-reset", 504, 8)
-	f.file("class/gpio/export", "")
-	f.file("class/gpio/gpio505/direction", "in\n")
+	f.exportedLines("port-reset", 504, 8, 1)
 	desc := board.Description{Kind: board.KindLinux, ApplianceID: "E1", Ports: []board.PortDesc{
 		{Name: "SAS1", Attach: "pci-0000:02:00.0-sas-phy5-lun-0", Mode: "target", Reset: &board.GPIOLine{Chip: "port-reset", Line: 1}},
 	}}
@@ -505,4 +540,46 @@ func TestResetLine(t *testing.T) {
 	if !strings.HasSuffix(strings.Join(levels, ","), "high,low") {
 		t.Fatalf("reset line levels %q, want high then low", levels)
 	}
+}
+
+// TestPowerOffFrozenDelete: the kernel's delete of a frozen drive waits for commands only the power
+// cut ends; power off waits DeleteWait for it, then cuts the power anyway. The fake delete file is
+// a FIFO: a write to it blocks until someone reads.
+func TestPowerOffFrozenDelete(t *testing.T) {
+	f := newFakeSys(t)
+	f.build()
+	f.exportedLines("port-power", 504, 8, 3)
+	desc := board.Description{Kind: board.KindLinux, ApplianceID: "E1", Ports: []board.PortDesc{
+		{Name: "SATA3", Attach: "pci-0000:00:1f.2-ata-3", Power: &board.GPIOLine{Chip: "port-power", Line: 3}},
+	}}
+	del := filepath.Join(f.root, "class/block/sda/device/delete")
+	f.file("class/block/sda/device/.keep", "")
+	if err := unix.Mkfifo(del, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var released sync.WaitGroup
+	released.Add(1)
+	go func() { // the "kernel" lets go of the disk late: read the FIFO after 2 s
+		defer released.Done()
+		time.Sleep(2 * time.Second)
+		b, err := os.ReadFile(del)
+		if err != nil || string(b) != "1" {
+			t.Errorf("the delete wrote %q, %v", b, err)
+		}
+	}()
+	start := time.Now()
+	b, err := New(desc, Options{SysRoot: f.root, DevRoot: t.TempDir(), Source: "kernel", DeleteWait: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	took := time.Since(start)
+	dir, err := os.ReadFile(filepath.Join(f.root, "class/gpio/gpio507/direction"))
+	if err != nil || string(dir) != "low" {
+		t.Fatalf("power line after the frozen delete: %q %v, want low", dir, err)
+	}
+	if took < 200*time.Millisecond || took > 1500*time.Millisecond {
+		t.Fatalf("power off took %v: it must wait DeleteWait (200ms) for the delete, and no longer", took)
+	}
+	released.Wait()
 }

@@ -96,7 +96,7 @@ func New(desc board.Description, opt Options) (*Board, error) {
 	for _, pd := range desc.Ports {
 		p := &Port{b: b, name: pd.Name, bus: board.BusOf(pd.Name), mode: hal.Mode(pd.Mode), state: hal.StateOff}
 		if pd.Drive != nil {
-			if err := checkImage(pd.Drive.Path); err != nil {
+			if err := checkImage(pd.Drive.Path, pd.Drive.SectorSize); err != nil {
 				return nil, fmt.Errorf("sim: port %s: drive path: %w", pd.Name, err)
 			}
 			p.media = newMedia(*pd.Drive)
@@ -107,13 +107,25 @@ func New(desc board.Description, opt Options) (*Board, error) {
 	return b, nil
 }
 
-// checkImage accepts an absolute path to an existing regular file or block device.
-func checkImage(path string) error {
+// checkImage accepts an absolute path to an existing regular file or block device holding whole
+// sectors (0: the default sector size). A ragged tail is refused rather than dropped: a drive has
+// no partial sector, and imaging a file as a drive must not lose its last bytes without a word.
+func checkImage(path string, sectorSize int) error {
 	if !filepath.IsAbs(path) {
 		return fmt.Errorf("%q is not absolute", path)
 	}
-	_, err := imageSize(path)
-	return err
+	size, err := imageSize(path)
+	if err != nil {
+		return err
+	}
+	if sectorSize <= 0 {
+		sectorSize = board.DefaultSectorSize
+	}
+	if size%int64(sectorSize) != 0 {
+		return fmt.Errorf("%q is %d bytes, not a whole number of %d-byte sectors: a drive holds whole sectors, so its last %d bytes could not be imaged (pad the file, or image it as a file)",
+			path, size, sectorSize, size%int64(sectorSize))
+	}
+	return nil
 }
 
 // imageSize is the size of a regular file or block device (whose stat size is 0).
@@ -164,7 +176,7 @@ func within(path, dir string) bool {
 
 // plugPath resolves a hot-plug path (symlinks included) and accepts it only below a plug root and
 // outside /proc, /sys and /dev unless that root lies inside them.
-func (b *Board) plugPath(path string) (string, error) {
+func (b *Board) plugPath(path string, sectorSize int) (string, error) {
 	if !filepath.IsAbs(path) {
 		return "", fmt.Errorf("%q is not absolute", path)
 	}
@@ -181,7 +193,7 @@ func (b *Board) plugPath(path string) (string, error) {
 				return "", fmt.Errorf("%q resolves to %s, under %s", path, real, sys)
 			}
 		}
-		return real, checkImage(real)
+		return real, checkImage(real, sectorSize)
 	}
 	if len(b.roots) == 0 {
 		return "", errors.New("hot-plug is off: no sim root is configured (--sim-root)")
@@ -257,7 +269,7 @@ func (b *Board) PlugDrive(port string, d board.DriveDesc) error {
 	if err := validateDrive(&d); err != nil {
 		return fmt.Errorf("sim: plug %s: %w", port, err)
 	}
-	real, err := b.plugPath(d.Path)
+	real, err := b.plugPath(d.Path, d.SectorSize)
 	if err != nil {
 		return fmt.Errorf("sim: plug %s: path: %w", port, err)
 	}
@@ -478,6 +490,10 @@ func (p *Port) finishIdentifyLocked() {
 		return
 	}
 	ss := int64(m.desc.SectorSize)
+	if size%ss != 0 {
+		// Checked whole at plug time; the file grew or shrank since. Not silently: say what is lost.
+		p.b.log.Warn("drive image is not a whole number of sectors; its ragged tail is not addressable", "port", p.name, "path", m.desc.Path, "size", size, "dropped", size%ss)
+	}
 	p.drive = &Drive{
 		port:  p.name,
 		media: m,

@@ -77,6 +77,8 @@ func TestNewErrors(t *testing.T) {
 		{"invalid", board.Description{Kind: "sim", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA99"}}}, "unknown port"},
 		{"missing image", board.Description{Kind: "sim", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA1", Drive: &board.DriveDesc{Path: img + ".nope", Model: "M", Serial: "S"}}}}, "no such file"},
 		{"directory", board.Description{Kind: "sim", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA1", Drive: &board.DriveDesc{Path: filepath.Dir(img), Model: "M", Serial: "S"}}}}, "not a regular file"},
+		{"ragged", board.Description{Kind: "sim", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA1", Drive: &board.DriveDesc{Path: image(t, 1000001), Model: "M", Serial: "S"}}}}, "1000001 bytes, not a whole number of 512-byte sectors"},
+		{"ragged 4Kn", board.Description{Kind: "sim", ApplianceID: "E", Ports: []board.PortDesc{{Name: "SATA1", Drive: &board.DriveDesc{Path: image(t, 4608), Model: "M", Serial: "S", SectorSize: 4096}}}}, "4608 bytes, not a whole number of 4096-byte sectors"},
 	}
 	for _, c := range cases {
 		if _, err := New(c.d, Options{}); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -86,7 +88,7 @@ func TestNewErrors(t *testing.T) {
 }
 
 func TestPortStateMachine(t *testing.T) {
-	img := image(t, 1<<20+100) // ragged tail: size rounds down to whole sectors
+	img := image(t, 1<<20)
 	b := newBoard(t,
 		board.PortDesc{Name: "sata1", Mode: "source", Drive: &board.DriveDesc{Path: img, Model: "SanDisk SDSSDA120G", Serial: "171108456213", Firmware: "Z1"}},
 		board.PortDesc{Name: "USB1"},
@@ -417,6 +419,10 @@ func TestPlugUnplugAndEvents(t *testing.T) {
 	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	ragged := filepath.Join(filepath.Dir(img), "ragged.img")
+	if err := os.WriteFile(ragged, make([]byte, 8193), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s1, s2 := b.Subscribe(ctx), b.Subscribe(ctx)
@@ -437,6 +443,7 @@ func TestPlugUnplugAndEvents(t *testing.T) {
 		{"directory", "SATA1", sub, "M", "S", "not a regular file"},
 		{"serial with space", "SATA1", img, "M", "S 1", "serial"},
 		{"no model", "SATA1", img, "", "S", "model"},
+		{"ragged tail", "SATA1", ragged, "M", "S", "8193 bytes, not a whole number of 512-byte sectors"},
 	}
 	for _, c := range errCases {
 		if err := b.Plug(c.port, c.path, c.model, c.serial); err == nil || !strings.Contains(err.Error(), c.want) {

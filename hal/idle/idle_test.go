@@ -1,0 +1,85 @@
+package idle_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/hal/board"
+	"github.com/evidenced/evidenced/hal/idle"
+	"github.com/evidenced/evidenced/hal/sim"
+)
+
+// TestIdleSimBoard: on the simulated board a Source port scanned and left alone goes off after
+// the idle time of a fake clock, its drive forgotten (State off, no Drive); a Target port and a
+// busy port stay on; PowerOn brings the drive back identified.
+func TestIdleSimBoard(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "d.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := board.Parse([]byte(`{"kind":"sim","applianceId":"E1","idlePowerOff":"5m","ports":[
+		{"name":"SATA1","drive":{"path":"` + img + `","model":"EVD IDLE","serial":"IDLE1"}},
+		{"name":"SATA2","drive":{"path":"` + img + `","model":"EVD BUSY","serial":"BUSY1"}},
+		{"name":"USB1","mode":"target"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sim.New(desc, sim.Options{SpinUp: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ready := func(name string) hal.Port {
+		t.Helper()
+		p, _ := b.Port(name)
+		if err := p.PowerOn(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); p.State() == hal.StateIdentifying; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: still identifying", name)
+			}
+		}
+		return p
+	}
+	sata1, sata2, usb1 := ready("SATA1"), ready("SATA2"), ready("USB1")
+	w := idle.New(b, idle.Config{After: time.Duration(desc.IdlePowerOff), Busy: func(p string) bool { return p == "SATA2" }})
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	if got := w.Check(t0); len(got) != 0 {
+		t.Fatalf("first check powered off %v", got)
+	}
+	if got := w.Check(t0.Add(4 * time.Minute)); len(got) != 0 {
+		t.Fatalf("+4m: powered off %v", got)
+	}
+	if got := w.Check(t0.Add(5 * time.Minute)); !slices.Equal(got, []string{"SATA1"}) {
+		t.Fatalf("+5m: powered off %v, want SATA1", got)
+	}
+	if sata1.Powered() || sata1.State() != hal.StateOff || sata1.Drive() != nil {
+		t.Fatalf("SATA1 after idle: powered %v state %s", sata1.Powered(), sata1.State())
+	}
+	if !sata2.Powered() || sata2.Drive() == nil || !usb1.Powered() {
+		t.Fatal("the busy port or the Target port went off")
+	}
+	if p := ready("SATA1"); p.Drive() == nil || p.Drive().Identity().Serial != "IDLE1" {
+		t.Fatalf("SATA1 after power on: state %s", p.State())
+	}
+	if got := w.Check(t0.Add(9 * time.Minute)); len(got) != 0 {
+		t.Fatalf("right after the power on: powered off %v", got)
+	}
+}
+
+// TestInterval: the check period follows the idle time within its bounds.
+func TestInterval(t *testing.T) {
+	for _, c := range []struct{ after, want time.Duration }{
+		{time.Second, time.Second}, {time.Minute, 6 * time.Second}, {10 * time.Minute, 30 * time.Second}, {time.Hour, 30 * time.Second},
+	} {
+		if got := idle.New(nil, idle.Config{After: c.after}).Interval(); got != c.want {
+			t.Errorf("After %v: interval %v, want %v", c.after, got, c.want)
+		}
+	}
+}
