@@ -80,7 +80,7 @@ FUZZ_TARGETS := formats/ewf:FuzzEWF formats/ewf:FuzzL01 formats/ewf:FuzzLtree \
 	formats/aff4:FuzzAFF4 formats/aff4:FuzzTurtle \
 	imaging/logical:FuzzVolumes imaging/logical:FuzzFAT imaging/logical:FuzzExFAT \
 	imaging/logical:FuzzExt imaging/logical:FuzzNTFS \
-	hal/board:FuzzParse imaging/filter:FuzzParse
+	hal/board:FuzzParse imaging/filter:FuzzParse daemon/report:FuzzPDFText
 fuzz:
 	@failed=""; out=$$(mktemp); for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "== $$pkg $$fn for $(FUZZTIME)"; \

@@ -26,6 +26,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // -time-zone works on an appliance image without /usr/share/zoneinfo
 
 	"github.com/evidenced/evidenced/daemon/api"
 	"github.com/evidenced/evidenced/daemon/tasks"
@@ -58,6 +59,7 @@ type options struct {
 	security    securityOptions
 	applianceID string
 	spinUp      time.Duration
+	timeZone    string
 }
 
 func main() {
@@ -102,6 +104,7 @@ func serveFlags(fs *flag.FlagSet) *options {
 	securityFlags(fs, &o.security)
 	fs.StringVar(&o.applianceID, "appliance-id", "", "appliance id in task keys (default: from the board, else EVD0001)")
 	fs.DurationVar(&o.spinUp, "spin-up", 0, "simulated drive spin-up time (sim board; 0 = the board's default)")
+	fs.StringVar(&o.timeZone, "time-zone", "", "IANA time zone reports show times in, with UTC beside (e.g. Europe/Berlin; default: the system's local zone)")
 	return o
 }
 
@@ -204,7 +207,11 @@ func serve(args []string, log *slog.Logger) error {
 		}
 		roots = append(roots, abs)
 	}
-	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: applianceID, TargetRoots: roots, Software: "evidenced " + Version})
+	zone, err := reportZone(o.timeZone)
+	if err != nil {
+		return err
+	}
+	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: applianceID, TargetRoots: roots, Software: "evidenced " + Version, TimeZone: zone})
 	if err != nil {
 		return err
 	}
@@ -213,8 +220,15 @@ func serve(args []string, log *slog.Logger) error {
 			return err
 		}
 	}
-	srv, err := api.New(b, tm, st, log, api.Config{UserManagement: o.userMgmt, TokenTTL: o.tokenTTL,
-		SessionLifetime: o.security.sessionLifetime, Version: Version})
+	var idleWatch *idle.Watcher
+	acfg := api.Config{UserManagement: o.userMgmt, TokenTTL: o.tokenTTL, SessionLifetime: o.security.sessionLifetime, Version: Version}
+	if ob.idlePowerOff > 0 {
+		// Idle Source ports go off; scan-port, source-drives and tasks power them on as ever, and a
+		// scan restarts a port's count.
+		idleWatch = idle.New(b, idle.Config{After: ob.idlePowerOff, Busy: func(p string) bool { return tm.BusyTask(p) != "" }, Log: log})
+		acfg.PortUsed = idleWatch.Touch
+	}
+	srv, err := api.New(b, tm, st, log, acfg)
 	if err != nil {
 		return err
 	}
@@ -234,10 +248,8 @@ func serve(args []string, log *slog.Logger) error {
 	ran := make(chan struct{})
 	go func() { srv.Run(runCtx); close(ran) }()
 	defer func() { stopRun(); <-ran }()
-	if ob.idlePowerOff > 0 {
-		// Idle Source ports go off; scan-port, source-drives and tasks power them on as ever.
-		w := idle.New(b, idle.Config{After: ob.idlePowerOff, Busy: func(p string) bool { return tm.BusyTask(p) != "" }, Log: log})
-		go w.Run(runCtx)
+	if idleWatch != nil {
+		go idleWatch.Run(runCtx)
 	}
 	sock, err := serveSocket(o.dataDir, localHandler(srv.LocalHandler(), st, log), log)
 	if err != nil {
@@ -267,4 +279,27 @@ func serve(args []string, log *slog.Logger) error {
 	_ = hs.Shutdown(sctx)
 	tm.Close()
 	return nil
+}
+
+// reportZone is the zone of -time-zone (an IANA name), or the system's local zone by the name its
+// /etc/localtime link gives (Go calls it "Local", which names nothing in a report).
+func reportZone(name string) (*time.Location, error) {
+	if name == "" {
+		if tz := os.Getenv("TZ"); tz != "" {
+			name = strings.TrimPrefix(tz, ":")
+		} else if link, err := os.Readlink("/etc/localtime"); err == nil {
+			if _, after, ok := strings.Cut(link, "zoneinfo/"); ok {
+				name = after
+			}
+		}
+		if loc, err := time.LoadLocation(name); err == nil && name != "" {
+			return loc, nil
+		}
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("-time-zone %q: %w", name, err)
+	}
+	return loc, nil
 }

@@ -62,6 +62,22 @@ type Health struct {
 	Reallocated    int               `json:"reallocatedSectors,omitempty"`
 	PendingSectors int               `json:"pendingSectors,omitempty"`
 	Attributes     map[string]string `json:"attributes,omitempty"`
+	// SMART is the ATA attribute table with normalized values and thresholds, in ID order, for
+	// the report's verdicts; nil where the bus has none (NVMe's health log is in Attributes).
+	SMART []SMARTAttribute `json:"smart,omitempty"`
+}
+
+// SMARTAttribute is one row of an ATA SMART attribute table.
+type SMARTAttribute struct {
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+	// Value and Worst are the normalized values (1–253, higher is better); the attribute fails
+	// when Value falls to Threshold or below. Threshold 0 never fails.
+	Value     int    `json:"value"`
+	Worst     int    `json:"worst"`
+	Threshold int    `json:"threshold"`
+	Raw       string `json:"raw"`
+	PreFail   bool   `json:"preFail"` // failing predicts the drive's failure (else: old age)
 }
 
 // Reader reads a drive. It is write-blocked: there is no way to write through it.

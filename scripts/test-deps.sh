@@ -23,6 +23,7 @@ check zipinfo unzip
 check dc3dd dc3dd
 check python3 python3
 check chromium chromium
+check pdftotext poppler-utils
 check losetup mount
 check pkg-config pkg-config
 [ -f /usr/include/libudev.h ] || need+=(libudev-dev)

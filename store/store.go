@@ -194,9 +194,35 @@ type Task struct {
 	Checkpoint json.RawMessage `json:"-"`
 	// Log is the task's log, kept so /api/report works for any target, including shares that are gone.
 	Log []string `json:"log,omitempty"`
-	// ReportExtra is an HTML section the task adds to its report (diagnostics results, a logical
-	// task's file list; kept beside the record).
+	// ReportExtra is the kind-specific part of the task's report (a diagnose's SMART table and
+	// surface map, a logical task's volumes and file list) as the report package's JSON, kept
+	// beside the record; records from before typed reports hold an HTML section here.
 	ReportExtra string `json:"-"`
+
+	// What the report says besides the above, recorded as the task runs.
+	// Firmware, Bus, SectorSize and NativeSize are the rest of the source drive's identity
+	// (NativeSize > Size: a Host Protected Area hides the difference).
+	Firmware   string `json:"firmware,omitempty"`
+	Bus        string `json:"bus,omitempty"`
+	SectorSize int    `json:"sectorSize,omitempty"`
+	NativeSize int64  `json:"nativeSize,omitempty"`
+	// WriteBlock says how the source was protected from writes while the task read it.
+	WriteBlock string `json:"writeBlock,omitempty"`
+	// VerifyStarted is when the verification re-read began; VerifyHashes what it computed.
+	VerifyStarted time.Time         `json:"verifyStarted,omitzero"`
+	VerifyHashes  map[string]string `json:"verifyHashes,omitempty"`
+	// ImageFiles are the image's files as written, with their sizes and (raw, AFF4, zip) the
+	// hashes of their own bytes.
+	ImageFiles []ImageFile `json:"imageFiles,omitempty"`
+	// Recovery are the steps of a freezing-drive recovery (device resets, power cycles).
+	Recovery []string `json:"recovery,omitempty"`
+}
+
+// ImageFile is one file of a task's image on its target.
+type ImageFile struct {
+	Name   string            `json:"name"`
+	Size   int64             `json:"size"`
+	Hashes map[string]string `json:"hashes,omitempty"`
 }
 
 // UnmarshalJSON reads a task record. Records written before the options were typed kept them as

@@ -43,6 +43,9 @@ type Config struct {
 	ScanWait time.Duration
 	// Version is the daemon's version, reported by /healthz (an update shows there).
 	Version string
+	// PortUsed, when set, is told of each Source port a client scans (scan-port, source-drives):
+	// the idle power-off timer starts again for it. Port names are canonical.
+	PortUsed func(port string)
 }
 
 // Plugger is the simulated board's hot-plug; real boards do not have it.

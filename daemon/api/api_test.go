@@ -34,6 +34,7 @@ type env struct {
 	st      *store.Store
 	cfg     Config // of the API (ScanWait 1 s unless set)
 	api     *Server
+	zone    *time.Location // of the reports (nil: local)
 }
 
 func randomDisk(t *testing.T, dir, name string, size int) string {
@@ -89,7 +90,7 @@ func (e *env) serveBoard(dir string, b hal.Board, log *slog.Logger, client strin
 	}
 	e.st = st
 	roots := []string{e.targets}
-	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: "EVD0001", TargetRoots: roots, Software: "evidenced test",
+	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: "EVD0001", TargetRoots: roots, Software: "evidenced test", TimeZone: e.zone,
 		// Freezing drives (sim freezeAt) recover in test time: 4 s timeout (above the 2 s one read
 		// of the slowest sim drive here takes), 50 ms off.
 		Freeze: recovery.Config{Timeout: 4 * time.Second, ResetWait: 100 * time.Millisecond, OffTime: 50 * time.Millisecond, ReadyWait: 5 * time.Second, Cycles: 2},

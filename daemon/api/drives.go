@@ -106,6 +106,13 @@ func display(p hal.Port, d hal.Drive) string {
 	return p.Name() + " " + id.Model + " " + id.Serial
 }
 
+// portUsed tells the idle power-off timer (if any) that a client is looking at a port.
+func (s *Server) portUsed(port string) {
+	if s.cfg.PortUsed != nil {
+		s.cfg.PortUsed(port)
+	}
+}
+
 func (s *Server) sourceDrives(w http.ResponseWriter, r *http.Request) error {
 	if err := noParams(r); err != nil {
 		return err
@@ -116,6 +123,7 @@ func (s *Server) sourceDrives(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		srcPorts = append(srcPorts, p)
+		s.portUsed(p.Name())
 		if !p.Powered() {
 			if err := p.PowerOn(r.Context()); err != nil {
 				s.log.Warn("power on", "port", p.Name(), "err", err)
@@ -190,6 +198,7 @@ func (s *Server) scanPort(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.portUsed(p.Name())
 	if !p.Powered() {
 		if err := p.PowerOn(r.Context()); err != nil {
 			return err

@@ -95,11 +95,18 @@ func TestFreezingDriveImaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rep, html, pdf := reportFiles(t, filepath.Join(e.targets, "f", "once_RAW_report"))
+	recovery := strings.Join(rep.Result.Recovery, "\n")
 	for _, s := range []string{"did not return within 4s: the drive is frozen", "SCSI device reset", "power cycle 1 of 2", "same serial FRZ1"} {
 		if !strings.Contains(string(logTxt), s) {
 			t.Errorf("log lacks %q:\n%s", s, logTxt)
 		}
+		// The report's Result section lists the recovery's steps.
+		if !strings.Contains(recovery, s) || !strings.Contains(html, s) {
+			t.Errorf("the report's freezing-drive recovery lacks %q: %q", s, rep.Result.Recovery)
+		}
 	}
+	contains(t, "Report.pdf", pdf, "Freezing-drive recovery", "SCSI device reset", "same serial FRZ1")
 
 	key = e.mustStart("/api/start-image?source=SATA7&targetType=raw&targetFile=always&targetFolder=" + url.QueryEscape(e.targets+"/f"))
 	m = e.wait(key)

@@ -1,13 +1,14 @@
 package tasks
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
+	"maps"
+	"slices"
 	"time"
 
+	"github.com/evidenced/evidenced/daemon/report"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/imaging/diagnose"
 	"github.com/evidenced/evidenced/imaging/options"
@@ -24,23 +25,6 @@ type DiagnoseRequest struct {
 	// Options holds the report folder without its password.
 	Options options.Task
 }
-
-var diagTmpl = template.Must(template.New("diag").Parse(`
-<h2>Identification</h2><table>
-<tr><th>Model</th><td>{{.ID.Model}}</td></tr><tr><th>Serial</th><td>{{.ID.Serial}}</td></tr>
-<tr><th>Firmware</th><td>{{.ID.Firmware}}</td></tr><tr><th>Bus</th><td>{{.ID.Bus}}</td></tr>
-<tr><th>Size</th><td>{{.ID.Size}} bytes</td></tr><tr><th>Sector size</th><td>{{.ID.SectorSize}}</td></tr></table>
-<h2>SMART</h2>{{if .H.Supported}}<table>
-<tr><th>Overall</th><td>{{if .H.Passed}}PASSED{{else}}<b class="bad">FAILED</b>{{end}}</td></tr>
-<tr><th>Temperature</th><td>{{.H.TemperatureC}} °C</td></tr><tr><th>Power-on hours</th><td>{{.H.PowerOnHours}}</td></tr>
-<tr><th>Reallocated sectors</th><td>{{.H.Reallocated}}</td></tr><tr><th>Pending sectors</th><td>{{.H.PendingSectors}}</td></tr>
-{{range $k, $v := .H.Attributes}}<tr><th>{{$k}}</th><td>{{$v}}</td></tr>{{end}}</table>{{else}}<p>Not offered by this bus.</p>{{end}}
-<h2>Surface read test</h2><table>
-<tr><th>Bytes read</th><td>{{.S.Bytes}}</td></tr><tr><th>Time</th><td>{{printf "%.1f" .S.Seconds}} s</td></tr>
-<tr><th>Average speed</th><td>{{printf "%.1f" .S.MBps}} MB/s</td></tr><tr><th>Slowest 1 MiB read</th><td>{{.S.Slowest}}</td></tr>
-{{range $i, $n := .Names}}<tr><th>reads {{$n}}</th><td>{{index $.S.Histogram $i}}</td></tr>{{end}}
-<tr><th>Unreadable sectors</th><td>{{.Bad}}</td></tr></table>
-`))
 
 // StartDiagnose creates and starts a diagnose task.
 func (m *Manager) StartDiagnose(ctx context.Context, req DiagnoseRequest) (string, error) {
@@ -91,6 +75,7 @@ func (m *Manager) StartDiagnose(ctx context.Context, req DiagnoseRequest) (strin
 		State: StateInProgress, Step: "identify", Created: time.Now(), Started: time.Now(), BytesTotal: id.Size, Options: req.Options}
 	o := ownerOf(ctx)
 	t.Owner, t.Shared = o.name, o.shared
+	recordDrive(t, req.Port, id)
 	if tgt != nil {
 		t.ReportDir = reportDir
 		t.Report = tgt.Display(t.ReportDir + "/Report.html")
@@ -115,9 +100,9 @@ func (m *Manager) runDiagnose(ctx context.Context, t *store.Task, l *live, d hal
 	m.logf(t, "identified: %s %s firmware %q, %d bytes, %d-byte sectors, %s", id.Model, id.Serial, id.Firmware, id.Size, id.SectorSize, id.Bus)
 	t.Step = "smart"
 	m.save(t)
-	h, err := d.Health(ctx)
-	if err != nil {
-		m.logf(t, "SMART not available: %v", err)
+	h, herr := d.Health(ctx)
+	if herr != nil {
+		m.logf(t, "SMART not available: %v", herr)
 	} else if h.Supported {
 		m.logf(t, "SMART: passed=%v temperature=%d°C power-on=%dh reallocated=%d pending=%d", h.Passed, h.TemperatureC, h.PowerOnHours, h.Reallocated, h.PendingSectors)
 	}
@@ -125,6 +110,8 @@ func (m *Manager) runDiagnose(ctx context.Context, t *store.Task, l *live, d hal
 	m.save(t)
 	rd, err := d.Open()
 	if err != nil {
+		// The report still has the SMART part.
+		t.ReportExtra, _ = report.Extra{Diagnose: diagnoseReport(h, herr, diagnose.Surface{}, id.SectorSize)}.Marshal()
 		return fmt.Errorf("open drive: %w", err)
 	}
 	defer rd.Close()
@@ -138,11 +125,9 @@ func (m *Manager) runDiagnose(ctx context.Context, t *store.Task, l *live, d hal
 	t.BytesDone = s.Bytes
 	m.logf(t, "surface: %d bytes in %.1f s (%.1f MB/s), %d unreadable sectors", s.Bytes, s.Seconds, s.MBps, bad)
 	t.Step = "report"
-	var buf bytes.Buffer
-	if err := diagTmpl.Execute(&buf, map[string]any{"ID": id, "H": h, "S": s, "Names": diagnose.ClassNames(), "Bad": bad}); err != nil {
-		return fmt.Errorf("render diagnostics: %w", err)
+	if t.ReportExtra, err = (report.Extra{Diagnose: diagnoseReport(h, herr, s, id.SectorSize)}).Marshal(); err != nil {
+		return err
 	}
-	t.ReportExtra = buf.String()
 	if serr != nil {
 		return serr
 	}
@@ -155,4 +140,41 @@ func (m *Manager) runDiagnose(ctx context.Context, t *store.Task, l *live, d hal
 		t.Details = "no problems found"
 	}
 	return nil
+}
+
+// diagnoseReport is the diagnose's part of the report: SMART with each attribute's verdict, and
+// the surface test with its map.
+func diagnoseReport(h hal.Health, herr error, s diagnose.Surface, sectorSize int) *report.Diagnose {
+	d := &report.Diagnose{SMART: report.Health{Supported: h.Supported, Passed: h.Passed, TemperatureC: h.TemperatureC,
+		PowerOnHours: h.PowerOnHours, Reallocated: h.Reallocated, PendingSectors: h.PendingSectors}}
+	if herr != nil {
+		d.SMART.Error = herr.Error()
+	}
+	for _, a := range h.SMART {
+		d.SMART.Attributes = append(d.SMART.Attributes, report.Attribute{ID: a.ID, Name: a.Name, Value: a.Value, Worst: a.Worst,
+			Threshold: a.Threshold, Raw: a.Raw, PreFail: a.PreFail, Verdict: report.AttributeVerdict(a.Value, a.Worst, a.Threshold)})
+	}
+	if len(h.SMART) == 0 { // NVMe: a health log without thresholds
+		for _, k := range slices.Sorted(maps.Keys(h.Attributes)) {
+			d.SMART.Other = append(d.SMART.Other, report.Setting{Name: k, Value: h.Attributes[k]})
+		}
+	}
+	ms := func(x time.Duration) float64 { return float64(x) / float64(time.Millisecond) }
+	sf := report.Surface{Bytes: s.Bytes, Seconds: s.Seconds, MBps: s.MBps, BlockSize: s.BlockSize, SlowestMs: ms(s.Slowest),
+		Unreadable: []report.Range{}, Map: make([]report.Region, 0, len(s.Map))}
+	for i, name := range diagnose.ClassNames() {
+		if i < len(s.Histogram) {
+			sf.Histogram = append(sf.Histogram, report.Bucket{Label: name, Reads: s.Histogram[i]})
+		}
+	}
+	ss := int64(max(sectorSize, 512))
+	for _, u := range s.Unreadable {
+		sf.Unreadable = append(sf.Unreadable, report.Range{First: u.First, Count: u.Count, Bytes: u.Count * ss})
+		sf.UnreadableSectors += u.Count
+	}
+	for _, g := range s.Map {
+		sf.Map = append(sf.Map, report.Region{Offset: g.Offset, Bytes: g.Bytes, MeanMs: ms(g.Mean), MaxMs: ms(g.Max), Unreadable: g.Unreadable})
+	}
+	d.Surface = sf
+	return d
 }

@@ -311,6 +311,7 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 		fc.Log = func(format string, args ...any) {
 			l.mu.Lock()
 			m.logf(t, format, args...)
+			t.Recovery = append(t.Recovery, t.Log[len(t.Log)-1])
 			l.mu.Unlock()
 		}
 		rd = recovery.New(p, d, raw, fc)
@@ -415,6 +416,7 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 		}
 	}
 	t.Step = "post-hash"
+	m.ownHashes(ctx, t, tgt)
 	return nil
 }
 
@@ -443,11 +445,13 @@ func (m *Manager) reverify(ctx context.Context, t *store.Task, l *live, tgt targ
 		return err
 	}
 	t.Step = "post-hash"
+	m.ownHashes(ctx, t, tgt)
 	return nil
 }
 
 // verify re-reads the written image through our reader and compares its hashes.
 func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, readBack func() (io.Reader, func() error, error), names []string, want map[string]string) error {
+	t.VerifyStarted, t.VerifyHashes = time.Now(), nil
 	r, closeFn, err := readBack()
 	if err != nil {
 		return fmt.Errorf("verify: open image: %w", err)
@@ -457,6 +461,7 @@ func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, readBack f
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
+	t.VerifyHashes = got
 	var bad []string
 	for name, sum := range got {
 		if sum != want[name] {

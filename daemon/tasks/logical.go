@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/evidenced/evidenced/daemon/report"
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/imaging/filter"
@@ -119,7 +120,11 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 	}
 	defer func() {
 		// The report lists every volume, file and error, however the task ended.
-		t.ReportExtra = logicalReportHTML(vols, volState, results, problems)
+		extra, err := report.Extra{Logical: logicalReport(vols, volState, results, problems)}.Marshal()
+		if err != nil {
+			m.log.Error("logical report", "task", t.Key, "err", err)
+		}
+		t.ReportExtra = extra
 	}()
 
 	t.Step = "scanning"
@@ -310,6 +315,10 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 		return fmt.Errorf("finish %s: %w", t.Target, cerr)
 	}
 	t.Hashes = sink.Hashes()
+	if req.Options.Format == options.Zip {
+		// The zip's hashes are of its own bytes (md5sum of the file gives them).
+		t.ImageFiles = []store.ImageFile{{Name: t.TargetBase + ".zip", Hashes: t.Hashes}}
+	}
 	for name, sum := range t.Hashes {
 		m.logf(t, "container %s %s", name, sum)
 	}

@@ -57,6 +57,8 @@ type Config struct {
 	CheckpointEvery time.Duration
 	// Freeze is the freezing-drive recovery of image tasks (zero: the defaults, 10 s timeout).
 	Freeze recovery.Config
+	// TimeZone is the zone reports show times in (with UTC beside); nil: the system's local zone.
+	TimeZone *time.Location
 	// OpenTarget opens a target folder; nil means target.Open.
 	OpenTarget func(ctx context.Context, spec target.Spec) (target.Target, error)
 }
@@ -382,6 +384,9 @@ func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 		}
 	}
 	t.Log = append(t.Log, stamp("task "+t.State+": "+joinDetails(t.Message, t.Details)))
+	if l.tgt != nil && t.Kind != KindDiagnose {
+		recordImageFiles(t, l.tgt)
+	}
 	// The report is on the target, and the drive's port free, before check-task says the task ended.
 	m.writeReport(t, l.tgt)
 }

@@ -4,101 +4,41 @@ import (
 	"archive/zip"
 	"bytes"
 	"fmt"
-	"html/template"
+	"io"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/evidenced/evidenced/daemon/report"
 	"github.com/evidenced/evidenced/imaging/options"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/store"
 )
 
-// reportFuncs format times for the reports: "when" in the appliance's local time, "whenUTC" for
-// evidence file times.
-var reportFuncs = template.FuncMap{
-	"when": func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.Local().Format("2006-01-02 15:04:05 MST")
-	},
-	"whenUTC": func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.UTC().Format("2006-01-02 15:04:05Z")
-	},
-}
-
-var reportTmpl = template.Must(template.New("report").Funcs(reportFuncs).Parse(`<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{{.Title}}</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;padding:3px 8px;text-align:left}th{background:#eee}.bad{color:#a00}</style>
-</head><body>
-<h1>{{.Title}}</h1>
-<table>
-<tr><th>Task</th><td>{{.T.Key}}</td></tr>
-<tr><th>State</th><td>{{.T.State}}</td></tr>
-<tr><th>Message</th><td>{{.T.Message}}</td></tr>
-{{if .T.Details}}<tr><th>Details</th><td>{{.T.Details}}</td></tr>{{end}}
-{{if .Incomplete}}<tr class="bad"><th>Image</th><td>{{.Incomplete}}</td></tr>{{end}}
-<tr><th>Appliance</th><td>{{.Appliance}} ({{.Software}})</td></tr>
-<tr><th>Source</th><td>{{.T.Port}} {{.T.Model}} {{.T.Serial}}</td></tr>
-<tr><th>Source size</th><td>{{.T.Size}} bytes</td></tr>
-{{if .T.Target}}<tr><th>Target</th><td>{{.T.Target}}</td></tr>{{end}}
-{{if .T.CaseID}}<tr><th>Case</th><td>{{.T.CaseID}}</td></tr>{{end}}
-{{if .T.EvidenceID}}<tr><th>Evidence</th><td>{{.T.EvidenceID}}</td></tr>{{end}}
-<tr><th>Started</th><td>{{when .T.Started}}</td></tr>
-<tr><th>Completed</th><td>{{when .T.Completed}}</td></tr>
-<tr><th>Bytes processed</th><td>{{.T.BytesDone}}</td></tr>
-</table>
-{{if .Hashes}}<h2>Hashes</h2><p>{{.Covers}}</p><table>{{range .Hashes}}<tr><th>{{.Name}}</th><td><code>{{.Sum}}</code></td></tr>{{end}}</table>{{end}}
-{{if .Params}}<h2>Settings</h2><table>{{range .Params}}<tr><th>{{.Name}}</th><td>{{.Sum}}</td></tr>{{end}}</table>{{end}}
-<h2>Unreadable sectors</h2>
-{{if .T.BadSectors}}<table><tr><th>First LBA</th><th>Count</th></tr>{{range .T.BadSectors}}<tr class="bad"><td>{{.First}}</td><td>{{.Count}}</td></tr>{{end}}</table>
-{{else}}<p>None.</p>{{end}}
-{{.Extra}}
-<h2>Audit trail</h2>
-{{if .Audit}}<pre>{{range .Audit}}{{.}}
-{{end}}</pre>{{else}}<p>No audited actions.</p>{{end}}
-<h2>Log</h2><pre>{{range .T.Log}}{{.}}
-{{end}}</pre>
-</body></html>
-`))
-
-type pair struct{ Name, Sum string }
-
-// ReportFiles builds the report of a task: Report.html, Log.txt and Hashes.txt.
+// ReportFiles renders the report of a task: Report.html, Report.pdf, Report.json, Hashes.txt,
+// Log.txt, Audit.txt and, for a logical task, Files.csv. A writer that fails leaves its file out
+// (and says so in the daemon's log): the others still reach the examiner.
 func (m *Manager) ReportFiles(t *store.Task) map[string][]byte {
-	title := map[string]string{KindImage: "Imaging report", KindLogical: "Logical imaging report", KindDiagnose: "Diagnostics report"}[t.Kind]
-	var hashes, params []pair
-	for k, v := range t.Hashes {
-		hashes = append(hashes, pair{k, v})
+	r := m.Report(t)
+	out := map[string][]byte{
+		"Log.txt":   []byte(strings.Join(t.Log, "\n") + "\n"),
+		"Audit.txt": []byte(strings.Join(r.Audit, "\n") + "\n"),
 	}
-	sort.Slice(hashes, func(i, j int) bool { return hashes[i].Name < hashes[j].Name })
-	for _, s := range t.Options.ReportSettings() {
-		params = append(params, pair{s.Name, s.Value})
+	writers := map[string]func(io.Writer, *report.Report) error{
+		"Report.html": report.WriteHTML, "Report.pdf": report.WritePDF, "Report.json": report.WriteJSON, "Hashes.txt": report.WriteHashes,
 	}
-	audit := m.auditLines(t.Key)
-	var html bytes.Buffer
-	err := reportTmpl.Execute(&html, map[string]any{
-		"Title": title, "T": t, "Appliance": m.cfg.ApplianceID, "Software": m.cfg.Software,
-		"Hashes": hashes, "Covers": hashesCover(t), "Params": params, "Extra": template.HTML(t.ReportExtra), "Incomplete": incomplete(t),
-		"Audit": audit,
-	})
-	if err != nil {
-		m.log.Error("render report", "task", t.Key, "err", err)
+	if r.Logical != nil {
+		writers["Files.csv"] = func(w io.Writer, r *report.Report) error { return report.WriteFilesCSV(w, r.Logical) }
 	}
-	var hl strings.Builder
-	for _, h := range hashes {
-		fmt.Fprintf(&hl, "%s  %s  %s\n", h.Name, h.Sum, t.Target)
+	for name, write := range writers {
+		var b bytes.Buffer
+		if err := write(&b, r); err != nil {
+			m.log.Error("render report", "task", t.Key, "file", name, "err", err)
+			continue
+		}
+		out[name] = b.Bytes()
 	}
-	return map[string][]byte{
-		"Report.html": html.Bytes(),
-		"Log.txt":     []byte(strings.Join(t.Log, "\n") + "\n"),
-		"Hashes.txt":  []byte(hl.String()),
-		"Audit.txt":   []byte(strings.Join(audit, "\n") + "\n"),
-	}
+	return out
 }
 
 // hashesCover says what a task's hashes are computed over, for the report.

@@ -98,6 +98,7 @@ func (m *Manager) start(ctx context.Context, s startSpec) (string, error) {
 	}
 	o := ownerOf(ctx)
 	t.Owner, t.Shared = o.name, o.shared
+	recordDrive(t, s.port, id)
 	if s.kind == KindImage {
 		t.BytesTotal = id.Size
 	}

@@ -6,6 +6,7 @@ package idle
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/evidenced/evidenced/hal"
@@ -33,6 +34,8 @@ type Switched interface {
 type Watcher struct {
 	board hal.Board
 	cfg   Config
+
+	mu    sync.Mutex           // Check and Touch come from different goroutines
 	since map[string]time.Time // port -> when it was first seen idle and powered
 }
 
@@ -52,6 +55,8 @@ func New(b hal.Board, cfg Config) *Watcher {
 // identifying its drive) stops the count, so a port powered on again counts from the first Check
 // that sees it idle. It returns the ports it powered off.
 func (w *Watcher) Check(now time.Time) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	var off []string
 	for _, p := range w.board.Ports() {
 		name := p.Name()
@@ -81,6 +86,15 @@ func (w *Watcher) Check(now time.Time) []string {
 		off = append(off, name)
 	}
 	return off
+}
+
+// Touch restarts a port's idle count: a client just looked at it (scan-port, source-drives), so an
+// examiner is about to use the drive even though no task holds the port yet. The count starts again
+// at the next Check.
+func (w *Watcher) Touch(port string) {
+	w.mu.Lock()
+	delete(w.since, port)
+	w.mu.Unlock()
 }
 
 func (w *Watcher) idle(p hal.Port) bool {

@@ -71,6 +71,17 @@ func TestIdleSimBoard(t *testing.T) {
 	if got := w.Check(t0.Add(9 * time.Minute)); len(got) != 0 {
 		t.Fatalf("right after the power on: powered off %v", got)
 	}
+	// A scan at +13m restarts SATA1's count (counting since +9m): the next check starts it again,
+	// so +14m+5m is the earliest power off, not +9m+5m.
+	w.Touch("SATA1")
+	for _, m := range []time.Duration{14, 18} {
+		if got := w.Check(t0.Add(m * time.Minute)); len(got) != 0 {
+			t.Fatalf("+%dm after a scan at +13m: powered off %v", m, got)
+		}
+	}
+	if got := w.Check(t0.Add(19 * time.Minute)); !slices.Equal(got, []string{"SATA1"}) {
+		t.Fatalf("+19m: powered off %v, want SATA1 (5 min after the count restarted)", got)
+	}
 }
 
 // TestInterval: the check period follows the idle time within its bounds.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 
 	"github.com/anatol/smart.go"
@@ -45,6 +46,11 @@ func (d *Drive) ataHealth(v *smart.SataDevice) (hal.Health, error) {
 	if err != nil {
 		return hal.Health{}, fmt.Errorf("%s: SMART data: %w", d.port.name, err)
 	}
+	// Thresholds are for the report's verdicts; a drive that does not give them still has its values.
+	var thr map[uint8]uint8
+	if tp, err := v.ReadSMARTThresholds(); err == nil {
+		thr = tp.Thresholds
+	}
 	h := hal.Health{Supported: true, Attributes: map[string]string{}}
 	for id, a := range page.Attrs {
 		name := a.Name
@@ -52,6 +58,8 @@ func (d *Drive) ataHealth(v *smart.SataDevice) (hal.Health, error) {
 			name = "Unknown_Attribute"
 		}
 		h.Attributes[fmt.Sprintf("%d %s", id, name)] = strconv.FormatUint(a.ValueRaw, 10)
+		h.SMART = append(h.SMART, hal.SMARTAttribute{ID: int(id), Name: name, Value: int(a.Current), Worst: int(a.Worst),
+			Threshold: int(thr[id]), Raw: strconv.FormatUint(a.ValueRaw, 10), PreFail: a.Flags&smart.AtaAttributeFlagPrefailure != 0})
 		switch id {
 		case 5:
 			h.Reallocated = int(a.ValueRaw)
@@ -69,6 +77,7 @@ func (d *Drive) ataHealth(v *smart.SataDevice) (hal.Health, error) {
 			h.PendingSectors = int(a.ValueRaw)
 		}
 	}
+	slices.SortFunc(h.SMART, func(a, b hal.SMARTAttribute) int { return a.ID - b.ID })
 	passed, err := d.smartStatus()
 	if err != nil {
 		return hal.Health{}, fmt.Errorf("%s: %w", d.port.name, err)

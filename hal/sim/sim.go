@@ -662,7 +662,25 @@ func (d *Drive) Health(ctx context.Context) (hal.Health, error) {
 		"197 Current_Pending_Sector": strconv.Itoa(hv.PendingSectors),
 		"198 Offline_Uncorrectable":  strconv.Itoa(len(d.media.bad)),
 	}
+	hv.SMART = simSMART(hv, len(d.media.bad))
 	return hv, nil
+}
+
+// simSMART is the attribute table of a simulated drive: normalized values fall with the counts
+// they stand for, and a drive whose description fails its verdict has its reallocated-sector
+// attribute at its threshold, as a real drive's would be.
+func simSMART(hv hal.Health, bad int) []hal.SMARTAttribute {
+	realloc := max(1, 100-min(99, hv.Reallocated))
+	if !hv.Passed {
+		realloc = 36
+	}
+	return []hal.SMARTAttribute{
+		{ID: 5, Name: "Reallocated_Sector_Ct", Value: realloc, Worst: realloc, Threshold: 36, Raw: strconv.Itoa(hv.Reallocated), PreFail: true},
+		{ID: 9, Name: "Power_On_Hours", Value: max(1, 100-hv.PowerOnHours/1000), Worst: max(1, 100-hv.PowerOnHours/1000), Raw: strconv.Itoa(hv.PowerOnHours)},
+		{ID: 194, Name: "Temperature_Celsius", Value: max(1, 100-hv.TemperatureC), Worst: max(1, 100-hv.TemperatureC-10), Raw: strconv.Itoa(hv.TemperatureC)},
+		{ID: 197, Name: "Current_Pending_Sector", Value: max(1, 100-min(99, hv.PendingSectors)), Worst: max(1, 100-min(99, hv.PendingSectors)), Raw: strconv.Itoa(hv.PendingSectors)},
+		{ID: 198, Name: "Offline_Uncorrectable", Value: max(1, 100-min(99, bad)), Worst: max(1, 100-min(99, bad)), Raw: strconv.Itoa(bad)},
+	}
 }
 
 // Reader reads a simulated drive. It implements hal.Reader and deliberately nothing that writes.

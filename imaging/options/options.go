@@ -6,7 +6,6 @@
 package options
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 
@@ -130,57 +129,6 @@ func Default(f Format) Task {
 		t.Zip.Compress = true
 	}
 	return t
-}
-
-// Setting is one line of a report's settings table.
-type Setting struct{ Name, Value string }
-
-// ReportSettings lists the options as the report shows them, by their API parameter names.
-func (t Task) ReportSettings() []Setting {
-	var out []Setting
-	add := func(name, v string) {
-		if v != "" {
-			out = append(out, Setting{name, v})
-		}
-	}
-	add("targetType", string(t.Format))
-	add("targetFolder", t.Target.Folder)
-	add("targetFile", t.TargetFile)
-	add("mountOptions", t.Target.MountOptions)
-	if t.Report != nil {
-		add("reportFolder", t.Report.Folder)
-		add("mountOptions", t.Report.MountOptions)
-	}
-	add("settings", t.Settings)
-	if t.Format == "" { // diagnose
-		return out
-	}
-	add("saveReport", fmt.Sprint(t.SaveReport))
-	add("verify", fmt.Sprint(t.Verify))
-	add("retries", fmt.Sprint(t.Retries))
-	add("hash", strings.Join(t.Hashes, "+"))
-	p := CasePrefix(t.Format)
-	add(p+"Case", t.Case.Number)
-	add(p+"Evid", t.Case.Evidence)
-	add(p+"Desc", t.Case.Description)
-	add(p+"Inv", t.Case.Examiner)
-	add(p+"Notes", t.Case.Notes)
-	switch t.Format {
-	case E01:
-		add("e01Compression", t.E01.Compression)
-		add("e01Segment", fmt.Sprint(t.E01.SegmentGB))
-	case AFF4:
-		add("aff4Comp", t.AFF4.Compression)
-	case L01:
-		add("compression", fmt.Sprint(t.L01.Compress))
-		add("l01Segment", fmt.Sprint(t.L01.SegmentGB))
-	case Zip:
-		add("compression", fmt.Sprint(t.Zip.Compress))
-	}
-	if t.Filter != nil {
-		add("filter", t.Filter.Name)
-	}
-	return out
 }
 
 // CasePrefix is the prefix of a format's case parameters: e01Case, aff4Case, l01Case. Raw images

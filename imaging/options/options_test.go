@@ -43,19 +43,3 @@ func TestJSONRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: %+v %v\n%s", back, err, b)
 	}
 }
-
-// The report names the settings by their API parameters.
-func TestReportSettings(t *testing.T) {
-	o := Default(AFF4)
-	o.Target.Folder = "/srv/t"
-	o.Case.Examiner = "Ann"
-	got := map[string]string{}
-	for _, s := range o.ReportSettings() {
-		got[s.Name] = s.Value
-	}
-	want := map[string]string{"targetType": "aff4", "targetFolder": "/srv/t", "saveReport": "true", "verify": "true",
-		"retries": "2", "hash": "MD5+SHA1", "aff4Inv": "Ann", "aff4Comp": "lz4"}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("settings %v, want %v", got, want)
-	}
-}

@@ -560,6 +560,7 @@ type smbFile struct {
 	wg   sync.WaitGroup
 	emu  sync.Mutex
 	werr error
+	hole int64 // offset of the lowest failed write; -1: none
 }
 
 const (
@@ -575,7 +576,7 @@ func newSMBFile(s *SMB, name, p string, f *smb2.File, gen int) *smbFile {
 	for range smbInFlight {
 		bufs <- nil // allocated on first use: report files never need 8 MiB
 	}
-	sf := &smbFile{s: s, name: name, p: p, f: f, gen: gen, bufs: bufs, flight: map[*[2]int64]bool{}}
+	sf := &smbFile{s: s, name: name, p: p, f: f, gen: gen, bufs: bufs, flight: map[*[2]int64]bool{}, hole: -1}
 	sf.qdone = sync.NewCond(&sf.qmu)
 	return sf
 }
@@ -639,6 +640,11 @@ func (f *smbFile) queue(b []byte, off int64) {
 		defer f.wg.Done()
 		if err := f.writeRetry(buf, off); err != nil {
 			f.setErr(err)
+			f.emu.Lock()
+			if f.hole < 0 || off < f.hole {
+				f.hole = off
+			}
+			f.emu.Unlock()
 		}
 		f.qmu.Lock()
 		delete(f.flight, r)
@@ -757,10 +763,22 @@ func (f *smbFile) Sync() error {
 	return nil
 }
 
+// Close waits for the writes in flight and closes the file. After a failed write the file is cut
+// back to where that write began: writes behind it may have landed (several are in flight), and
+// left alone they would make the file look longer than the bytes it really holds, with a hole of
+// zeros inside. What stays on the share is then exactly the prefix that was written.
 func (f *smbFile) Close() error {
 	f.wg.Wait()
 	f.mu.Lock()
 	w := f.s.watch(f.gen)
+	f.emu.Lock()
+	hole := f.hole
+	f.emu.Unlock()
+	if hole >= 0 {
+		if terr := f.f.Truncate(hole); terr != nil {
+			f.setErr(fmt.Errorf("cut %s back to its last whole write at byte %d: %w", f.s.Display(f.name), hole, terr))
+		}
+	}
 	cerr := f.f.Close()
 	w.Stop()
 	f.mu.Unlock()

@@ -1,0 +1,136 @@
+package report
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// WriteJSON writes the report as indented JSON: the same content as the HTML, typed (sizes in
+// bytes, times as RFC 3339 in the report's zone, durations in seconds).
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("write Report.json: %w", err)
+	}
+	return nil
+}
+
+// hashOrder is the order algorithms are listed in.
+var hashOrder = []string{"MD5", "SHA1", "SHA256", "SHA512"}
+
+func sortAlgorithms(names []string) {
+	slices.SortFunc(names, func(a, b string) int {
+		ia, ib := slices.Index(hashOrder, a), slices.Index(hashOrder, b)
+		if ia < 0 {
+			ia = len(hashOrder)
+		}
+		if ib < 0 {
+			ib = len(hashOrder)
+		}
+		if ia != ib {
+			return ia - ib
+		}
+		return strings.Compare(a, b)
+	})
+}
+
+// WriteHashes writes Hashes.txt: a line per image file and algorithm in the format md5sum -c,
+// sha1sum -c (sha256sum, sha512sum) accept, with the file named relative to the report folder
+// beside the image ("../name.raw"); run them from that folder. Each tool checks its own lines
+// (and warns that the others' are not its format). Lines starting with # are comments for
+// md5sum -c: they say what the hashes cover, and carry the acquisition hashes of formats whose
+// files are not the data stream (E01, AFF4, L01), which ewfverify or an AFF4 reader checks.
+func WriteHashes(w io.Writer, r *Report) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s of %s %s (%s), task %s\n", r.Title, r.Source.Model, r.Source.Serial, Bytes(r.Source.Size), r.Task.Key)
+	if a := r.Acquisition; a != nil {
+		fmt.Fprintf(&b, "# %s; started %s\n", a.Summary, When(a.Started))
+	}
+	fmt.Fprintf(&b, "# %s on appliance %s; state %s\n", r.Appliance.Software, r.Appliance.ID, r.Result.State)
+	if h := r.Hashes; h != nil {
+		for _, line := range wrap(h.Covers, 96) {
+			fmt.Fprintf(&b, "# %s\n", line)
+		}
+		for _, row := range h.Rows {
+			fmt.Fprintf(&b, "# acquisition %s %s\n", row.Algorithm, row.Acquisition)
+		}
+		fmt.Fprintf(&b, "# verification: %s\n", h.Verdict)
+	}
+	var algs []string
+	for _, f := range r.ImageFiles {
+		for a := range f.Hashes {
+			if !slices.Contains(algs, a) {
+				algs = append(algs, a)
+			}
+		}
+	}
+	sortAlgorithms(algs)
+	if len(algs) > 0 {
+		b.WriteString("# Check from the report folder: md5sum -c Hashes.txt; sha1sum -c Hashes.txt\n")
+	}
+	for _, a := range algs {
+		fmt.Fprintf(&b, "# %s\n", a)
+		for _, f := range r.ImageFiles {
+			if sum := f.Hashes[a]; sum != "" {
+				fmt.Fprintf(&b, "%s  ../%s\n", sum, f.Name)
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// wrap cuts text into lines of at most n bytes at spaces.
+func wrap(s string, n int) []string {
+	var out []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		if line != "" && len(line)+1+len(w) > n {
+			out = append(out, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	if line != "" {
+		out = append(out, line)
+	}
+	return out
+}
+
+// WriteFilesCSV writes a logical task's complete file list as CSV (RFC 4180), one entry a line.
+func WriteFilesCSV(w io.Writer, l *Logical) error {
+	cw := csv.NewWriter(w)
+	rec := []string{"path", "type", "size", "modified_utc", "deleted", "md5", "sha1", "error"}
+	if err := cw.Write(rec); err != nil {
+		return fmt.Errorf("write Files.csv: %w", err)
+	}
+	for _, f := range l.Files {
+		typ, size := "file", strconv.FormatInt(f.Size, 10)
+		if f.Dir {
+			typ, size = "folder", ""
+		}
+		mod := ""
+		if !f.Modified.IsZero() {
+			mod = f.Modified.UTC().Format(time.RFC3339)
+		}
+		rec = []string{f.Path, typ, size, mod, strconv.FormatBool(f.Deleted), f.MD5, f.SHA1, f.Err}
+		if err := cw.Write(rec); err != nil {
+			return fmt.Errorf("write Files.csv: %w", err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("write Files.csv: %w", err)
+	}
+	return nil
+}
