@@ -127,7 +127,8 @@ qemu-run:
 	@test -f var/image/evidenced.img || $(MAKE) image
 	scripts/qemu-run.sh
 
-# The appliance proven through its forwarded API (boot, power loss, watchdog, update and fallback).
+# The appliance proven through its forwarded API (boot, drives on every bus, imaging to Samba, QMP
+# hot-plug and unplug, power loss, watchdog, update and fallback).
 # Builds two extra root images (a new version and a broken one) first.
 QEMU_E2E_TIMEOUT ?= 90m
 qemu-e2e: test-deps

@@ -11,7 +11,18 @@
 #   SMB_PORT  port of this machine's Samba server the guest reaches as 10.0.2.2 (4450)
 #   SMBD=0    do not start a Samba server (the caller has one)
 #   SERIAL    serial console destination: "stdio" (default) or a file path
+#   SLOW_BPS  read limit in bytes/s of the slow drives (SATA2 and the USB hot-plug drive; 4000000)
+#   DRIVES_ONLY=1  only make the evidence drive images in $STATE/drives and exit
 # QMP is at $STATE/qmp.sock, the guest agent at $STATE/qga.sock.
+#
+# The topology (fixed PCI addresses; rootfs/board-qemu.json names the ports by these attach points):
+#   SATA1, SATA2  q35's AHCI (00:1f.2) ports 1 and 2: ide-hd, SATA2 a slow drive
+#   SAS1, SAS2    LSI SAS1068 (mptsas1068, 00:05.0) phys 0 and 1: scsi-hd with a SAS address; SAS2 empty
+#   USB1, USB2    xHCI (00:06.0) ports 1 and 2: a USB bridge (usb-bot + scsi-hd) on USB1; USB2 empty
+#   NVME1, NVME2  NVMe behind PCIe root ports (00:07.0 → 01:00.0, 00:08.0 → 02:00.0); NVME2 empty
+# Drives for hot-plug through QMP (backends only, no device): "hotusb" (slow) and "hotnvme", e.g.
+#   {"execute":"device_add","arguments":{"driver":"usb-storage","bus":"xhci.0","port":"2","drive":"hotusb","id":"hotusb","serial":"QHOTUSB1"}}
+#   {"execute":"device_add","arguments":{"driver":"nvme","bus":"rp2","drive":"hotnvme","id":"hotnvme","serial":"QHOTNVME1"}}
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMG=${IMG:-var/image/evidenced.img}
@@ -37,9 +48,11 @@ if [ ! -f "$demo/sata1-sandisk.img" ] || [ ! -f "$demo/sata2-samsung-fat32.img" 
   for _ in $(seq 1 300); do grep -q 'evidenced serving' "$STATE/demo.log" && break; sleep 0.1; done
   kill "$pid"; wait "$pid" 2>/dev/null || true
 fi
-for d in sata:sata1-sandisk sas:sata2-samsung-fat32 usb:sata2-samsung-fat32 nvme:sata1-sandisk; do
+for d in sata1:sata1-sandisk sata2:sata2-samsung-fat32 sas:sata2-samsung-fat32 usb:sata2-samsung-fat32 \
+  nvme:sata1-sandisk hotusb:sata2-samsung-fat32 hotnvme:sata1-sandisk; do
   [ -f "$STATE/drives/${d%%:*}.img" ] || cp "$demo/${d#*:}.img" "$STATE/drives/${d%%:*}.img"
 done
+[ "${DRIVES_ONLY:-0}" = 1 ] && exit 0
 if [ "${SMBD:-1}" = 1 ]; then
   s=$STATE/smb
   mkdir -p "$s"/{state,lock,cache,pid,private,ncalrpc,log} "$STATE/share"
@@ -80,7 +93,8 @@ if [ -w /dev/kvm ] && grep -qE 'vmx|svm' /proc/cpuinfo; then accel=kvm; fi
 serial=(-serial mon:stdio)
 [ "$SERIAL" = stdio ] || serial=(-serial "file:$SERIAL")
 rm -f "$STATE/qmp.sock" "$STATE/qga.sock"
-drive() { echo "if=none,id=$1,file=$STATE/drives/$2.img,format=raw,cache=none,aio=threads"; }
+drive() { echo "if=none,id=$1,file=$STATE/drives/$2.img,format=raw,cache=none,aio=threads${3:-}"; }
+slow=",throttling.bps-read=${SLOW_BPS:-4000000}"
 # Fixed PCI addresses: the board file names ports by their kernel attach points (udev ID_PATH).
 # Without our own smbd, QEMU replaces this script (its caller can signal it directly).
 run=()
@@ -90,15 +104,17 @@ run=()
   -drive if=none,id=sys,file="$STATE/disk.qcow2",format=qcow2 \
   -device virtio-blk-pci,drive=sys,addr=0x3,bootindex=0 \
   -netdev user,id=n0,hostfwd=tcp:127.0.0.1:$API_PORT-:80 -device virtio-net-pci,netdev=n0,addr=0x2 \
-  -drive "$(drive ev-sata sata)" -device ide-hd,bus=ide.0,drive=ev-sata,model=SanDisk-SDSSDA120G,serial=QSATA0001 \
+  -drive "$(drive ev-sata1 sata1)" -device ide-hd,bus=ide.0,drive=ev-sata1,model="SanDisk SDSSDA120G",serial=QSATA0001 \
+  -drive "$(drive ev-sata2 sata2 "$slow")" -device ide-hd,bus=ide.1,drive=ev-sata2,model="Samsung SSD 840 PRO Series",serial=QSATA0002 \
   -device mptsas1068,id=sas,addr=0x5 \
-  -drive "$(drive ev-sas sas)" -device scsi-hd,bus=sas.0,drive=ev-sas,vendor=SEAGATE,product=ST600MM0088,serial=QSAS0001,wwn=0x5000c500a1b2c3d4 \
+  -drive "$(drive ev-sas sas)" -device scsi-hd,bus=sas.0,scsi-id=0,drive=ev-sas,vendor=SEAGATE,product=ST600MM0088,serial=QSAS0001,wwn=0x5000c500a1b2c3d4 \
   -device qemu-xhci,id=xhci,addr=0x6 \
-  -drive "$(drive ev-usb usb)" -device usb-bot,bus=xhci.0,id=usbbot \
+  -drive "$(drive ev-usb usb)" -device usb-bot,bus=xhci.0,port=1,id=usbbot \
   -device scsi-hd,bus=usbbot.0,drive=ev-usb,vendor=WD,product=Elements-2620,serial=QUSB0001 \
   -device pcie-root-port,id=rp1,chassis=1,addr=0x7 \
   -drive "$(drive ev-nvme nvme)" -device nvme,bus=rp1,drive=ev-nvme,serial=QNVME0001 \
   -device pcie-root-port,id=rp2,chassis=2,addr=0x8 \
+  -drive "$(drive hotusb hotusb "$slow")" -drive "$(drive hotnvme hotnvme)" \
   -device virtio-serial-pci,addr=0x9 \
   -chardev socket,path="$STATE/qga.sock",server=on,wait=off,id=qga0 \
   -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0 \

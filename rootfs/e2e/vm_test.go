@@ -258,3 +258,56 @@ func (v *vm) mustExec(script string, timeout time.Duration) string {
 	}
 	return out
 }
+
+// drives makes the evidence drive images (qemu-run.sh DRIVES_ONLY=1) so that their hashes can be
+// taken before QEMU first opens them; it returns the drives folder.
+func (v *vm) drives() string {
+	v.t.Helper()
+	cmd := exec.Command(filepath.Join(v.repo, "scripts/qemu-run.sh"))
+	cmd.Dir = v.repo
+	cmd.Env = append(os.Environ(), "STATE="+v.state, "DRIVES_ONLY=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		v.t.Fatalf("qemu-run.sh DRIVES_ONLY=1: %v\n%s", err, out)
+	}
+	return filepath.Join(v.state, "drives")
+}
+
+// qmp sends one command to QEMU's monitor (QMP) and waits for its answer; events are skipped.
+func (v *vm) qmp(command string, args map[string]any) error {
+	conn, err := net.DialTimeout("unix", filepath.Join(v.state, "qmp.sock"), 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("QMP: %w", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(conn)
+	if _, err := r.ReadBytes('\n'); err != nil { // the greeting
+		return fmt.Errorf("QMP greeting: %w", err)
+	}
+	for _, req := range []map[string]any{{"execute": "qmp_capabilities"}, {"execute": command, "arguments": args}} {
+		b, _ := json.Marshal(req)
+		if _, err := conn.Write(append(b, '\n')); err != nil {
+			return fmt.Errorf("QMP %s: %w", req["execute"], err)
+		}
+		for {
+			line, err := r.ReadBytes('\n')
+			if err != nil {
+				return fmt.Errorf("QMP %s: %w", req["execute"], err)
+			}
+			var resp struct {
+				Return json.RawMessage
+				Error  *struct{ Class, Desc string }
+			}
+			if json.Unmarshal(line, &resp) != nil {
+				continue
+			}
+			if resp.Error != nil {
+				return fmt.Errorf("QMP %s: %s: %s", req["execute"], resp.Error.Class, resp.Error.Desc)
+			}
+			if resp.Return != nil {
+				break
+			}
+		}
+	}
+	return nil
+}
