@@ -1,6 +1,7 @@
 package target
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -39,10 +40,19 @@ func TestSMBShareFull(t *testing.T) {
 		t.Fatalf("share full: %v", err)
 	}
 	t.Log(err)
-	st, serr := os.Stat(filepath.Join(mnt, "full", "big.raw"))
-	if serr != nil || st.Size() < 8<<20 {
-		t.Fatalf("the partial file is not kept on the share: %v %v", st, serr)
+	// The partial file is kept, and it is exactly a prefix of what was written: several writes
+	// are in flight, and one that failed below others that landed must not leave a hole of zeros
+	// (a raw image would show them as the drive's data).
+	kept, rerr := os.ReadFile(filepath.Join(mnt, "full", "big.raw"))
+	if rerr != nil || len(kept) < 1<<20 || len(kept) > 16<<20 {
+		t.Fatalf("the partial file is not kept on the share: %d bytes, %v", len(kept), rerr)
 	}
+	for off := 0; off < len(kept); off += len(buf) {
+		if n := min(len(buf), len(kept)-off); !bytes.Equal(kept[off:off+n], buf[:n]) {
+			t.Fatalf("the kept file (%d bytes) is not the written prefix: MiB %d differs (a hole?)", len(kept), off>>20)
+		}
+	}
+	t.Logf("kept %d bytes, all of them as written", len(kept))
 	if err := tg.Remove("big.raw"); err != nil {
 		t.Fatalf("remove after a full share: %v", err)
 	}
