@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/evidenced/evidenced/formats/digest"
 )
 
 // WriteJSON writes the report as indented JSON: the same content as the HTML, typed (sizes in
@@ -22,24 +24,7 @@ func WriteJSON(w io.Writer, r *Report) error {
 	return nil
 }
 
-// hashOrder is the order algorithms are listed in.
-var hashOrder = []string{"MD5", "SHA1", "SHA256", "SHA512"}
-
-func sortAlgorithms(names []string) {
-	slices.SortFunc(names, func(a, b string) int {
-		ia, ib := slices.Index(hashOrder, a), slices.Index(hashOrder, b)
-		if ia < 0 {
-			ia = len(hashOrder)
-		}
-		if ib < 0 {
-			ib = len(hashOrder)
-		}
-		if ia != ib {
-			return ia - ib
-		}
-		return strings.Compare(a, b)
-	})
-}
+func sortAlgorithms(names []string) { slices.SortFunc(names, digest.Compare) }
 
 // WriteHashes writes Hashes.txt: a line per image file and algorithm in the format md5sum -c,
 // sha1sum -c (sha256sum, sha512sum) accept, with the file named relative to the report folder

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/daemon/report"
+	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/imaging/diagnose"
@@ -171,7 +172,7 @@ func reportHashes(t *store.Task) *report.Hashes {
 	}
 	h := &report.Hashes{Covers: hashesCover(t)}
 	algs := slices.Collect(maps.Keys(t.Hashes))
-	slices.SortFunc(algs, func(a, b string) int { return hashRank(a) - hashRank(b) })
+	slices.SortFunc(algs, digest.Compare)
 	mismatch := false
 	for _, a := range algs {
 		row := report.HashRow{Algorithm: a, Acquisition: t.Hashes[a], Verification: t.VerifyHashes[a], Verdict: report.NotVerified}
@@ -207,13 +208,6 @@ func reportHashes(t *store.Task) *report.Hashes {
 		h.Verification = "the task ended (" + t.State + ") before the image was read back"
 	}
 	return h
-}
-
-func hashRank(a string) int {
-	if i := slices.Index([]string{"MD5", "SHA1", "SHA256", "SHA512"}, a); i >= 0 {
-		return i
-	}
-	return 99
 }
 
 // recordDrive keeps the source drive's identity and write-block state with the task.
@@ -299,7 +293,7 @@ func (m *Manager) hashImageFiles(ctx context.Context, t *store.Task, tgt target.
 
 func formatSums(sums map[string]string) string {
 	algs := slices.Collect(maps.Keys(sums))
-	slices.SortFunc(algs, func(a, b string) int { return hashRank(a) - hashRank(b) })
+	slices.SortFunc(algs, digest.Compare)
 	var parts []string
 	for _, a := range algs {
 		parts = append(parts, a+" "+sums[a])

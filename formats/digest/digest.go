@@ -61,6 +61,21 @@ func New(n Name) (hash.Hash, error) {
 	return nil, fmt.Errorf("unknown hash %q (accepted: md5, sha1, sha256, sha512)", string(n))
 }
 
+// Compare orders two hash names as All lists them (for slices.SortFunc over the string keys of
+// a task's hash map); a name this package does not know comes after the known ones, by spelling.
+func Compare(a, b string) int {
+	rank := func(s string) int {
+		if i := slices.Index(all[:], Name(s)); i >= 0 {
+			return i
+		}
+		return len(all)
+	}
+	if c := rank(a) - rank(b); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
+}
+
 // Order sorts names into All's order and drops repeats.
 func Order(names []Name) []Name {
 	var out []Name

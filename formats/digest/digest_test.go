@@ -95,3 +95,12 @@ func TestOrderAndLower(t *testing.T) {
 		t.Errorf("Lower = %q", SHA512.Lower())
 	}
 }
+
+// Compare sorts the hash map keys of a task as All lists them, any name it does not know last.
+func TestCompare(t *testing.T) {
+	got := []string{"SHA512", "X-OTHER", "SHA1", "MD5", "SHA256", "A-OTHER"}
+	slices.SortFunc(got, Compare)
+	if want := []string{"MD5", "SHA1", "SHA256", "SHA512", "A-OTHER", "X-OTHER"}; !slices.Equal(got, want) {
+		t.Fatalf("sorted %v, want %v", got, want)
+	}
+}
