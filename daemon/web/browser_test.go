@@ -153,17 +153,8 @@ func outDir(t *testing.T) string {
 // closed network), with a 1280x800 window: the appliance's touchscreen.
 func browserCtx(t *testing.T) (context.Context, *jsErrors) {
 	t.Helper()
-	exe := testenv.Tool(t, "chromium")
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 800))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 100*time.Second)
-	// The browser goes first, so that the daemon's Close does not wait for its event stream.
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	// The browser goes first at cleanup, so that the daemon's Close does not wait for its event stream.
+	ctx := testenv.Chromium(t, 1280, 800, 100*time.Second)
 	errs := &jsErrors{}
 	if err := chromedp.Listen(ctx, func(ev any) {
 		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
