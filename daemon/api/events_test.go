@@ -162,31 +162,30 @@ func TestCasesAndTaskFilter(t *testing.T) {
 func TestEventsEndWithTheSession(t *testing.T) {
 	e := newSecureEnv(t, Config{})
 	for _, c := range []struct {
-		name   string
-		revoke func(tok string)
-		reason string
+		name, user string
+		revoke     func(tok string)
+		reason     string
 	}{
-		{"logout", func(tok string) {
+		{"logout", "ex1", func(tok string) {
 			if a := e.do("POST", "/logout", tok, ""); a.code != 200 {
 				t.Fatalf("logout: %d %s", a.code, a.body)
 			}
 		}, "session ended"},
-		{"role change", func(string) {
+		{"role change", "ex2", func(string) {
 			boss := e.token("boss", adminPass)
 			if a := e.do("PATCH", "/api/users?name=ex2", boss, `{"role": "admin"}`); a.code != 200 {
 				t.Fatalf("role change: %d %s", a.code, a.body)
 			}
-		}, ""},
+		}, "role changed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			user := map[string]string{"logout": "ex1", "role change": "ex2"}[c.name]
-			tok := e.token(user, exPass)
+			tok := e.token(c.user, exPass)
 			other := e.token("ex1", exPass) // a second session of ex1 that nobody touches
 			ended := make(chan answer, 1)
 			go func() {
 				ended <- e.stream("/api/events", tok, func(body string) bool { return strings.Contains(body, "event: closed") })
 			}()
-			time.Sleep(700 * time.Millisecond) // both streams open
+			time.Sleep(700 * time.Millisecond) // the stream is open
 			revoked := time.Now()
 			c.revoke(tok)
 			a := <-ended
