@@ -298,10 +298,11 @@ func TestSMBShareFullTask(t *testing.T) {
 }
 
 // The bar: imaging to a loopback Samba share runs at >= 70% of the same image to a local
-// folder. The 256 MiB corpus is imaged by real tasks (source reader, MD5+SHA1, format writer,
-// target), E01 and raw, to a local folder and to the share in alternating rounds; the best round
-// of each side is compared so that a burst of load elsewhere on a shared machine does not decide.
-// Verification is off: it would measure reading back, not imaging.
+// folder. The 256 MiB corpus (under -race its first 32 MiB: testenv.CorpusPrefix) is imaged by
+// real tasks (source reader, MD5+SHA1, format writer, target), E01 and raw, to a local folder and
+// to the share in alternating rounds; the best round of each side is compared so that a burst of
+// load elsewhere on a shared machine does not decide. Verification is off: it would measure
+// reading back, not imaging.
 //
 // E01 is held to the bar everywhere. Raw is held to it only with 4 CPUs or more: a raw task is
 // bound by MD5 on one core, and on a 2-core machine the loopback smbd (which on an appliance runs
@@ -310,7 +311,7 @@ func TestSMBThroughputTask(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	corpus := testenv.Corpus(t)
+	corpus := testenv.CorpusPrefix(t)
 	st, err := os.Stat(corpus)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -136,9 +137,13 @@ func partitionStarts(t testing.TB, img string) []string {
 }
 
 func TestCorpus(t *testing.T) {
-	src := testenv.Corpus(t)
+	src := testenv.CorpusPrefix(t)
 	testenv.Tool(t, "ewfverify")
 	before5, before1 := fileHashes(t, src)
+	st, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	var fastSize int64
 	for _, c := range []Compression{CompressNone, CompressEmptyBlock, CompressFast, CompressBest} {
@@ -151,7 +156,15 @@ func TestCorpus(t *testing.T) {
 			fastSize = size
 			compareWithSource(t, base+".E01", src)
 			testenv.Tool(t, "fls")
-			for _, off := range partitionStarts(t, src) {
+			// The partitions as the whole corpus's MBR lists them (mmls rejects a table that reaches
+			// past the end of the image): under -race the source is a prefix, which holds the start
+			// of the ext4 file system only, and fls reads what of it is there.
+			judged := 0
+			for _, off := range partitionStarts(t, testenv.Corpus(t)) {
+				if sector, _ := strconv.ParseInt(off, 10, 64); sector*512 >= st.Size() {
+					continue
+				}
+				judged++
 				want, err1 := exec.Command("fls", "-r", "-o", off, src).Output()
 				got, err2 := exec.Command("fls", "-r", "-i", "ewf", "-o", off, base+".E01").Output()
 				if err1 != nil || err2 != nil {
@@ -160,6 +173,9 @@ func TestCorpus(t *testing.T) {
 				if len(want) == 0 || !bytes.Equal(want, got) {
 					t.Fatalf("fls at sector %s differs: source %d bytes, image %d bytes", off, len(want), len(got))
 				}
+			}
+			if judged == 0 {
+				t.Fatal("no partition starts in the source: fls judged nothing")
 			}
 		}
 	}
@@ -181,10 +197,14 @@ func TestCorpus(t *testing.T) {
 
 // TestReadEwfacquire checks our reader against libewf's writer.
 func TestReadEwfacquire(t *testing.T) {
-	src := testenv.Corpus(t)
+	src := testenv.CorpusPrefix(t)
 	testenv.Tool(t, "ewfacquire")
 	dir := t.TempDir()
-	for _, tc := range []struct{ comp, seg string }{{"none", "1.9GiB"}, {"fast", "1.9GiB"}, {"best", "1.9GiB"}, {"fast", "64MiB"}} {
+	small := "64MiB" // a set of two segments or more (fast compression), of the prefix too under -race
+	if testenv.Race {
+		small = "8MiB"
+	}
+	for _, tc := range []struct{ comp, seg string }{{"none", "1.9GiB"}, {"fast", "1.9GiB"}, {"best", "1.9GiB"}, {"fast", small}} {
 		base := filepath.Join(dir, tc.comp+tc.seg)
 		if out, err := exec.Command("nice", "ewfacquire", "-u", "-q", "-t", base, "-c", "deflate:"+tc.comp, "-S", tc.seg,
 			"-C", "case1", "-D", "desc1", "-E", "ev1", "-e", "exam1", "-N", "notes1", src).CombinedOutput(); err != nil {
@@ -202,7 +222,7 @@ func TestReadEwfacquire(t *testing.T) {
 		if want, _ := fileHashes(t, src); r.Hashes()["MD5"] != want {
 			t.Errorf("hashes %v, want MD5 %s", r.Hashes(), want)
 		}
-		if tc.seg == "64MiB" && len(r.files) < 2 {
+		if tc.seg == small && len(r.files) < 2 {
 			t.Errorf("segmented set opened %d files", len(r.files))
 		}
 		r.Close()

@@ -172,16 +172,16 @@ func writeE01(t *testing.T, tg Target, base string, data []byte) float64 {
 }
 
 // The bar: an image to a loopback Samba share runs at >= 70% of the same image to a local
-// folder. The same corpus goes through the same writers to both, in alternating rounds; the best
-// round of each side is compared so that a burst of load elsewhere on a shared machine does not
-// decide. E01 (what tasks write by default) is held to the bar. Raw is logged only: here a local
+// folder. The same corpus (under -race its first 32 MiB: testenv.CorpusPrefix) goes through the
+// same writers to both, in alternating rounds; the best round of each side is compared so that a
+// burst of load elsewhere on a shared machine does not decide. E01 (what tasks write by default) is held to the bar. Raw is logged only: here a local
 // write is a copy into the page cache at memory speed, which no network file system matches; the
 // task-level test in daemon/api compares raw images as tasks make them.
 func TestSMBThroughput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	data, err := os.ReadFile(testenv.Corpus(t))
+	data, err := os.ReadFile(testenv.CorpusPrefix(t))
 	if err != nil {
 		t.Fatal(err)
 	}
