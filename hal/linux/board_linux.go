@@ -298,6 +298,7 @@ func (b *Board) disk(name string) {
 	}
 	p.drive = &Drive{port: p, disk: *d, devnode: devnode, id: id, gone: make(chan struct{})}
 	p.identifying = false
+	p.changed.Notify()
 	b.log.Info("drive plugged", "port", p.name, "dev", d.Name, "model", id.Model, "serial", id.Serial, "size", id.Size)
 	b.events.Emit(p.name, hal.Plugged)
 }
@@ -375,6 +376,10 @@ type Port struct {
 	present     *Disk  // the disk the kernel shows on this port, identified or not
 	drive       *Drive // the identified drive
 	gen         int
+
+	// changed is notified whenever powered, identifying or drive change (State and Drive derive
+	// from them), under b.mu.
+	changed hal.Signal
 }
 
 var _ hal.Port = (*Port)(nil)
@@ -437,6 +442,9 @@ func (p *Port) State() hal.PortState {
 	return hal.StateNotDetected
 }
 
+// Changed is closed at the port's next state change (see hal.Port).
+func (p *Port) Changed() <-chan struct{} { return p.changed.Changed() }
+
 func (p *Port) Drive() hal.Drive {
 	p.b.mu.Lock()
 	defer p.b.mu.Unlock()
@@ -466,11 +474,13 @@ func (p *Port) PowerOn(ctx context.Context) error {
 	p.identifying = true
 	p.gen++
 	gen := p.gen
+	p.changed.Notify()
 	p.b.mu.Unlock()
 	if p.power != nil {
 		if err := p.power.set(true); err != nil {
 			p.b.mu.Lock()
 			p.powered, p.identifying = false, false
+			p.changed.Notify()
 			p.b.mu.Unlock()
 			return fmt.Errorf("port %s: power on: %w", p.name, err)
 		}
@@ -507,6 +517,7 @@ func (p *Port) identifyAfterPower(gen int) {
 		done := p.drive != nil || time.Now().After(deadline)
 		if !stale && done {
 			p.identifying = false
+			p.changed.Notify()
 		}
 		p.b.mu.Unlock()
 		if stale || done || p.power == nil {
@@ -514,6 +525,7 @@ func (p *Port) identifyAfterPower(gen int) {
 				p.b.mu.Lock()
 				if p.gen == gen {
 					p.identifying = false
+					p.changed.Notify()
 				}
 				p.b.mu.Unlock()
 			}
@@ -537,6 +549,7 @@ func (p *Port) PowerOff() error {
 	}
 	p.dropLocked()
 	p.powered, p.identifying = false, false
+	p.changed.Notify()
 	p.b.mu.Unlock()
 	if p.power == nil {
 		if p.bus == "usb" && strings.Contains(p.attach, "-usb-0:") {
@@ -588,6 +601,7 @@ func (p *Port) dropLocked() {
 	if p.drive != nil {
 		p.drive.markGone()
 		p.drive = nil
+		p.changed.Notify()
 	}
 }
 

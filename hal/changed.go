@@ -1,0 +1,65 @@
+package hal
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// ErrNotDetected: a powered port finished identification and no drive answered.
+var ErrNotDetected = errors.New("no drive detected")
+
+// Signal is the Changed of a port: a channel that is closed when something changes and replaced
+// by a fresh one for the next change. Closing wakes every waiter at once and never blocks the
+// board, which a send to each waiter would. The zero value is ready to use.
+type Signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// Changed returns the channel the next Notify closes.
+func (s *Signal) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+// Notify closes the channel of every waiter; a later Changed returns a new one. Boards call it
+// under their own lock, right after the change, so a waiter never sees the signal before the state.
+func (s *Signal) Notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
+}
+
+// WaitIdentified waits until port p has finished identifying: its drive once the port is ready,
+// ErrNotDetected once it reports not-detected, ctx's error when ctx ends first (bound the wait
+// with context.WithTimeout). It wakes on the port's Changed, never on a timer. The port is looked
+// at before ctx, so a port already settled answers even under an ended ctx. A port that is off
+// (or goes off) is waited for: whoever powered it may power it again. It does not power the port.
+func WaitIdentified(ctx context.Context, p Port) (Drive, error) {
+	for {
+		// Taken before the state is read: a change in between closes it, so none is missed.
+		changed := p.Changed()
+		switch p.State() {
+		case StateReady:
+			if d := p.Drive(); d != nil {
+				return d, nil
+			}
+			// The drive went between State and Drive; that change closed changed: look again.
+		case StateNotDetected:
+			return nil, ErrNotDetected
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}

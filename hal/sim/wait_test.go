@@ -1,0 +1,128 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/hal/board"
+	"github.com/evidenced/evidenced/internal/testenv"
+)
+
+// TestWaitIdentified: hal.WaitIdentified on a simulated port answers at the transition that ends
+// it (ready: the drive; not-detected, also by an unplug while identifying: ErrNotDetected), at the
+// context's end (timeout, cancel) while the port still identifies, and at once for a port already
+// ready under an ended context. Every case reads the port's State at most once per change plus
+// once: a waiter polling every 25 ms would read it 6 times or more in the 150 ms the port takes.
+func TestWaitIdentified(t *testing.T) {
+	const long = 10 * time.Second // spin-up that outlives the test: only the context ends the wait
+	img := image(t, 64<<10)
+	drive := func(spinUp time.Duration) *board.DriveDesc {
+		return &board.DriveDesc{Path: img, Model: "EVD WAIT", Serial: "W1", SpinUpMs: int(spinUp / time.Millisecond)}
+	}
+	cases := []struct {
+		name    string
+		drive   *board.DriveDesc
+		ready   bool // the port is ready before the wait starts
+		act     func(b *Board, cancel context.CancelFunc)
+		timeout time.Duration
+		want    error         // nil: the drive W1
+		min     time.Duration // the transition's time: an answer before it is wrong
+	}{
+		{name: "ready", drive: drive(150 * time.Millisecond), timeout: long, min: 150 * time.Millisecond},
+		{name: "not detected", timeout: long, want: hal.ErrNotDetected, min: 150 * time.Millisecond},
+		{name: "unplugged while identifying", drive: drive(long), timeout: long, want: hal.ErrNotDetected, min: 150 * time.Millisecond,
+			act: func(b *Board, _ context.CancelFunc) {
+				if err := b.Unplug("SATA1"); err != nil {
+					t.Error(err)
+				}
+			}},
+		{name: "timeout", drive: drive(long), timeout: 150 * time.Millisecond, want: context.DeadlineExceeded, min: 150 * time.Millisecond},
+		{name: "cancelled", drive: drive(long), timeout: long, want: context.Canceled, min: 150 * time.Millisecond,
+			act: func(_ *Board, cancel context.CancelFunc) { cancel() }},
+		{name: "ready under an ended context", drive: drive(time.Millisecond), ready: true, timeout: 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := New(board.Description{Kind: "sim", ApplianceID: "EVD0001", Ports: []board.PortDesc{{Name: "SATA1", Drive: c.drive}}},
+				Options{SpinUp: 150 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			port, _ := b.Port("SATA1")
+			if c.ready {
+				readyDrive(t, port)
+			} else if err := port.PowerOn(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			p := &testenv.StateReads{Port: port}
+			ctx, cancel := context.WithTimeout(t.Context(), c.timeout)
+			defer cancel()
+			if c.act != nil {
+				time.AfterFunc(c.min, func() { c.act(b, cancel) })
+			}
+			start := time.Now()
+			d, err := hal.WaitIdentified(ctx, p)
+			el := time.Since(start)
+			switch {
+			case c.want == nil && (err != nil || d == nil || d.Identity().Serial != "W1"):
+				t.Fatalf("drive %v, err %v; want the drive W1", d, err)
+			case c.want != nil && (!errors.Is(err, c.want) || d != nil):
+				t.Fatalf("drive %v, err %v; want %v", d, err, c.want)
+			}
+			if el < c.min-20*time.Millisecond || el > c.min+2*time.Second {
+				t.Errorf("answered after %v; the transition came at %v", el, c.min)
+			}
+			if n := p.Count(); n > 3 {
+				t.Errorf("State read %d times in %v: the wait polls", n, el)
+			}
+		})
+	}
+}
+
+// TestChangedClosesOnEveryTransition: Changed closes at each change of a simulated port's state:
+// power on, identification, unplug, plug, power off, and the board's close.
+func TestChangedClosesOnEveryTransition(t *testing.T) {
+	img := image(t, 64<<10)
+	// Identification takes 300 ms: each step takes Changed long before the next transition.
+	b, err := New(board.Description{Kind: "sim", ApplianceID: "EVD0001", Ports: []board.PortDesc{
+		{Name: "SATA1", Drive: &board.DriveDesc{Path: img, Model: "EVD WAIT", Serial: "W1"}}}},
+		Options{SpinUp: 300 * time.Millisecond, PlugRoots: []string{filepath.Dir(img)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p, _ := b.Port("SATA1")
+	steps := []struct {
+		name string
+		do   func() error
+		want hal.PortState
+	}{
+		{"power on", func() error { return p.PowerOn(t.Context()) }, hal.StateIdentifying},
+		{"identified", func() error { return nil }, hal.StateReady},
+		{"unplug", func() error { return b.Unplug("SATA1") }, hal.StateNotDetected},
+		{"plug", func() error { return b.Plug("SATA1", img, "EVD WAIT", "W2") }, hal.StateIdentifying},
+		{"identified again", func() error { return nil }, hal.StateReady},
+		{"power off", p.PowerOff, hal.StateOff},
+		{"power on again", func() error { return p.PowerOn(t.Context()) }, hal.StateIdentifying},
+		{"board closed", b.Close, hal.StateOff},
+	}
+	for _, s := range steps {
+		changed := p.Changed()
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		select {
+		case <-changed:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%s: Changed not closed; state %s", s.name, p.State())
+		}
+		if got := p.State(); got != s.want {
+			t.Fatalf("%s: state %s, want %s", s.name, got, s.want)
+		}
+	}
+}
