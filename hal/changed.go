@@ -43,7 +43,13 @@ func (s *Signal) Notify() {
 // with context.WithTimeout). It wakes on the port's Changed, never on a timer. The port is looked
 // at before ctx, so a port already settled answers even under an ended ctx. A port that is off
 // (or goes off) is waited for: whoever powered it may power it again. It does not power the port.
-func WaitIdentified(ctx context.Context, p Port) (Drive, error) {
+func WaitIdentified(ctx context.Context, p Port) (Drive, error) { return wait(ctx, p, true) }
+
+// WaitReady is WaitIdentified that waits past not-detected: a drive power-cycled to unfreeze it
+// may answer only after its port gave up identifying, and is still the one expected.
+func WaitReady(ctx context.Context, p Port) (Drive, error) { return wait(ctx, p, false) }
+
+func wait(ctx context.Context, p Port, notDetectedEnds bool) (Drive, error) {
 	for {
 		// Taken before the state is read: a change in between closes it, so none is missed.
 		changed := p.Changed()
@@ -54,7 +60,9 @@ func WaitIdentified(ctx context.Context, p Port) (Drive, error) {
 			}
 			// The drive went between State and Drive; that change closed changed: look again.
 		case StateNotDetected:
-			return nil, ErrNotDetected
+			if notDetectedEnds {
+				return nil, ErrNotDetected
+			}
 		}
 		select {
 		case <-changed:

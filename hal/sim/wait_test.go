@@ -15,8 +15,9 @@ import (
 // TestWaitIdentified: hal.WaitIdentified on a simulated port answers at the transition that ends
 // it (ready: the drive; not-detected, also by an unplug while identifying: ErrNotDetected), at the
 // context's end (timeout, cancel) while the port still identifies, and at once for a port already
-// ready under an ended context. Every case reads the port's State at most once per change plus
-// once: a waiter polling every 25 ms would read it 6 times or more in the 150 ms the port takes.
+// ready under an ended context; hal.WaitReady waits past not-detected for a drive plugged later.
+// Every case reads the port's State at most once per change plus once: a waiter polling every
+// 25 ms would read it 6 times or more in the 150 ms the port takes.
 func TestWaitIdentified(t *testing.T) {
 	const long = 10 * time.Second // spin-up that outlives the test: only the context ends the wait
 	img := image(t, 64<<10)
@@ -24,13 +25,14 @@ func TestWaitIdentified(t *testing.T) {
 		return &board.DriveDesc{Path: img, Model: "EVD WAIT", Serial: "W1", SpinUpMs: int(spinUp / time.Millisecond)}
 	}
 	cases := []struct {
-		name    string
-		drive   *board.DriveDesc
-		ready   bool // the port is ready before the wait starts
-		act     func(b *Board, cancel context.CancelFunc)
-		timeout time.Duration
-		want    error         // nil: the drive W1
-		min     time.Duration // the transition's time: an answer before it is wrong
+		name      string
+		drive     *board.DriveDesc
+		ready     bool // the port is ready before the wait starts
+		readyOnly bool // hal.WaitReady instead of hal.WaitIdentified
+		act       func(b *Board, cancel context.CancelFunc)
+		timeout   time.Duration
+		want      error         // nil: the drive W1
+		min       time.Duration // the transition's time: an answer before it is wrong
 	}{
 		{name: "ready", drive: drive(150 * time.Millisecond), timeout: long, min: 150 * time.Millisecond},
 		{name: "not detected", timeout: long, want: hal.ErrNotDetected, min: 150 * time.Millisecond},
@@ -44,11 +46,18 @@ func TestWaitIdentified(t *testing.T) {
 		{name: "cancelled", drive: drive(long), timeout: long, want: context.Canceled, min: 150 * time.Millisecond,
 			act: func(_ *Board, cancel context.CancelFunc) { cancel() }},
 		{name: "ready under an ended context", drive: drive(time.Millisecond), ready: true, timeout: 0},
+		// Not-detected at 150 ms, plugged at 200 ms, ready at 350 ms; State read at 0, 150, 200, 350.
+		{name: "WaitReady past not-detected", readyOnly: true, timeout: long, min: 350 * time.Millisecond,
+			act: func(b *Board, _ context.CancelFunc) {
+				if err := b.Plug("SATA1", img, "EVD WAIT", "W1"); err != nil {
+					t.Error(err)
+				}
+			}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			b, err := New(board.Description{Kind: "sim", ApplianceID: "EVD0001", Ports: []board.PortDesc{{Name: "SATA1", Drive: c.drive}}},
-				Options{SpinUp: 150 * time.Millisecond})
+				Options{SpinUp: 150 * time.Millisecond, PlugRoots: []string{filepath.Dir(img)}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,11 +71,15 @@ func TestWaitIdentified(t *testing.T) {
 			p := &testenv.StateReads{Port: port}
 			ctx, cancel := context.WithTimeout(t.Context(), c.timeout)
 			defer cancel()
+			wait, reads, at := hal.WaitIdentified, int64(3), c.min
+			if c.readyOnly {
+				wait, reads, at = hal.WaitReady, 5, 200*time.Millisecond
+			}
 			if c.act != nil {
-				time.AfterFunc(c.min, func() { c.act(b, cancel) })
+				time.AfterFunc(at, func() { c.act(b, cancel) })
 			}
 			start := time.Now()
-			d, err := hal.WaitIdentified(ctx, p)
+			d, err := wait(ctx, p)
 			el := time.Since(start)
 			switch {
 			case c.want == nil && (err != nil || d == nil || d.Identity().Serial != "W1"):
@@ -77,7 +90,7 @@ func TestWaitIdentified(t *testing.T) {
 			if el < c.min-20*time.Millisecond || el > c.min+2*time.Second {
 				t.Errorf("answered after %v; the transition came at %v", el, c.min)
 			}
-			if n := p.Count(); n > 3 {
+			if n := p.Count(); n > reads {
 				t.Errorf("State read %d times in %v: the wait polls", n, el)
 			}
 		})
