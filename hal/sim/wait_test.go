@@ -139,3 +139,59 @@ func TestChangedClosesOnEveryTransition(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitSettled: hal.WaitSettled returns the state a simulated port leaves identifying for, when
+// it does (ready, not-detected), at once for a port that is off, and ctx's error while the port
+// still identifies; it reads State at most once per change plus once.
+func TestWaitSettled(t *testing.T) {
+	const step = 150 * time.Millisecond
+	img := image(t, 64<<10)
+	drive := func(spinUp time.Duration) *board.DriveDesc {
+		return &board.DriveDesc{Path: img, Model: "EVD WAIT", Serial: "W1", SpinUpMs: int(spinUp / time.Millisecond)}
+	}
+	cases := []struct {
+		name    string
+		drive   *board.DriveDesc
+		off     bool // not powered on
+		timeout time.Duration
+		want    hal.PortState
+		err     error
+		took    time.Duration
+	}{
+		{name: "ready", drive: drive(step), timeout: 10 * time.Second, want: hal.StateReady, took: step},
+		{name: "not detected", timeout: 10 * time.Second, want: hal.StateNotDetected, took: step},
+		{name: "off", drive: drive(step), off: true, timeout: 10 * time.Second, want: hal.StateOff},
+		{name: "timeout", drive: drive(10 * time.Second), timeout: step, want: hal.StateIdentifying, err: context.DeadlineExceeded, took: step},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := New(board.Description{Kind: "sim", ApplianceID: "EVD0001", Ports: []board.PortDesc{{Name: "SATA1", Drive: c.drive}}},
+				Options{SpinUp: step})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			port, _ := b.Port("SATA1")
+			if !c.off {
+				if err := port.PowerOn(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := &testenv.StateReads{Port: port}
+			ctx, cancel := context.WithTimeout(t.Context(), c.timeout)
+			defer cancel()
+			start := time.Now()
+			s, err := hal.WaitSettled(ctx, p)
+			el := time.Since(start)
+			if s != c.want || !errors.Is(err, c.err) {
+				t.Fatalf("state %s, err %v; want %s, %v", s, err, c.want, c.err)
+			}
+			if el < c.took-20*time.Millisecond || el > c.took+2*time.Second {
+				t.Errorf("answered after %v; the transition came at %v", el, c.took)
+			}
+			if n := p.Count(); n > 3 {
+				t.Errorf("State read %d times in %v: the wait polls", n, el)
+			}
+		})
+	}
+}
