@@ -82,12 +82,7 @@ func TestWaitIdentified(t *testing.T) {
 			case c.want != nil && (!errors.Is(err, c.want) || d != nil):
 				t.Fatalf("drive %v, err %v; want %v", d, err, c.want)
 			}
-			if el < c.min-20*time.Millisecond || el > c.min+2*time.Second {
-				t.Errorf("answered after %v; the transition came at %v", el, c.min)
-			}
-			if n := p.Count(); n > 3 {
-				t.Errorf("State read %d times in %v: the wait polls", n, el)
-			}
+			p.Answered(t, el, c.min, 3)
 		})
 	}
 }
@@ -98,29 +93,11 @@ func TestWaitIdentified(t *testing.T) {
 func TestChangedClosesOnEveryTransition(t *testing.T) {
 	b := waitBoard(t, "pci-0000:00:1f.2-ata-3", "target", Options{Settle: 300 * time.Millisecond, IdentifyTimeout: 10 * time.Second})
 	p, _ := b.Port("SATA3")
-	steps := []struct {
-		name string
-		do   func() error
-		want hal.PortState
-	}{
-		{"power on", func() error { return p.PowerOn(t.Context()) }, hal.StateIdentifying},
-		{"identified", func() error { return nil }, hal.StateReady},
-		{"remove uevent", func() error { b.removed("sda"); return nil }, hal.StateNotDetected},
-		{"add uevent", func() error { b.disk("sda"); return nil }, hal.StateReady},
-		{"power off", p.PowerOff, hal.StateOff},
-	}
-	for _, s := range steps {
-		changed := p.Changed()
-		if err := s.do(); err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		select {
-		case <-changed:
-		case <-time.After(2 * time.Second):
-			t.Fatalf("%s: Changed not closed; state %s", s.name, p.State())
-		}
-		if got := p.State(); got != s.want {
-			t.Fatalf("%s: state %s, want %s", s.name, got, s.want)
-		}
-	}
+	testenv.ChangeSteps(t, p, []testenv.Step{
+		{Name: "power on", Do: func() error { return p.PowerOn(t.Context()) }, Want: hal.StateIdentifying},
+		{Name: "identified", Want: hal.StateReady},
+		{Name: "remove uevent", Do: func() error { b.removed("sda"); return nil }, Want: hal.StateNotDetected},
+		{Name: "add uevent", Do: func() error { b.disk("sda"); return nil }, Want: hal.StateReady},
+		{Name: "power off", Do: p.PowerOff, Want: hal.StateOff},
+	})
 }

@@ -12,6 +12,11 @@ import (
 	"github.com/evidenced/evidenced/internal/testenv"
 )
 
+// waitDrive is the drive W1 of the wait tests, identified spinUp after power on.
+func waitDrive(img string, spinUp time.Duration) *board.DriveDesc {
+	return &board.DriveDesc{Path: img, Model: "EVD WAIT", Serial: "W1", SpinUpMs: int(spinUp / time.Millisecond)}
+}
+
 // TestWaitIdentified: hal.WaitIdentified on a simulated port answers at the transition that ends
 // it (ready: the drive; not-detected, also by an unplug while identifying: ErrNotDetected), at the
 // context's end (timeout, cancel) while the port still identifies, and at once for a port already
@@ -21,9 +26,7 @@ import (
 func TestWaitIdentified(t *testing.T) {
 	const long = 10 * time.Second // spin-up that outlives the test: only the context ends the wait
 	img := image(t, 64<<10)
-	drive := func(spinUp time.Duration) *board.DriveDesc {
-		return &board.DriveDesc{Path: img, Model: "EVD WAIT", Serial: "W1", SpinUpMs: int(spinUp / time.Millisecond)}
-	}
+	drive := func(spinUp time.Duration) *board.DriveDesc { return waitDrive(img, spinUp) }
 	cases := []struct {
 		name      string
 		drive     *board.DriveDesc
@@ -87,12 +90,7 @@ func TestWaitIdentified(t *testing.T) {
 			case c.want != nil && (!errors.Is(err, c.want) || d != nil):
 				t.Fatalf("drive %v, err %v; want %v", d, err, c.want)
 			}
-			if el < c.min-20*time.Millisecond || el > c.min+2*time.Second {
-				t.Errorf("answered after %v; the transition came at %v", el, c.min)
-			}
-			if n := p.Count(); n > reads {
-				t.Errorf("State read %d times in %v: the wait polls", n, el)
-			}
+			p.Answered(t, el, c.min, reads)
 		})
 	}
 }
@@ -110,34 +108,16 @@ func TestChangedClosesOnEveryTransition(t *testing.T) {
 	}
 	defer b.Close()
 	p, _ := b.Port("SATA1")
-	steps := []struct {
-		name string
-		do   func() error
-		want hal.PortState
-	}{
-		{"power on", func() error { return p.PowerOn(t.Context()) }, hal.StateIdentifying},
-		{"identified", func() error { return nil }, hal.StateReady},
-		{"unplug", func() error { return b.Unplug("SATA1") }, hal.StateNotDetected},
-		{"plug", func() error { return b.Plug("SATA1", img, "EVD WAIT", "W2") }, hal.StateIdentifying},
-		{"identified again", func() error { return nil }, hal.StateReady},
-		{"power off", p.PowerOff, hal.StateOff},
-		{"power on again", func() error { return p.PowerOn(t.Context()) }, hal.StateIdentifying},
-		{"board closed", b.Close, hal.StateOff},
-	}
-	for _, s := range steps {
-		changed := p.Changed()
-		if err := s.do(); err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		select {
-		case <-changed:
-		case <-time.After(2 * time.Second):
-			t.Fatalf("%s: Changed not closed; state %s", s.name, p.State())
-		}
-		if got := p.State(); got != s.want {
-			t.Fatalf("%s: state %s, want %s", s.name, got, s.want)
-		}
-	}
+	testenv.ChangeSteps(t, p, []testenv.Step{
+		{Name: "power on", Do: func() error { return p.PowerOn(t.Context()) }, Want: hal.StateIdentifying},
+		{Name: "identified", Want: hal.StateReady},
+		{Name: "unplug", Do: func() error { return b.Unplug("SATA1") }, Want: hal.StateNotDetected},
+		{Name: "plug", Do: func() error { return b.Plug("SATA1", img, "EVD WAIT", "W2") }, Want: hal.StateIdentifying},
+		{Name: "identified again", Want: hal.StateReady},
+		{Name: "power off", Do: p.PowerOff, Want: hal.StateOff},
+		{Name: "power on again", Do: func() error { return p.PowerOn(t.Context()) }, Want: hal.StateIdentifying},
+		{Name: "board closed", Do: b.Close, Want: hal.StateOff},
+	})
 }
 
 // TestWaitSettled: hal.WaitSettled returns the state a simulated port leaves identifying for, when
@@ -146,9 +126,7 @@ func TestChangedClosesOnEveryTransition(t *testing.T) {
 func TestWaitSettled(t *testing.T) {
 	const step = 150 * time.Millisecond
 	img := image(t, 64<<10)
-	drive := func(spinUp time.Duration) *board.DriveDesc {
-		return &board.DriveDesc{Path: img, Model: "EVD WAIT", Serial: "W1", SpinUpMs: int(spinUp / time.Millisecond)}
-	}
+	drive := func(spinUp time.Duration) *board.DriveDesc { return waitDrive(img, spinUp) }
 	cases := []struct {
 		name    string
 		drive   *board.DriveDesc
@@ -186,12 +164,7 @@ func TestWaitSettled(t *testing.T) {
 			if s != c.want || !errors.Is(err, c.err) {
 				t.Fatalf("state %s, err %v; want %s, %v", s, err, c.want, c.err)
 			}
-			if el < c.took-20*time.Millisecond || el > c.took+2*time.Second {
-				t.Errorf("answered after %v; the transition came at %v", el, c.took)
-			}
-			if n := p.Count(); n > 3 {
-				t.Errorf("State read %d times in %v: the wait polls", n, el)
-			}
+			p.Answered(t, el, c.took, 3)
 		})
 	}
 }
