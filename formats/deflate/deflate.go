@@ -3,15 +3,16 @@
 // chunk to the standard library where klauspost's fast levels leave text uncompressed), or Intel
 // ISA-L (igzip, through cgo, the system's libisal) under the isal build tag. ISA-L is not the
 // default because its output is not reproducible: the same chunk sometimes comes out a byte or two
-// longer or shorter. What is known (measured in plain C against Debian's libisal 2.30, without Go):
+// longer or shorter. What is known, measured in plain C against Debian's libisal 2.30 without Go:
 // with every field of the stream and the whole level buffer zeroed before each call, and valgrind
-// finding no uninitialised read, one process compressing the same chunk with its state at one
-// address gives the same bytes every time (49,152 repeats), while the same state at another
-// address, or in another process, changes 0 to 3 of the corpus's 8,192 chunks. igzip's match
-// choices depend on where its state lives in memory; every variant decoded to the exact input
-// (TestISALVariantsDecode). Which code path reads the address was not found, and an image written
-// twice from one drive must not differ in its chunk data for no stated reason, so the pure-Go engine
-// stays the default.
+// finding no uninitialised or out-of-bounds read, the output is a function of the chunk and of the
+// numeric address of the isal_zstream, and of nothing else found: moving the input, the output or
+// the level buffer across 64 MiB changes nothing, and neither does zeroing or filling the memory
+// around the state; moving the state by 64 KiB can (about 1 address in 64 changes a given sensitive
+// chunk, and 0 to 3 of the test corpus's 8,192 chunks are sensitive). Every variant decodes to the
+// exact chunk (TestISALVariantsDecode). Where igzip uses the address was not found, and an image
+// written twice from one drive should not differ in its chunk data, so the pure-Go engine stays
+// the default.
 //
 // A chunk's Adler-32 is computed once, by this package, and serves both as the zlib trailer and as
 // the checksum E01 stores after a chunk kept uncompressed.
