@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"unsafe"
+
+	"github.com/evidenced/evidenced/formats/blockbuf"
 )
 
 // blockFile is a container file that counts the bytes written in whole 4 KiB blocks (offset,
@@ -17,7 +19,7 @@ type blockFile struct {
 }
 
 func (f *blockFile) WriteAt(p []byte, off int64) (int, error) {
-	if len(p) > 0 && off%zipBlock == 0 && len(p)%zipBlock == 0 && uintptr(unsafe.Pointer(&p[0]))%zipBlock == 0 {
+	if len(p) > 0 && off%blockbuf.Block == 0 && len(p)%blockbuf.Block == 0 && uintptr(unsafe.Pointer(&p[0]))%blockbuf.Block == 0 {
 		f.whole += int64(len(p))
 	} else {
 		f.other += int64(len(p))
@@ -59,7 +61,7 @@ func TestWritesWholeBlocks(t *testing.T) {
 	out.Close()
 	bevies := (len(data)/32768 + 39) / 40
 	// Per bevy, its data member and its index member each leave at most two partial blocks.
-	if limit := int64(bevies) * 4 * zipBlock * 2; bf.other > limit || bf.whole+bf.other < size {
+	if limit := int64(bevies) * 4 * blockbuf.Block * 2; bf.other > limit || bf.whole+bf.other < size {
 		t.Errorf("%d bytes in whole blocks, %d not (limit %d) of a %d-byte container with %d bevies", bf.whole, bf.other, limit, size, bevies)
 	}
 	t.Logf("%d of %d bytes written in whole blocks", bf.whole, size)

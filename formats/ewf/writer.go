@@ -1,7 +1,6 @@
 package ewf
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/klauspost/compress/zlib"
 
+	"github.com/evidenced/evidenced/formats/blockbuf"
 	"github.com/evidenced/evidenced/formats/chunkenc"
 	"github.com/evidenced/evidenced/formats/deflate"
 	"github.com/evidenced/evidenced/formats/digest"
@@ -54,8 +54,7 @@ type Writer struct {
 
 	files   []string
 	f       File
-	bw      *bufio.Writer
-	aw      atWriter
+	bw      *blockbuf.Writer
 	off     int64
 	seg     int
 	inGroup bool
@@ -258,27 +257,18 @@ func (w *Writer) openSegment() error {
 }
 
 // attach makes f the current segment. All writes go through WriteAt at our own offset, so a
-// segment reopened by Resume needs no seek or append mode.
+// segment reopened by Resume needs no seek or append mode; and through a blockbuf.Writer, so a local
+// target writes the chunk data in whole blocks straight to disk (with a plain buffer, the section
+// descriptors and tables put half of a segment's writes off the block boundary and through the
+// page cache).
 func (w *Writer) attach(f File, off int64) {
 	w.f = f
-	w.aw = atWriter{f: f, off: off}
 	if w.bw == nil {
-		w.bw = bufio.NewWriterSize(&w.aw, 1<<20)
+		w.bw = blockbuf.New(f, off, 1<<20)
 	} else {
-		w.bw.Reset(&w.aw)
+		w.bw.Reset(f, off)
 	}
 	w.off = off
-}
-
-type atWriter struct {
-	f   io.WriterAt
-	off int64
-}
-
-func (a *atWriter) Write(p []byte) (int, error) {
-	n, err := a.f.WriteAt(p, a.off)
-	a.off += int64(n)
-	return n, err
 }
 
 func (w *Writer) volumeSection() []byte {
