@@ -50,6 +50,8 @@ test: corpus vet
 	$(TEST_ENV) $(GO) test -race -count=1 -timeout 40m \
 		$$($(GO) list ./... | grep -vxF $(addprefix -e $(MODULE)/,$(RACE_HEAVY)))
 	$(TEST_ENV) $(GO) test -count=1 -timeout 40m $(addprefix ./,$(RACE_HEAVY))
+	# The opt-in ISA-L engine (go build -tags isal): round trips, sizes, and every varying encoding decoded.
+	$(TEST_ENV) $(GO) test -tags isal -count=1 -timeout 10m ./formats/deflate
 
 # Every package under the race detector, the heavy ones too (not done after 52 min at load 10-14 on
 # 2 cores: formats/ewf's corpus tests under -race were still running).

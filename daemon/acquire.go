@@ -57,123 +57,63 @@ func acquireCmd(args []string, log *slog.Logger) error {
 // acquire is acquireCmd; tamper, when set, gets the image's files after they are closed and before
 // they are verified (tests corrupt them to see verification fail).
 func acquire(args []string, log *slog.Logger, tamper func(files []string)) error {
-	fs := flag.NewFlagSet("acquire", flag.ContinueOnError)
-	srcPath := fs.String("source", "", "device or image file to acquire (opened read-only)")
-	format := fs.String("format", "e01", taskopts.List(taskopts.PhysicalFormats))
-	out := fs.String("out", "", "DIR/NAME of the image, without extension")
-	comp := fs.String("compression", "fast", "e01: none, empty-block, fast, best; aff4: lz4, snappy, deflate, none (fast = lz4)")
-	hashes := fs.String("hash", "md5,sha1", "hashes: md5, sha1, sha256, sha512 (comma separated)")
-	segGB := fs.Int("segment-gb", 0, "e01 segment size in GB (0 = one file)")
-	caseNo := fs.String("case", "", "case number")
-	evid := fs.String("evidence", "", "evidence number")
-	examiner := fs.String("examiner", "", "examiner")
-	desc := fs.String("description", "", "description")
-	verify := fs.Bool("verify", true, "re-read the image and compare hashes (--verify=false to skip)")
-	workers := fs.Int("workers", 0, "compression workers (0 = all CPUs)")
-	blockKiB := fs.Int("block-kib", 1024, "read size in KiB")
-	depth := fs.Int("depth", 4, "reads in flight")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the acquisition to this file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *cpuProfile != "" {
-		pf, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-	}
-	if *srcPath == "" || *out == "" {
-		return fmt.Errorf("usage: evidenced acquire --source PATH --format e01|aff4|raw --out DIR/NAME [flags]")
-	}
-	opts, err := acquireOptions(*format, *comp, *hashes, *segGB, taskopts.Case{Number: *caseNo, Evidence: *evid, Examiner: *examiner, Description: *desc})
+	a, err := parseAcquireFlags(args)
 	if err != nil {
 		return err
 	}
-	opts.Verify = *verify
-	typ, hs := string(opts.Format), opts.Hashes
-	src, err := directio.Open(*srcPath)
+	if a.cpuProfile != "" {
+		stop, err := startCPUProfile(a.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	opts, err := a.options()
+	if err != nil {
+		return err
+	}
+	src, err := directio.Open(a.source)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dir, base := filepath.Dir(*out), filepath.Base(*out)
-	absDir, err := filepath.Abs(dir)
+	q, err := openAcquisition(a, opts, src)
 	if err != nil {
 		return err
 	}
-	tgt, err := target.OpenLocal(absDir, []string{absDir})
-	if err != nil {
-		return err
-	}
-	id := hal.Identity{Model: filepath.Base(*srcPath), Serial: "-", Size: src.Size(), SectorSize: 512, Bus: "file"}
-	img, err := output.OpenImage(output.Spec{Options: opts, Base: base, Identity: id, Software: "evidenced " + Version}, tgt, nil)
-	if err != nil {
-		return err
-	}
+	// Held until acquire returns, not only while copying: a signal during finish or verification
+	// is caught and does not kill the process.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rd := source.New(src, src.Size(), source.Config{BlockSize: *blockKiB << 10, Depth: *depth})
-	tty := isTerminal(os.Stderr)
-	start := time.Now()
-	res, err := pipeline.Run(ctx, rd, img.Writer(), pipeline.Config{
-		Hashes: hs, Workers: *workers, ProgressEvery: 250 * time.Millisecond, Pad: img.Pad(),
-		Progress: func(done int64) {
-			if tty {
-				progressBar(os.Stderr, done, src.Size(), time.Since(start))
-			}
-		},
-	})
-	if tty {
-		fmt.Fprintln(os.Stderr)
-	}
+	res, err := q.copy(ctx, a, opts.Hashes)
 	if err != nil {
-		img.Close()
-		return fmt.Errorf("acquire: %w", err)
-	}
-	if err := output.Finish(img, res, 512); err != nil {
 		return err
 	}
-	// The image stores, and its readers compute, the hashes of the padded stream if it is padded.
-	stored := res.Hashes
-	if res.PaddedHashes != nil {
-		stored = res.PaddedHashes
+	if err := output.Finish(q.img, res, 512); err != nil {
+		return err
 	}
 	if tamper != nil {
-		var files []string
-		for _, f := range img.Files() {
-			files = append(files, filepath.Join(absDir, f))
-		}
-		tamper(files)
+		tamper(q.files())
 	}
-	el := time.Since(start).Seconds()
-	sum := acquireSummary{Source: *srcPath, Format: typ, Bytes: res.Bytes, Seconds: el, Hashes: res.Hashes, Direct: src.Direct}
-	for _, f := range img.Files() {
-		sum.Files = append(sum.Files, filepath.Join(absDir, f))
-	}
-	if el > 0 {
-		sum.MBps = float64(res.Bytes) / 1e6 / el
-	}
-	for _, r := range res.BadRanges {
-		sum.UnreadableSectors += r.Count
-	}
-	if res.PaddedHashes != nil {
-		sum.ImageBytes = (res.Bytes + int64(img.Pad()) - 1) / int64(img.Pad()) * int64(img.Pad())
-		sum.ImageHashes = res.PaddedHashes
-		sum.Note = fmt.Sprintf("the source holds %d bytes, not whole %d-byte sectors: the image stores its last sector zero-padded to %d bytes; hashes are the source's, imageHashes the image's", res.Bytes, img.Pad(), sum.ImageBytes)
-	}
-	if *verify {
-		ok, err := verifyImage(img, hs, stored)
+	sum := q.summary(a.source, string(opts.Format), res)
+	if a.verify {
+		ok, err := q.verify(opts.Hashes, res)
 		if err != nil {
 			return fmt.Errorf("verification failed: %w", err)
 		}
 		sum.Verified = &ok
 	}
-	enc := json.NewEncoder(os.Stdout)
+	if err := printSummary(os.Stdout, sum); err != nil {
+		return err
+	}
+	log.Debug("acquired", "bytes", res.Bytes)
+	return nil
+}
+
+// printSummary prints the summary as indented JSON; a verification that failed is an error, after
+// the summary has told what was compared.
+func printSummary(w io.Writer, sum acquireSummary) error {
+	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(sum); err != nil {
 		return err
@@ -181,8 +121,157 @@ func acquire(args []string, log *slog.Logger, tamper func(files []string)) error
 	if sum.Verified != nil && !*sum.Verified {
 		return fmt.Errorf("verification failed: the image's hashes differ from the acquisition's")
 	}
-	log.Debug("acquired", "bytes", res.Bytes)
 	return nil
+}
+
+// acquireFlags is acquire's command line as given; options turns it into the task options.
+type acquireFlags struct {
+	source, format, out, comp, hashes string
+	segGB                             int
+	caseInfo                          taskopts.Case
+	verify                            bool
+	workers, blockKiB, depth          int
+	cpuProfile                        string
+}
+
+func parseAcquireFlags(args []string) (acquireFlags, error) {
+	var a acquireFlags
+	fs := flag.NewFlagSet("acquire", flag.ContinueOnError)
+	fs.StringVar(&a.source, "source", "", "device or image file to acquire (opened read-only)")
+	fs.StringVar(&a.format, "format", "e01", taskopts.List(taskopts.PhysicalFormats))
+	fs.StringVar(&a.out, "out", "", "DIR/NAME of the image, without extension")
+	fs.StringVar(&a.comp, "compression", "fast", "e01: none, empty-block, fast, best; aff4: lz4, snappy, deflate, none (fast = lz4)")
+	fs.StringVar(&a.hashes, "hash", "md5,sha1", "hashes: md5, sha1, sha256, sha512 (comma separated)")
+	fs.IntVar(&a.segGB, "segment-gb", 0, "e01 segment size in GB (0 = one file)")
+	fs.StringVar(&a.caseInfo.Number, "case", "", "case number")
+	fs.StringVar(&a.caseInfo.Evidence, "evidence", "", "evidence number")
+	fs.StringVar(&a.caseInfo.Examiner, "examiner", "", "examiner")
+	fs.StringVar(&a.caseInfo.Description, "description", "", "description")
+	fs.BoolVar(&a.verify, "verify", true, "re-read the image and compare hashes (--verify=false to skip)")
+	fs.IntVar(&a.workers, "workers", 0, "compression workers (0 = all CPUs)")
+	fs.IntVar(&a.blockKiB, "block-kib", 1024, "read size in KiB")
+	fs.IntVar(&a.depth, "depth", 4, "reads in flight")
+	fs.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the acquisition to this file")
+	err := fs.Parse(args)
+	return a, err
+}
+
+// options checks that the required flags are there and builds the task options from the rest.
+func (a acquireFlags) options() (taskopts.Task, error) {
+	if a.source == "" || a.out == "" {
+		return taskopts.Task{}, fmt.Errorf("usage: evidenced acquire --source PATH --format e01|aff4|raw --out DIR/NAME [flags]")
+	}
+	opts, err := acquireOptions(a.format, a.comp, a.hashes, a.segGB, a.caseInfo)
+	if err != nil {
+		return opts, err
+	}
+	opts.Verify = a.verify
+	return opts, nil
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	pf, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(pf); err != nil {
+		pf.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		pf.Close()
+	}, nil
+}
+
+// acquisition is one run of acquire: the source and the image it is written to.
+type acquisition struct {
+	src   *directio.File
+	dir   string // the image's folder, absolute
+	img   output.Image
+	start time.Time // when the copy started
+}
+
+// openAcquisition opens the image's folder as a local target and creates the image of src there.
+func openAcquisition(a acquireFlags, opts taskopts.Task, src *directio.File) (*acquisition, error) {
+	dir, err := filepath.Abs(filepath.Dir(a.out))
+	if err != nil {
+		return nil, err
+	}
+	tgt, err := target.OpenLocal(dir, []string{dir})
+	if err != nil {
+		return nil, err
+	}
+	id := hal.Identity{Model: filepath.Base(a.source), Serial: "-", Size: src.Size(), SectorSize: 512, Bus: "file"}
+	img, err := output.OpenImage(output.Spec{Options: opts, Base: filepath.Base(a.out), Identity: id, Software: "evidenced " + Version}, tgt, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &acquisition{src: src, dir: dir, img: img}, nil
+}
+
+// copy reads the source into the image, drawing a progress bar when stderr is a terminal. On
+// error the image is closed.
+func (q *acquisition) copy(ctx context.Context, a acquireFlags, hashes []digest.Name) (pipeline.Result, error) {
+	size := q.src.Size()
+	rd := source.New(q.src, size, source.Config{BlockSize: a.blockKiB << 10, Depth: a.depth})
+	tty := isTerminal(os.Stderr)
+	q.start = time.Now()
+	res, err := pipeline.Run(ctx, rd, q.img.Writer(), pipeline.Config{
+		Hashes: hashes, Workers: a.workers, ProgressEvery: 250 * time.Millisecond, Pad: q.img.Pad(),
+		Progress: func(done int64) {
+			if tty {
+				progressBar(os.Stderr, done, size, time.Since(q.start))
+			}
+		},
+	})
+	if tty {
+		fmt.Fprintln(os.Stderr)
+	}
+	if err != nil {
+		q.img.Close()
+		return res, fmt.Errorf("acquire: %w", err)
+	}
+	return res, nil
+}
+
+// files are the image's files, absolute.
+func (q *acquisition) files() []string {
+	var out []string
+	for _, f := range q.img.Files() {
+		out = append(out, filepath.Join(q.dir, f))
+	}
+	return out
+}
+
+// verify reads the image back and compares its hashes with the copy's. The image stores, and its
+// readers compute, the hashes of the padded stream if it is padded.
+func (q *acquisition) verify(hashes []digest.Name, res pipeline.Result) (bool, error) {
+	stored := res.Hashes
+	if res.PaddedHashes != nil {
+		stored = res.PaddedHashes
+	}
+	return verifyImage(q.img, hashes, stored)
+}
+
+// summary is what acquire prints of a finished copy, timed until now; Verified is left to the caller.
+func (q *acquisition) summary(source, format string, res pipeline.Result) acquireSummary {
+	el := time.Since(q.start).Seconds()
+	sum := acquireSummary{Source: source, Format: format, Files: q.files(), Bytes: res.Bytes, Seconds: el, Hashes: res.Hashes, Direct: q.src.Direct}
+	if el > 0 {
+		sum.MBps = float64(res.Bytes) / 1e6 / el
+	}
+	for _, r := range res.BadRanges {
+		sum.UnreadableSectors += r.Count
+	}
+	if res.PaddedHashes != nil {
+		pad := int64(q.img.Pad())
+		sum.ImageBytes = (res.Bytes + pad - 1) / pad * pad
+		sum.ImageHashes = res.PaddedHashes
+		sum.Note = fmt.Sprintf("the source holds %d bytes, not whole %d-byte sectors: the image stores its last sector zero-padded to %d bytes; hashes are the source's, imageHashes the image's", res.Bytes, pad, sum.ImageBytes)
+	}
+	return sum
 }
 
 // acquireOptions builds the task options from acquire's flags, as the API builds them from a

@@ -115,6 +115,11 @@ type Port interface {
 	State() PortState
 	// Drive is the identified drive, or nil when State is not StateReady.
 	Drive() Drive
+	// Changed returns a channel that is closed at the port's next change of State or Drive
+	// (power, identification, plug, unplug). Take it before reading State, so that a change in
+	// between is not missed, then wait on it instead of polling; see WaitIdentified. It may also
+	// close for a change invisible to State: read State again.
+	Changed() <-chan struct{}
 }
 
 // EventKind says what happened on a port.

@@ -130,18 +130,13 @@ func (s *Server) sourceDrives(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	deadline := time.Now().Add(s.cfg.ScanWait)
-	for time.Now().Before(deadline) {
-		pending := false
-		for _, p := range srcPorts {
-			if p.State() == hal.StateIdentifying {
-				pending = true
-			}
-		}
-		if !pending || r.Context().Err() != nil {
+	// Drives still spinning up get ScanWait in all, woken by the ports rather than a timer.
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ScanWait)
+	defer cancel()
+	for _, p := range srcPorts {
+		if _, err := hal.WaitSettled(ctx, p); err != nil {
 			break
 		}
-		time.Sleep(25 * time.Millisecond)
 	}
 	found := []string{}
 	scanned := 0

@@ -242,6 +242,8 @@ func (s *Server) findTask(r *http.Request) (*store.Task, error) {
 	return t, nil
 }
 
+// lookupTask finds the task check-task and its kin name: by taskKey, or by source (a port, or a
+// drive on a port).
 func (s *Server) lookupTask(r *http.Request) (*store.Task, error) {
 	q, err := query(r, "taskKey", "source")
 	if err != nil {
@@ -268,31 +270,44 @@ func (s *Server) lookupTask(r *http.Request) (*store.Task, error) {
 		onPort = &id
 	}
 	if did.serial != "" {
-		if onPort != nil && (onPort.Serial != did.serial || !modelMatches(onPort.Model, did.model)) {
-			return nil, conflict("the drive on port %s is %s %s, not %s %s", p.Name(), onPort.Model, onPort.Serial, did.model, did.serial)
-		}
-		all, err := s.tasks.Tasks()
-		if err != nil {
-			return nil, err
-		}
-		var elsewhere string
-		for _, t := range all { // newest first
-			if t.Serial != did.serial || !modelMatches(t.Model, did.model) {
-				continue
-			}
-			if onPort != nil || t.Port == p.Name() {
-				return s.tasks.Task(t.Key) // the listing leaves out the report section
-			}
-			if elsewhere == "" {
-				elsewhere = t.Port
-			}
-		}
-		if elsewhere != "" {
-			return nil, conflict("the drive %s %s is not on port %s (its newest task ran on %s)", did.model, did.serial, p.Name(), elsewhere)
-		}
-		return nil, notFound("no task for drive %s %s", did.model, did.serial)
+		return s.driveTask(p.Name(), did, onPort)
 	}
-	if k := s.tasks.BusyTask(p.Name()); k != "" && !tasks.Starting(k) {
+	return s.portTask(p.Name(), onPort)
+}
+
+// driveTask is the newest task of the drive did names (`PORT MODEL SERIAL`): a conflict when
+// another drive is on the port, or when the drive is not there and its newest task ran elsewhere.
+// onPort is the drive on the port, nil when there is none.
+func (s *Server) driveTask(port string, did driveID, onPort *hal.Identity) (*store.Task, error) {
+	if onPort != nil && (onPort.Serial != did.serial || !modelMatches(onPort.Model, did.model)) {
+		return nil, conflict("the drive on port %s is %s %s, not %s %s", port, onPort.Model, onPort.Serial, did.model, did.serial)
+	}
+	all, err := s.tasks.Tasks()
+	if err != nil {
+		return nil, err
+	}
+	var elsewhere string
+	for _, t := range all { // newest first
+		if t.Serial != did.serial || !modelMatches(t.Model, did.model) {
+			continue
+		}
+		if onPort != nil || t.Port == port {
+			return s.tasks.Task(t.Key) // the listing leaves out the report section
+		}
+		if elsewhere == "" {
+			elsewhere = t.Port
+		}
+	}
+	if elsewhere != "" {
+		return nil, conflict("the drive %s %s is not on port %s (its newest task ran on %s)", did.model, did.serial, port, elsewhere)
+	}
+	return nil, notFound("no task for drive %s %s", did.model, did.serial)
+}
+
+// portTask is the task of a bare port: the one running there, else the newest of the drive on
+// it (onPort, nil when none), else the newest that ran on the port.
+func (s *Server) portTask(port string, onPort *hal.Identity) (*store.Task, error) {
+	if k := s.tasks.BusyTask(port); k != "" && !tasks.Starting(k) {
 		return s.tasks.Task(k)
 	}
 	if onPort != nil {
@@ -303,11 +318,11 @@ func (s *Server) lookupTask(r *http.Request) (*store.Task, error) {
 		return nil, err
 	}
 	for _, t := range all {
-		if t.Port == p.Name() {
+		if t.Port == port {
 			return s.tasks.Task(t.Key)
 		}
 	}
-	return nil, notFound("no task on port %s", p.Name())
+	return nil, notFound("no task on port %s", port)
 }
 
 // portDisplay writes a port as the TaskForce does in check-task: "SATA 4".

@@ -36,94 +36,119 @@ func readUserBody(r *http.Request) (userBody, error) {
 // users manages accounts: GET lists, POST creates ({name, password, role}), PATCH ?name= sets
 // the password and/or role, DELETE ?name= removes. An examiner may only PATCH their own password.
 func (s *Server) users(w http.ResponseWriter, r *http.Request) error {
-	id := who(r)
-	n := note(r)
 	switch r.Method {
 	case http.MethodPost:
-		b, err := readUserBody(r)
-		if err != nil {
-			return err
-		}
-		n.params["name"] = b.Name
-		role := auth.Examiner
-		if b.Role != nil {
-			if role, err = auth.ParseRole(*b.Role); err != nil {
-				return bad("%v", err)
-			}
-		}
-		n.params["role"] = string(role)
-		if b.Password == nil {
-			return bad("password is required")
-		}
-		u, err := auth.AddUser(s.st, b.Name, *b.Password, role)
-		if errors.Is(err, store.ErrExists) {
-			return conflict("user %q exists; change it with PATCH /api/users?name=%s", b.Name, b.Name)
-		} else if err != nil {
-			return userErr(err)
-		}
-		writeJSON(w, http.StatusCreated, u)
-		return nil
+		return s.addUser(w, r)
 	case http.MethodPatch:
-		name, err := required(r.URL.Query(), "name")
-		if err != nil {
-			return err
-		}
-		b, err := readUserBody(r)
-		if err != nil {
-			return err
-		}
-		if b.Name != "" && b.Name != name {
-			return bad("the body names %q but ?name= is %q", b.Name, name)
-		}
-		if id.Role != auth.Admin && (name != id.User || b.Role != nil) {
-			return &apiError{http.StatusForbidden, "an examiner may change only their own password"}
-		}
-		if b.Password == nil && b.Role == nil {
-			return bad("nothing to change: give password and/or role")
-		}
-		var role auth.Role
-		if b.Role != nil {
-			if role, err = auth.ParseRole(*b.Role); err != nil {
-				return bad("%v", err)
-			}
-			n.params["role"] = string(role)
-		}
-		if b.Password != nil {
-			n.params["password"] = "changed"
-			if err := auth.SetPassword(s.st, name, *b.Password); err != nil {
-				return userErr(err)
-			}
-			s.dropSessions(name)
-		}
-		if b.Role != nil {
-			if err := auth.SetRole(s.st, name, role); err != nil {
-				return userErr(err)
-			}
-			s.setSessionsRole(name, role)
-		}
-		u, err := s.st.User(name)
-		if err != nil {
-			return userErr(err)
-		}
-		writeJSON(w, http.StatusOK, auth.Info(u))
-		return nil
+		return s.changeUser(w, r)
 	case http.MethodDelete:
-		name, err := required(r.URL.Query(), "name")
-		if err != nil {
-			return err
-		}
-		if err := auth.RemoveUser(s.st, name); err != nil {
-			return userErr(err)
-		}
-		s.dropSessions(name)
-		writeJSON(w, http.StatusOK, map[string]string{"removed": name})
-		return nil
+		return s.removeUser(w, r)
 	}
 	list, err := auth.Users(s.st)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": list})
+	return nil
+}
+
+// addUser is POST /api/users: a new account, examiner unless the body names a role.
+func (s *Server) addUser(w http.ResponseWriter, r *http.Request) error {
+	n := note(r)
+	b, err := readUserBody(r)
+	if err != nil {
+		return err
+	}
+	n.params["name"] = b.Name
+	role := auth.Examiner
+	if b.Role != nil {
+		if role, err = auth.ParseRole(*b.Role); err != nil {
+			return bad("%v", err)
+		}
+	}
+	n.params["role"] = string(role)
+	if b.Password == nil {
+		return bad("password is required")
+	}
+	u, err := auth.AddUser(s.st, b.Name, *b.Password, role)
+	if errors.Is(err, store.ErrExists) {
+		return conflict("user %q exists; change it with PATCH /api/users?name=%s", b.Name, b.Name)
+	} else if err != nil {
+		return userErr(err)
+	}
+	writeJSON(w, http.StatusCreated, u)
+	return nil
+}
+
+// changeUser is PATCH /api/users?name=: a new password ends the user's sessions, a new role
+// applies to them at once.
+func (s *Server) changeUser(w http.ResponseWriter, r *http.Request) error {
+	n := note(r)
+	name, err := required(r.URL.Query(), "name")
+	if err != nil {
+		return err
+	}
+	b, err := readUserBody(r)
+	if err != nil {
+		return err
+	}
+	if err := checkUserChange(who(r), name, b); err != nil {
+		return err
+	}
+	var role auth.Role
+	if b.Role != nil {
+		if role, err = auth.ParseRole(*b.Role); err != nil {
+			return bad("%v", err)
+		}
+		n.params["role"] = string(role)
+	}
+	if b.Password != nil {
+		n.params["password"] = "changed"
+		if err := auth.SetPassword(s.st, name, *b.Password); err != nil {
+			return userErr(err)
+		}
+		s.dropSessions(name)
+	}
+	if b.Role != nil {
+		if err := auth.SetRole(s.st, name, role); err != nil {
+			return userErr(err)
+		}
+		s.setSessionsRole(name, role)
+	}
+	u, err := s.st.User(name)
+	if err != nil {
+		return userErr(err)
+	}
+	writeJSON(w, http.StatusOK, auth.Info(u))
+	return nil
+}
+
+// checkUserChange refuses, before anything changes, a PATCH of user name by id that names another
+// user in its body, that an examiner makes of anything but their own password, or that changes
+// nothing.
+func checkUserChange(id identity, name string, b userBody) error {
+	switch {
+	case b.Name != "" && b.Name != name:
+		return bad("the body names %q but ?name= is %q", b.Name, name)
+	case id.Role != auth.Admin && (name != id.User || b.Role != nil):
+		return &apiError{http.StatusForbidden, "an examiner may change only their own password"}
+	case b.Password == nil && b.Role == nil:
+		return bad("nothing to change: give password and/or role")
+	}
+	return nil
+}
+
+// removeUser is DELETE /api/users?name=: the account and its sessions go.
+func (s *Server) removeUser(w http.ResponseWriter, r *http.Request) error {
+	name, err := required(r.URL.Query(), "name")
+	if err != nil {
+		return err
+	}
+	if err := auth.RemoveUser(s.st, name); err != nil {
+		return userErr(err)
+	}
+	s.dropSessions(name)
+	writeJSON(w, http.StatusOK, map[string]string{"removed": name})
 	return nil
 }
 

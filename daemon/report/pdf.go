@@ -252,62 +252,101 @@ func (p *pdfDoc) mono(lines []string) {
 	}
 }
 
+// sections writes the report's sections in order, each as the HTML report has them.
 func (p *pdfDoc) sections(r *Report) {
+	p.caseSection(r.Case, r.Task.Owner)
+	p.sourceSection(r.Source)
+	if a := r.Acquisition; a != nil {
+		p.acquisitionSection(a, r.Appliance)
+	}
+	p.resultSection(r.Result, r.Kind)
+	if h := r.Hashes; h != nil {
+		p.hashesSection(h)
+	}
+	if len(r.ImageFiles) > 0 {
+		p.imageFilesSection(r.ImageFiles)
+	}
+	if d := r.Diagnose; d != nil {
+		p.f.AddPage()
+		p.diagnose(d)
+	}
+	if l := r.Logical; l != nil {
+		p.f.AddPage()
+		p.logical(l)
+	}
+	if r.LegacyHTML != "" {
+		p.heading("Findings")
+		p.para("This task was recorded before reports were typed: its findings are in Report.html.", "")
+	}
+
+	p.f.AddPage()
+	p.heading("Audit trail")
+	if len(r.Audit) == 0 {
+		p.para("No audited actions.", "")
+	} else {
+		p.mono(r.Audit)
+	}
+	p.heading("Log")
+	p.mono(r.Log)
+}
+
+func (p *pdfDoc) caseSection(c Case, owner string) {
 	p.keep(8)
 	p.heading("Case")
-	c := r.Case
 	if c == (Case{}) {
 		p.para("No case was recorded for this task.", "")
 	}
 	rows := [][2]string{{"Case number", c.Number}, {"Evidence number", c.Evidence}, {"Examiner", c.Examiner},
 		{"Description", c.Description}, {"Notes", c.Notes}, {"Organisation", c.Organisation}, {"Location", c.Location}}
-	if r.Task.Owner != "" {
-		rows = append(rows, [2]string{"Started by", r.Task.Owner})
+	if owner != "" {
+		rows = append(rows, [2]string{"Started by", owner})
 	}
 	if c != (Case{}) {
 		p.kv(rows)
 	}
+}
 
+func (p *pdfDoc) sourceSection(s Source) {
 	p.keep(12)
 	p.heading("Source drive")
-	s := r.Source
 	sector := "not recorded"
 	if s.SectorSize > 0 {
 		sector = fmt.Sprintf("%d bytes (logical)", s.SectorSize)
 	}
-	rows = [][2]string{{"Port", s.Port}, {"Bus", s.Bus}, {"Model", s.Model}, {"Serial number", s.Serial}, {"Firmware", s.Firmware},
+	rows := [][2]string{{"Port", s.Port}, {"Bus", s.Bus}, {"Model", s.Model}, {"Serial number", s.Serial}, {"Firmware", s.Firmware},
 		{"Size", Bytes(s.Size)}, {"Sector size", sector}, {"Host Protected Area (HPA)", s.HPA},
 		{"Device Configuration Overlay (DCO)", s.DCO}, {"Write block", s.WriteBlock}}
 	if m := s.SMART; m != nil {
 		rows = append(rows, [2]string{"SMART (diagnose " + When(m.At) + ")", smartLine(m) + "\n" + m.Task})
 	}
 	p.kv(rows)
+}
 
-	if a := r.Acquisition; a != nil {
-		p.keep(len(a.Settings) + 10)
-		p.heading("Acquisition")
-		p.para(a.Summary, "B")
-		rows = nil
-		for _, st := range a.Settings {
-			rows = append(rows, [2]string{st.Name, st.Value})
-		}
-		rows = append(rows, [2]string{"Image", a.Target}, [2]string{"Started", When(a.Started)})
-		if !a.VerifyStarted.IsZero() {
-			rows = append(rows, [2]string{"Verification started", When(a.VerifyStarted)})
-		}
-		d := Duration(a.Seconds)
-		if a.ImagingSeconds != a.Seconds {
-			d += " (reading the source: " + Duration(a.ImagingSeconds) + ")"
-		}
-		rows = append(rows, [2]string{"Ended", When(a.Ended)}, [2]string{"Duration", d}, [2]string{"Average speed", Speed(a.BytesPerSecond)},
-			[2]string{"Appliance", r.Appliance.ID}, [2]string{"Software", r.Appliance.Software})
-		p.kv(rows)
+func (p *pdfDoc) acquisitionSection(a *Acquisition, app Appliance) {
+	p.keep(len(a.Settings) + 10)
+	p.heading("Acquisition")
+	p.para(a.Summary, "B")
+	var rows [][2]string
+	for _, st := range a.Settings {
+		rows = append(rows, [2]string{st.Name, st.Value})
 	}
+	rows = append(rows, [2]string{"Image", a.Target}, [2]string{"Started", When(a.Started)})
+	if !a.VerifyStarted.IsZero() {
+		rows = append(rows, [2]string{"Verification started", When(a.VerifyStarted)})
+	}
+	d := Duration(a.Seconds)
+	if a.ImagingSeconds != a.Seconds {
+		d += " (reading the source: " + Duration(a.ImagingSeconds) + ")"
+	}
+	rows = append(rows, [2]string{"Ended", When(a.Ended)}, [2]string{"Duration", d}, [2]string{"Average speed", Speed(a.BytesPerSecond)},
+		[2]string{"Appliance", app.ID}, [2]string{"Software", app.Software})
+	p.kv(rows)
+}
 
+func (p *pdfDoc) resultSection(res Result, kind string) {
 	p.keep(8)
 	p.heading("Result")
-	res := r.Result
-	rows = [][2]string{{"State", res.State}, {"Message", res.Message}}
+	rows := [][2]string{{"State", res.State}, {"Message", res.Message}}
 	if res.Details != "" {
 		rows = append(rows, [2]string{"Details", res.Details})
 	}
@@ -315,7 +354,7 @@ func (p *pdfDoc) sections(r *Report) {
 		rows = append(rows, [2]string{"Image", res.Incomplete})
 	}
 	rows = append(rows, [2]string{"Bytes processed", Bytes(res.BytesDone) + " of " + Bytes(res.BytesTotal)})
-	if r.Kind != KindLogical {
+	if kind != KindLogical {
 		rows = append(rows, [2]string{"Retries", fmt.Sprintf("each failing sector read %d more time(s) before it was given up", res.Retries)})
 	}
 	un := "none"
@@ -340,67 +379,44 @@ func (p *pdfDoc) sections(r *Report) {
 		p.sub("Freezing-drive recovery")
 		p.mono(res.Recovery)
 	}
+}
 
-	if h := r.Hashes; h != nil {
-		p.keep(len(h.Rows) + 5)
-		p.heading("Hashes")
-		p.para(h.Covers, "")
-		p.f.Ln(1)
-		var cells [][]pdfCell
-		for _, row := range h.Rows {
-			cells = append(cells, []pdfCell{{Text: row.Algorithm}, {Text: row.Acquisition, Mono: true}, {Text: row.Verification, Mono: true},
-				{Text: row.Verdict, Bad: row.Verdict != Match}})
-		}
-		p.table([]string{"Algorithm", "Acquisition hash", "Verification hash", "Result"}, []float64{20, 69, 69, 22}, cells)
-		if h.Verdict == Match {
-			p.f.SetTextColor(0, 100, 0)
-		} else {
-			p.f.SetTextColor(170, 0, 0)
-		}
-		p.para(h.Verdict+": "+h.Verification, "B")
-		p.f.SetTextColor(0, 0, 0)
+func (p *pdfDoc) hashesSection(h *Hashes) {
+	p.keep(len(h.Rows) + 5)
+	p.heading("Hashes")
+	p.para(h.Covers, "")
+	p.f.Ln(1)
+	var cells [][]pdfCell
+	for _, row := range h.Rows {
+		cells = append(cells, []pdfCell{{Text: row.Algorithm}, {Text: row.Acquisition, Mono: true}, {Text: row.Verification, Mono: true},
+			{Text: row.Verdict, Bad: row.Verdict != Match}})
 	}
-
-	if len(r.ImageFiles) > 0 {
-		p.heading("Image files")
-		var cells [][]pdfCell
-		for _, fl := range r.ImageFiles {
-			var hs []string
-			algs := make([]string, 0, len(fl.Hashes))
-			for a := range fl.Hashes {
-				algs = append(algs, a)
-			}
-			sortAlgorithms(algs)
-			for _, a := range algs {
-				hs = append(hs, a+" "+fl.Hashes[a])
-			}
-			cells = append(cells, []pdfCell{{Text: fl.Name}, {Text: Bytes(fl.Size)}, {Text: strings.Join(hs, "\n"), Mono: true}})
-		}
-		p.table([]string{"File", "Size", "Own hashes"}, []float64{55, 45, 80}, cells)
-	}
-
-	if d := r.Diagnose; d != nil {
-		p.f.AddPage()
-		p.diagnose(d)
-	}
-	if l := r.Logical; l != nil {
-		p.f.AddPage()
-		p.logical(l)
-	}
-	if r.LegacyHTML != "" {
-		p.heading("Findings")
-		p.para("This task was recorded before reports were typed: its findings are in Report.html.", "")
-	}
-
-	p.f.AddPage()
-	p.heading("Audit trail")
-	if len(r.Audit) == 0 {
-		p.para("No audited actions.", "")
+	p.table([]string{"Algorithm", "Acquisition hash", "Verification hash", "Result"}, []float64{20, 69, 69, 22}, cells)
+	if h.Verdict == Match {
+		p.f.SetTextColor(0, 100, 0)
 	} else {
-		p.mono(r.Audit)
+		p.f.SetTextColor(170, 0, 0)
 	}
-	p.heading("Log")
-	p.mono(r.Log)
+	p.para(h.Verdict+": "+h.Verification, "B")
+	p.f.SetTextColor(0, 0, 0)
+}
+
+func (p *pdfDoc) imageFilesSection(files []ImageFile) {
+	p.heading("Image files")
+	var cells [][]pdfCell
+	for _, fl := range files {
+		var hs []string
+		algs := make([]string, 0, len(fl.Hashes))
+		for a := range fl.Hashes {
+			algs = append(algs, a)
+		}
+		sortAlgorithms(algs)
+		for _, a := range algs {
+			hs = append(hs, a+" "+fl.Hashes[a])
+		}
+		cells = append(cells, []pdfCell{{Text: fl.Name}, {Text: Bytes(fl.Size)}, {Text: strings.Join(hs, "\n"), Mono: true}})
+	}
+	p.table([]string{"File", "Size", "Own hashes"}, []float64{55, 45, 80}, cells)
 }
 
 func smartLine(m *SMARTSummary) string {

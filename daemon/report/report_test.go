@@ -205,7 +205,7 @@ func TestHashesTxt(t *testing.T) {
 			checks = append(checks, l)
 		}
 	}
-	want := []string{"d41d8cd98f00b204e9800998ecf8427e  ../a.raw", "da39a3ee5e6b4b0d3255bfef95601890afd80709  ../a.raw"}
+	want := []string{"MD5 (../a.raw) = d41d8cd98f00b204e9800998ecf8427e", "SHA1 (../a.raw) = da39a3ee5e6b4b0d3255bfef95601890afd80709"}
 	if !reflect.DeepEqual(checks, want) || !strings.Contains(b.String(), "# acquisition MD5 d41d8cd98f00b204e9800998ecf8427e") {
 		t.Errorf("Hashes.txt:\n%s", b.String())
 	}

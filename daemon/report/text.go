@@ -26,12 +26,13 @@ func WriteJSON(w io.Writer, r *Report) error {
 
 func sortAlgorithms(names []string) { slices.SortFunc(names, digest.Compare) }
 
-// WriteHashes writes Hashes.txt: a line per image file and algorithm in the format md5sum -c,
-// sha1sum -c (sha256sum, sha512sum) accept, with the file named relative to the report folder
-// beside the image ("../name.raw"); run them from that folder. Each tool checks its own lines
-// (and warns that the others' are not its format). Lines starting with # are comments for
-// md5sum -c: they say what the hashes cover, and carry the acquisition hashes of formats whose
-// files are not the data stream (E01, AFF4, L01), which ewfverify or an AFF4 reader checks.
+// WriteHashes writes Hashes.txt: a line per image file and algorithm in the tagged form
+// ("MD5 (../name.raw) = ...") that `cksum -c` (GNU coreutils 9) checks for every algorithm at once,
+// with the file named relative to the report folder beside the image; run it from that folder.
+// md5sum -c and sha1sum -c check their own lines too, and warn that the others' are not theirs.
+// Lines starting with # are comments: they say what the hashes cover, and carry the acquisition
+// hashes of formats whose files are not the data stream (E01, AFF4, L01), which ewfverify or an
+// AFF4 reader checks.
 func WriteHashes(w io.Writer, r *Report) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s of %s %s (%s), task %s\n", r.Title, r.Source.Model, r.Source.Serial, Bytes(r.Source.Size), r.Task.Key)
@@ -58,13 +59,12 @@ func WriteHashes(w io.Writer, r *Report) error {
 	}
 	sortAlgorithms(algs)
 	if len(algs) > 0 {
-		b.WriteString("# Check from the report folder: md5sum -c Hashes.txt; sha1sum -c Hashes.txt\n")
+		b.WriteString("# Check from the report folder: cksum -c Hashes.txt (or md5sum -c, sha1sum -c: each checks its own lines)\n")
 	}
 	for _, a := range algs {
-		fmt.Fprintf(&b, "# %s\n", a)
 		for _, f := range r.ImageFiles {
 			if sum := f.Hashes[a]; sum != "" {
-				fmt.Fprintf(&b, "%s  ../%s\n", sum, f.Name)
+				fmt.Fprintf(&b, "%s (../%s) = %s\n", a, f.Name, sum)
 			}
 		}
 	}

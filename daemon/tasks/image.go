@@ -157,26 +157,21 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 }
 
 // WaitDrive powers a port on if needed and waits up to max for it to identify its drive; nil when
-// nothing is detected in time.
+// nothing is detected in time, the port reports not-detected, or ctx ends. It waits on the port's
+// state changes (hal.WaitIdentified), not on a timer.
 func WaitDrive(ctx context.Context, p hal.Port, max time.Duration) hal.Drive {
 	if !p.Powered() {
 		if err := p.PowerOn(ctx); err != nil {
 			return nil
 		}
 	}
-	deadline := time.Now().Add(max)
-	for {
-		switch p.State() {
-		case hal.StateReady:
-			return p.Drive()
-		case hal.StateNotDetected:
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil
-		}
-		time.Sleep(25 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, max)
+	defer cancel()
+	d, err := hal.WaitIdentified(ctx, p)
+	if err != nil {
+		return nil
 	}
+	return d
 }
 
 // reopenImage proves, reading only, that the files on the target are the paused task's and that

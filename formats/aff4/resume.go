@@ -123,7 +123,7 @@ func Resume(r io.ReaderAt, f WriteFile, opt Options, st State) (*Writer, error) 
 		return nil, err
 	}
 	w.zw = newZipWriter(f, w.modTime)
-	w.zw.off = st.Offset
+	w.zw.resumeAt(st.Offset)
 	w.zw.members = members
 	w.bevy, w.written, w.lastShort = st.Bevy, st.Written, st.LastShort
 	w.readErrs = append([][2]int64(nil), st.ReadErrors...)

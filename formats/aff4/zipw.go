@@ -1,6 +1,7 @@
 package aff4
 
 import (
+	"bufio"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,8 @@ import (
 	"hash/crc32"
 	"io"
 	"time"
+
+	"github.com/evidenced/evidenced/formats/blockbuf"
 )
 
 // zipWriter writes the ZIP64 container of a volume (stored members only, as AFF4 wants).
@@ -19,11 +22,16 @@ import (
 // the members of a partial container can be rebuilt from the local headers on disk (scanMembers)
 // and the whole central directory is written at close. On a plain io.Writer it streams members of
 // unknown size with data descriptors instead, and cannot be resumed.
+//
+// On a WriterAt the output goes through a blockbuf.Writer, so a local target can write its whole
+// blocks straight to disk (AFF4 on 1 GiB of random data: the page-cache copy had been 55 % of the
+// CPU, every write after the first bevy being off the block boundary).
 type zipWriter struct {
 	at      io.WriterAt // nil: sequential writer w
 	w       io.Writer
-	buf     []byte // bytes not yet written, starting at off-len(buf)
-	off     int64  // container bytes so far, buffered included
+	buf     flushWriter // blockbuf on at, bufio on w
+	bb      *blockbuf.Writer
+	off     int64 // container bytes so far, buffered included
 	dosTime uint16
 	dosDate uint16
 	members []zipMember
@@ -56,9 +64,13 @@ const (
 )
 
 func newZipWriter(w io.Writer, modTime time.Time) *zipWriter {
-	z := &zipWriter{w: w, buf: make([]byte, 0, zipBufSize)}
+	z := &zipWriter{w: w}
 	if at, ok := w.(io.WriterAt); ok {
 		z.at = at
+		z.bb = blockbuf.New(at, 0, zipBufSize)
+		z.buf = z.bb
+	} else {
+		z.buf = bufio.NewWriterSize(w, zipBufSize)
 	}
 	z.dosDate, z.dosTime = dosDateTime(modTime)
 	return z
@@ -74,34 +86,25 @@ func dosDateTime(t time.Time) (date, tm uint16) {
 	return
 }
 
-// flush writes the buffer out.
-func (z *zipWriter) flush() error {
-	if len(z.buf) == 0 {
-		return nil
-	}
-	var err error
-	if z.at != nil {
-		_, err = z.at.WriteAt(z.buf, z.off-int64(len(z.buf)))
-	} else {
-		_, err = z.w.Write(z.buf)
-	}
-	z.buf = z.buf[:0]
+// flushWriter is a buffered writer.
+type flushWriter interface {
+	io.Writer
+	Flush() error
+}
+
+// flush writes the buffer out (before a header is patched, at a checkpoint, at close).
+func (z *zipWriter) flush() error { return z.buf.Flush() }
+
+func (z *zipWriter) write(p []byte) error {
+	n, err := z.buf.Write(p)
+	z.off += int64(n)
 	return err
 }
 
-func (z *zipWriter) write(p []byte) error {
-	for len(p) > 0 {
-		if len(z.buf) == cap(z.buf) {
-			if err := z.flush(); err != nil {
-				return err
-			}
-		}
-		n := copy(z.buf[len(z.buf):cap(z.buf)], p)
-		z.buf = z.buf[:len(z.buf)+n]
-		z.off += int64(n)
-		p = p[n:]
-	}
-	return nil
+// resumeAt continues a container, written on a WriterAt, at offset off.
+func (z *zipWriter) resumeAt(off int64) {
+	z.off = off
+	z.bb.Reset(z.at, off)
 }
 
 func (z *zipWriter) localHeader(m *zipMember, flags uint16) []byte {

@@ -6,6 +6,7 @@ package deflate
 #cgo pkg-config: libisal
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <isa-l/igzip_lib.h>
 
 // Exported by libisal (its zlib path uses it) but not declared in igzip_lib.h.
@@ -44,6 +45,11 @@ static void ev_free(ev_enc *e) { free(e->lvl); free(e); }
 // ev_deflate writes the raw deflate of in to out; returns the output length, or -1 when it does not
 // fit in cap bytes.
 static int64_t ev_deflate(ev_enc *e, const unsigned char *in, uint32_t n, unsigned char *out, uint32_t cap) {
+	// isal_deflate_stateless_init leaves fields it does not use itself (hist_bits among them) as
+	// they were, and isal_deflate_stateless reads them: valgrind showed the read on a state that was
+	// not zeroed. Zero every field before the internal history buffer (unused when stateless), so no
+	// call depends on the one before.
+	memset(&e->s, 0, offsetof(struct isal_zstream, internal_state) + offsetof(struct isal_zstate, buffer));
 	isal_deflate_stateless_init(&e->s);
 	e->s.level = e->level;
 	e->s.level_buf = e->lvl;

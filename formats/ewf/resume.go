@@ -38,6 +38,9 @@ func (w *Writer) checkpoint() (State, error) {
 	if w.closed {
 		return State{}, errors.New("ewf: checkpoint after close")
 	}
+	if err := w.writeHeld(); err != nil {
+		return State{}, err
+	}
 	if err := w.endGroup(); err != nil {
 		return State{}, err
 	}

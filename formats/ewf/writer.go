@@ -1,7 +1,6 @@
 package ewf
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/klauspost/compress/zlib"
 
+	"github.com/evidenced/evidenced/formats/blockbuf"
 	"github.com/evidenced/evidenced/formats/chunkenc"
 	"github.com/evidenced/evidenced/formats/deflate"
 	"github.com/evidenced/evidenced/formats/digest"
@@ -54,8 +54,7 @@ type Writer struct {
 
 	files   []string
 	f       File
-	bw      *bufio.Writer
-	aw      atWriter
+	bw      *blockbuf.Writer
 	off     int64
 	seg     int
 	inGroup bool
@@ -70,6 +69,8 @@ type Writer struct {
 
 	// Write path state
 	pend  []byte
+	held  [][]byte // full chunks assembled from small writes, encoded together (in parallel) when heldMax are held
+	spare [][]byte // chunk buffers to assemble in
 	batch chunkenc.Batch
 
 	// L01 mode (LogicalWriter): LVF signature, L01 names, logical volume, and extra sections
@@ -258,27 +259,18 @@ func (w *Writer) openSegment() error {
 }
 
 // attach makes f the current segment. All writes go through WriteAt at our own offset, so a
-// segment reopened by Resume needs no seek or append mode.
+// segment reopened by Resume needs no seek or append mode; and through a blockbuf.Writer, so a local
+// target writes the chunk data in whole blocks straight to disk (with a plain buffer, the section
+// descriptors and tables put half of a segment's writes off the block boundary and through the
+// page cache).
 func (w *Writer) attach(f File, off int64) {
 	w.f = f
-	w.aw = atWriter{f: f, off: off}
 	if w.bw == nil {
-		w.bw = bufio.NewWriterSize(&w.aw, 1<<20)
+		w.bw = blockbuf.New(f, off, 1<<20)
 	} else {
-		w.bw.Reset(&w.aw)
+		w.bw.Reset(f, off)
 	}
 	w.off = off
-}
-
-type atWriter struct {
-	f   io.WriterAt
-	off int64
-}
-
-func (a *atWriter) Write(p []byte) (int, error) {
-	n, err := a.f.WriteAt(p, a.off)
-	a.off += int64(n)
-	return n, err
 }
 
 func (w *Writer) volumeSection() []byte {
@@ -521,41 +513,77 @@ func (w *Writer) SetHash(name digest.Name, sum []byte) {
 	w.hashes[name] = append([]byte(nil), sum...)
 }
 
-// Write cuts p into chunks, encodes them on GOMAXPROCS workers and writes them in order.
+// heldMax is how many full chunks Write assembles from small writes before encoding them together:
+// a logical image is mostly small files, and chunks encoded one by one as each filled used one core.
+const heldMax = 64
+
+// Write cuts p into chunks, encodes them on GOMAXPROCS workers and writes them in order. Chunks
+// assembled from writes smaller than a chunk are held until heldMax of them can be encoded
+// together; Checkpoint and Close write them. Write does not mix with EncodeChunk/WriteChunk.
 func (w *Writer) Write(p []byte) (int, error) {
 	n := len(p)
-	if len(w.pend) > 0 {
+	if len(w.pend) > 0 || len(p) < w.chunkSize {
+		if w.pend == nil {
+			w.pend = w.chunkBuf()
+		}
 		k := min(w.chunkSize-len(w.pend), len(p))
 		w.pend = append(w.pend, p[:k]...)
 		p = p[k:]
 		if len(w.pend) == w.chunkSize {
-			if err := w.writeBatch([][]byte{w.pend}); err != nil {
-				return 0, err
+			w.held = append(w.held, w.pend)
+			w.pend = nil
+			if len(w.held) == heldMax {
+				if err := w.writeHeld(); err != nil {
+					return 0, err
+				}
 			}
-			w.pend = w.pend[:0]
 		}
 	}
-	batch := make([][]byte, 0, 64)
-	for len(p) >= w.chunkSize {
-		batch = append(batch, p[:w.chunkSize])
-		p = p[w.chunkSize:]
-		if len(batch) == cap(batch) {
-			if err := w.writeBatch(batch); err != nil {
-				return 0, err
+	if len(p) >= w.chunkSize {
+		// The held chunks go first, in the same batches.
+		batch, owned := w.held, len(w.held)
+		w.held = nil
+		for len(p) >= w.chunkSize {
+			batch = append(batch, p[:w.chunkSize])
+			p = p[w.chunkSize:]
+			if len(batch) == heldMax {
+				if err := w.writeBatch(batch); err != nil {
+					return 0, err
+				}
+				w.recycle(batch[:owned])
+				batch, owned = batch[:0], 0
 			}
-			batch = batch[:0]
 		}
-	}
-	if err := w.writeBatch(batch); err != nil {
-		return 0, err
+		err := w.writeBatch(batch)
+		w.recycle(batch[:owned])
+		clear(batch) // keep no reference to p
+		w.held = batch[:0]
+		if err != nil {
+			return 0, err
+		}
 	}
 	if len(p) > 0 {
-		if w.pend == nil {
-			w.pend = make([]byte, 0, w.chunkSize)
-		}
-		w.pend = append(w.pend, p...)
+		w.pend = append(w.chunkBuf(), p...)
 	}
 	return n, nil
+}
+
+// writeHeld encodes and writes the held chunks.
+func (w *Writer) writeHeld() error {
+	err := w.writeBatch(w.held)
+	w.recycle(w.held)
+	w.held = w.held[:0]
+	return err
+}
+
+// chunkBuf is an empty buffer of a chunk's capacity.
+func (w *Writer) chunkBuf() []byte {
+	if k := len(w.spare); k > 0 {
+		b := w.spare[k-1]
+		w.spare = w.spare[:k-1]
+		return b[:0]
+	}
+	return make([]byte, 0, w.chunkSize)
 }
 
 func (w *Writer) writeBatch(batch [][]byte) error {
@@ -565,17 +593,26 @@ func (w *Writer) writeBatch(batch [][]byte) error {
 	return w.batch.Write(w, batch)
 }
 
+// recycle keeps chunk buffers of a written batch for chunkBuf.
+func (w *Writer) recycle(bufs [][]byte) {
+	for _, b := range bufs {
+		if len(w.spare) < heldMax {
+			w.spare = append(w.spare, b)
+		}
+	}
+}
+
 // Close flushes a pending partial chunk, writes the closing sections and closes the last segment.
 func (w *Writer) Close() error {
 	if w.closed {
 		return w.err
 	}
 	if len(w.pend) > 0 {
-		p := w.pend
+		w.held = append(w.held, w.pend)
 		w.pend = nil
-		if err := w.writeBatch([][]byte{p}); err != nil {
-			return err
-		}
+	}
+	if err := w.writeHeld(); err != nil {
+		return err
 	}
 	w.closed = true
 	if w.err != nil {

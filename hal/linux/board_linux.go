@@ -243,17 +243,35 @@ func (b *Board) disk(name string) {
 	p.present = d // known to the port (power-off deletes it) even if it cannot be identified
 	b.mu.Unlock()
 	devnode := filepath.Join(b.opt.DevRoot, d.Name)
+	if !b.applyMode(p, *d, devnode) {
+		return
+	}
+	var id hal.Identity
+	var idErr error
+	if d.Size > 0 {
+		id, idErr = identify(*d, devnode, p.bus)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		p.seenLocked(*d, devnode, id, idErr)
+	}
+}
+
+// applyMode sets the kernel's read-only flag of a disk that appeared on port p as the port's mode
+// wants it, before anything (identification included) opens the disk. False: a source drive
+// could not be write-blocked, and must not be identified.
+func (b *Board) applyMode(p *Port, d Disk, devnode string) bool {
 	switch mode := p.Mode(); {
 	case mode == hal.ModeSource && d.Size > 0:
-		// Before anything else opens it, and before the identification that opens it.
-		if err := b.writeBlock(*d, true); err != nil {
+		if err := b.writeBlock(d, true); err != nil {
 			b.log.Error("WRITE-BLOCK FAILED: the drive is not identified", "port", p.name, "dev", d.Name, "err", err)
-			return
+			return false
 		}
 	case mode == hal.ModeTarget && d.Size > 0 && d.ReadOnly:
 		// A target is written to. A fresh disk is writable; a reused device (a loop device
 		// a source drive used before) may still carry our flag.
-		if err := b.writeBlock(*d, false); err != nil {
+		if err := b.writeBlock(d, false); err != nil {
 			b.log.Warn("target drive stays read-only", "port", p.name, "dev", d.Name, "err", err)
 		}
 	case d.Size == 0 && d.ReadOnly && d.Transport == "loop":
@@ -263,43 +281,40 @@ func (b *Board) disk(name string) {
 			b.log.Warn("clear read-only flag of a detached loop device", "dev", d.Name, "err", err)
 		}
 	}
-	var id hal.Identity
-	var idErr error
-	if d.Size > 0 {
-		id, idErr = identify(*d, devnode, p.bus)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return
-	}
-	if d.Size == 0 {
+	return true
+}
+
+// seenLocked brings the port up to date with a disk on it just looked at (identified as id, or
+// failed with idErr): no medium or no identity forgets the drive it was; another drive replaces
+// the old one (unplugged, then plugged); the same one changes nothing. A port that is off only
+// remembers the disk: PowerOn identifies it.
+func (p *Port) seenLocked(d Disk, devnode string, id hal.Identity, idErr error) {
+	switch {
+	case d.Size == 0:
 		// No medium (an empty card reader, a detached loop device).
 		if p.drive != nil && p.drive.disk.Name == d.Name {
 			p.unpluggedLocked()
 		}
 		return
-	}
-	if idErr != nil {
-		b.log.Warn("drive not identified", "port", p.name, "dev", d.Name, "err", idErr)
+	case idErr != nil:
+		p.b.log.Warn("drive not identified", "port", p.name, "dev", d.Name, "err", idErr)
 		if p.drive != nil {
 			p.unpluggedLocked()
 		}
 		return
-	}
-	if p.drive != nil {
-		if p.drive.disk.Dev == d.Dev && p.drive.id == id {
-			return // a change event about the same drive
-		}
+	case p.drive != nil && p.drive.disk.Dev == d.Dev && p.drive.id == id:
+		return // a change event about the same drive
+	case p.drive != nil:
 		p.unpluggedLocked()
 	}
 	if !p.powered {
 		return // seen, but the port is off: PowerOn identifies it
 	}
-	p.drive = &Drive{port: p, disk: *d, devnode: devnode, id: id, gone: make(chan struct{})}
+	p.drive = &Drive{port: p, disk: d, devnode: devnode, id: id, gone: make(chan struct{})}
 	p.identifying = false
-	b.log.Info("drive plugged", "port", p.name, "dev", d.Name, "model", id.Model, "serial", id.Serial, "size", id.Size)
-	b.events.Emit(p.name, hal.Plugged)
+	p.changed.Notify()
+	p.b.log.Info("drive plugged", "port", p.name, "dev", d.Name, "model", id.Model, "serial", id.Serial, "size", id.Size)
+	p.b.events.Emit(p.name, hal.Plugged)
 }
 
 // partition write-blocks a partition of a source port's drive.
@@ -375,6 +390,10 @@ type Port struct {
 	present     *Disk  // the disk the kernel shows on this port, identified or not
 	drive       *Drive // the identified drive
 	gen         int
+
+	// changed is notified whenever powered, identifying or drive change (State and Drive derive
+	// from them), under b.mu.
+	changed hal.Signal
 }
 
 var _ hal.Port = (*Port)(nil)
@@ -437,6 +456,9 @@ func (p *Port) State() hal.PortState {
 	return hal.StateNotDetected
 }
 
+// Changed is closed at the port's next state change (see hal.Port).
+func (p *Port) Changed() <-chan struct{} { return p.changed.Changed() }
+
 func (p *Port) Drive() hal.Drive {
 	p.b.mu.Lock()
 	defer p.b.mu.Unlock()
@@ -466,11 +488,13 @@ func (p *Port) PowerOn(ctx context.Context) error {
 	p.identifying = true
 	p.gen++
 	gen := p.gen
+	p.changed.Notify()
 	p.b.mu.Unlock()
 	if p.power != nil {
 		if err := p.power.set(true); err != nil {
 			p.b.mu.Lock()
 			p.powered, p.identifying = false, false
+			p.changed.Notify()
 			p.b.mu.Unlock()
 			return fmt.Errorf("port %s: power on: %w", p.name, err)
 		}
@@ -507,6 +531,7 @@ func (p *Port) identifyAfterPower(gen int) {
 		done := p.drive != nil || time.Now().After(deadline)
 		if !stale && done {
 			p.identifying = false
+			p.changed.Notify()
 		}
 		p.b.mu.Unlock()
 		if stale || done || p.power == nil {
@@ -514,6 +539,7 @@ func (p *Port) identifyAfterPower(gen int) {
 				p.b.mu.Lock()
 				if p.gen == gen {
 					p.identifying = false
+					p.changed.Notify()
 				}
 				p.b.mu.Unlock()
 			}
@@ -537,6 +563,7 @@ func (p *Port) PowerOff() error {
 	}
 	p.dropLocked()
 	p.powered, p.identifying = false, false
+	p.changed.Notify()
 	p.b.mu.Unlock()
 	if p.power == nil {
 		if p.bus == "usb" && strings.Contains(p.attach, "-usb-0:") {
@@ -588,6 +615,7 @@ func (p *Port) dropLocked() {
 	if p.drive != nil {
 		p.drive.markGone()
 		p.drive = nil
+		p.changed.Notify()
 	}
 }
 

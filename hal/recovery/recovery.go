@@ -211,14 +211,10 @@ func (r *Reader) recover(off int64, n int, gen int, done chan result, cycles *in
 	if err := r.port.PowerOn(context.Background()); err != nil {
 		return result{}, false, fmt.Errorf("%s: power on after unfreezing: %w", name, err)
 	}
-	var d hal.Drive
-	for deadline := time.Now().Add(r.cfg.ReadyWait); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if r.port.State() == hal.StateReady {
-			d = r.port.Drive()
-			break
-		}
-	}
-	if d == nil {
+	ready, cancel := context.WithTimeout(context.Background(), r.cfg.ReadyWait)
+	d, err := hal.WaitReady(ready, r.port)
+	cancel()
+	if err != nil {
 		return result{}, false, fmt.Errorf("%s: the drive did not come back within %v of the power cycle: %w", name, r.cfg.ReadyWait, hal.ErrGone)
 	}
 	if got := d.Identity().Serial; got != r.serial {

@@ -242,3 +242,63 @@ func TestSlowDriveIsNotFrozen(t *testing.T) {
 		t.Fatalf("a slow drive was taken for a frozen one:\n%s", l.String())
 	}
 }
+
+// TestFreezeDriveBackAfterCycle: after the power cycle the port may report not-detected before the
+// drive answers; the recovery waits past it (hal.WaitReady) for ReadyWait: a drive that answers
+// then is read again, one that never does fails the read with hal.ErrGone once ReadyWait passed.
+func TestFreezeDriveBackAfterCycle(t *testing.T) {
+	for _, back := range []bool{true, false} {
+		t.Run(map[bool]string{true: "back late", false: "never back"}[back], func(t *testing.T) {
+			b, port, data := freezing(t, 1<<20, 10, 1000)
+			same := filepath.Join(t.TempDir(), "same.img")
+			if err := os.WriteFile(same, data, 0o444); err != nil {
+				t.Fatal(err)
+			}
+			var l logBuf
+			l.hook = func(msg string) {
+				if !strings.Contains(msg, "power cycle 1") {
+					return
+				}
+				if err := b.Unplug("SATA1"); err != nil { // the drive stops answering for good
+					t.Error(err)
+				}
+				if !back {
+					return
+				}
+				go func() { // and comes back once the port, powered again, has given up
+					until := func(what string, ok func() bool) bool {
+						for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+							if time.Now().After(deadline) {
+								t.Errorf("port %s: %s, never %s", port.Name(), port.State(), what)
+								return false
+							}
+						}
+						return true
+					}
+					if !until("off", func() bool { return !port.Powered() }) ||
+						!until("not-detected after the power on", func() bool { return port.Powered() && port.State() == hal.StateNotDetected }) {
+						return
+					}
+					if err := b.Plug("SATA1", same, "Freezing Disk", "FRZ1"); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			cfg := fast(&l)
+			cfg.OffTime = 300 * time.Millisecond // long enough for the goroutine to see the port off
+			cfg.ReadyWait = time.Second
+			r := open(t, port, cfg)
+			buf := make([]byte, 8192)
+			start := time.Now()
+			n, err := r.ReadAt(buf, 0) // LBA 0-15: the frozen one is in
+			switch {
+			case back && (err != nil || n != len(buf) || !bytes.Equal(buf, data[:len(buf)])):
+				t.Fatalf("drive back late: %d, %v\n%s", n, err, l.String())
+			case !back && (!errors.Is(err, hal.ErrGone) || !strings.Contains(err.Error(), "did not come back within 1s")):
+				t.Fatalf("drive never back: %v\n%s", err, l.String())
+			case !back && time.Since(start) < cfg.ReadyWait:
+				t.Fatalf("gave up after %v, before ReadyWait", time.Since(start))
+			}
+		})
+	}
+}

@@ -321,7 +321,7 @@ func (b *Board) Unplug(port string) error {
 	p.dropDriveLocked()
 	if p.powered {
 		p.gen++ // a pending identification must not resurrect the drive
-		p.state = hal.StateNotDetected
+		p.setStateLocked(hal.StateNotDetected)
 	}
 	b.log.Debug("drive unplugged", "port", p.name)
 	b.emit(p.name, hal.Unplugged)
@@ -342,6 +342,8 @@ type Port struct {
 	drive   *Drive // the identified drive; non-nil only in StateReady
 	gen     int    // bumped on every power/plug change so stale identification timers do nothing
 	timer   *time.Timer
+
+	changed hal.Signal // notified by setStateLocked
 }
 
 var _ hal.Port = (*Port)(nil)
@@ -384,6 +386,16 @@ func (p *Port) State() hal.PortState {
 	p.b.mu.Lock()
 	defer p.b.mu.Unlock()
 	return p.state
+}
+
+// Changed is closed at the port's next state change (see hal.Port).
+func (p *Port) Changed() <-chan struct{} { return p.changed.Changed() }
+
+// setStateLocked moves the port to state s (its drive already set or dropped) and wakes the
+// waiters on Changed. Every state change goes through here.
+func (p *Port) setStateLocked(s hal.PortState) {
+	p.state = s
+	p.changed.Notify()
 }
 
 // Drive is the identified drive, nil unless the port is ready.
@@ -437,7 +449,7 @@ func (p *Port) powerOffLocked() {
 		p.timer = nil
 	}
 	p.dropDriveLocked()
-	p.state = hal.StateOff
+	p.setStateLocked(hal.StateOff)
 	p.b.log.Debug("port powered off", "port", p.name)
 }
 
@@ -455,7 +467,7 @@ func (p *Port) identifyLocked() {
 	p.dropDriveLocked()
 	p.gen++
 	gen := p.gen
-	p.state = hal.StateIdentifying
+	p.setStateLocked(hal.StateIdentifying)
 	if p.timer != nil {
 		p.timer.Stop()
 	}
@@ -477,7 +489,7 @@ func (p *Port) identifyLocked() {
 func (p *Port) finishIdentifyLocked() {
 	m := p.media
 	if m == nil {
-		p.state = hal.StateNotDetected
+		p.setStateLocked(hal.StateNotDetected)
 		p.b.log.Debug("port identified", "port", p.name, "state", p.state)
 		return
 	}
@@ -485,7 +497,7 @@ func (p *Port) finishIdentifyLocked() {
 	size, err := imageSize(m.desc.Path)
 	if err != nil {
 		// The image vanished since plugging: to the port this is a drive that does not answer.
-		p.state = hal.StateNotDetected
+		p.setStateLocked(hal.StateNotDetected)
 		p.b.log.Warn("drive image unusable, port reports not-detected", "port", p.name, "path", m.desc.Path, "err", err)
 		return
 	}
@@ -507,7 +519,7 @@ func (p *Port) finishIdentifyLocked() {
 		},
 		gone: make(chan struct{}),
 	}
-	p.state = hal.StateReady
+	p.setStateLocked(hal.StateReady)
 	p.b.log.Debug("port identified", "port", p.name, "state", p.state, "model", m.desc.Model, "serial", m.desc.Serial)
 }
 

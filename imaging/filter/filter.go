@@ -156,54 +156,74 @@ func parseBound(field string, s *string, upper bool) (*time.Time, error) {
 // Validate checks a preset; the error lists every problem, each naming its field.
 func (f Filter) Validate() error {
 	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-
-	switch n := f.Name; {
-	case n == "":
-		bad("name: required")
-	case len(n) > MaxNameLen:
-		bad("name: %d characters, at most %d", len(n), MaxNameLen)
-	default:
-		for _, c := range n {
-			if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.ContainsRune(" _.-", c)) {
-				bad("name: %q has %q; use letters, digits, space, '_', '.', '-'", n, c)
-				break
-			}
-		}
+	if err := checkName(f.Name); err != nil {
+		errs = append(errs, err)
 	}
-	for i, e := range f.Extensions {
-		x := strings.TrimPrefix(e, ".")
-		if x == "" || strings.ContainsAny(x, "/\x00") || strings.HasPrefix(x, ".") || strings.HasSuffix(x, ".") {
-			bad("extensions[%d]: %q is not an extension like \"pl\" or \".tar.gz\"", i, e)
-		}
-	}
-	for _, l := range []struct {
-		field string
-		globs []string
-	}{{"paths", f.Paths}, {"excludePaths", f.ExcludePaths}} {
-		for i, g := range l.globs {
-			if err := checkGlob(g); err != nil {
-				bad("%s[%d]: %q: %v", l.field, i, g, err)
-			}
-		}
-	}
-	if f.MinSize != nil && *f.MinSize < 0 {
-		bad("minSize: %d is negative", *f.MinSize)
-	}
-	if f.MaxSize != nil && *f.MaxSize < 0 {
-		bad("maxSize: %d is negative", *f.MaxSize)
-	}
-	if f.MinSize != nil && f.MaxSize != nil && *f.MinSize > *f.MaxSize {
-		bad("minSize: %d is greater than maxSize %d", *f.MinSize, *f.MaxSize)
-	}
-	if f.ModifiedAfter != nil && f.ModifiedBefore != nil && f.ModifiedAfter.After(*f.ModifiedBefore) {
-		bad("modifiedAfter: %s is later than modifiedBefore %s",
-			f.ModifiedAfter.Format(time.RFC3339Nano), f.ModifiedBefore.Format(time.RFC3339Nano))
-	}
+	errs = append(errs, extensionErrors(f.Extensions)...)
+	errs = append(errs, globErrors("paths", f.Paths)...)
+	errs = append(errs, globErrors("excludePaths", f.ExcludePaths)...)
+	errs = append(errs, f.rangeErrors()...)
 	if len(errs) == 0 {
 		return nil
 	}
 	return fmt.Errorf("filter %q: %w", f.Name, errors.Join(errs...))
+}
+
+// checkName accepts a preset name of 1 to MaxNameLen letters, digits, spaces, '_', '.' and '-'.
+func checkName(n string) error {
+	switch {
+	case n == "":
+		return errors.New("name: required")
+	case len(n) > MaxNameLen:
+		return fmt.Errorf("name: %d characters, at most %d", len(n), MaxNameLen)
+	}
+	for _, c := range n {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.ContainsRune(" _.-", c)) {
+			return fmt.Errorf("name: %q has %q; use letters, digits, space, '_', '.', '-'", n, c)
+		}
+	}
+	return nil
+}
+
+func extensionErrors(exts []string) []error {
+	var errs []error
+	for i, e := range exts {
+		x := strings.TrimPrefix(e, ".")
+		if x == "" || strings.ContainsAny(x, "/\x00") || strings.HasPrefix(x, ".") || strings.HasSuffix(x, ".") {
+			errs = append(errs, fmt.Errorf("extensions[%d]: %q is not an extension like \"pl\" or \".tar.gz\"", i, e))
+		}
+	}
+	return errs
+}
+
+// globErrors checks the globs of one field (paths, excludePaths).
+func globErrors(field string, globs []string) []error {
+	var errs []error
+	for i, g := range globs {
+		if err := checkGlob(g); err != nil {
+			errs = append(errs, fmt.Errorf("%s[%d]: %q: %v", field, i, g, err))
+		}
+	}
+	return errs
+}
+
+// rangeErrors checks the size and modification time bounds.
+func (f Filter) rangeErrors() []error {
+	var errs []error
+	if f.MinSize != nil && *f.MinSize < 0 {
+		errs = append(errs, fmt.Errorf("minSize: %d is negative", *f.MinSize))
+	}
+	if f.MaxSize != nil && *f.MaxSize < 0 {
+		errs = append(errs, fmt.Errorf("maxSize: %d is negative", *f.MaxSize))
+	}
+	if f.MinSize != nil && f.MaxSize != nil && *f.MinSize > *f.MaxSize {
+		errs = append(errs, fmt.Errorf("minSize: %d is greater than maxSize %d", *f.MinSize, *f.MaxSize))
+	}
+	if f.ModifiedAfter != nil && f.ModifiedBefore != nil && f.ModifiedAfter.After(*f.ModifiedBefore) {
+		errs = append(errs, fmt.Errorf("modifiedAfter: %s is later than modifiedBefore %s",
+			f.ModifiedAfter.Format(time.RFC3339Nano), f.ModifiedBefore.Format(time.RFC3339Nano)))
+	}
+	return errs
 }
 
 // Match reports whether a file is selected. It expects a valid filter: a malformed glob matches

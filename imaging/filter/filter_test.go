@@ -151,6 +151,7 @@ func TestValidate(t *testing.T) {
 		{Filter{Name: "a", ExcludePaths: []string{"a//b"}}, "excludePaths[0]"},
 		{Filter{Name: "a", ExcludePaths: []string{"x\\"}}, "excludePaths[0]"},
 		{Filter{Name: "a", MinSize: i64(-1)}, "minSize: -1 is negative"},
+		{Filter{Name: "a", MaxSize: i64(-1)}, "maxSize: -1 is negative"},
 		{Filter{Name: "a", MinSize: i64(6), MaxSize: i64(5)}, "minSize: 6 is greater than maxSize 5"},
 		{Filter{Name: "a", ModifiedAfter: at("2024-01-02T00:00:00Z"), ModifiedBefore: at("2024-01-01T00:00:00Z")}, "modifiedAfter: 2024-01-02T00:00:00Z is later than modifiedBefore"},
 	} {

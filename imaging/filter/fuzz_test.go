@@ -49,8 +49,15 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// normal compares times as instants (the JSON round trip may change their location).
+// normal compares times as instants (the JSON round trip may change their location) and an empty
+// list as none.
 func normal(f Filter) Filter {
+	// omitempty drops an empty list: "excludePaths":[] comes back as no list, which selects the same.
+	for _, l := range []*[]string{&f.Extensions, &f.Paths, &f.ExcludePaths} {
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
 	for _, p := range []**time.Time{&f.ModifiedAfter, &f.ModifiedBefore} {
 		if *p != nil {
 			u := (*p).UTC()
