@@ -308,6 +308,22 @@ func (m *Manager) claim(port, key string) error {
 	}
 }
 
+// idleHoldKey marks a port held while the idle watcher powers it off. It counts as a task still
+// starting: a task started meanwhile waits for the power-off (claim waits a few seconds for such
+// keys), then powers the port on again as it would have anyway.
+const idleHoldKey = startingPrefix + "idle-power-off"
+
+// HoldIdle takes a free port for an idle power-off; ok false when a task holds it. release frees it.
+func (m *Manager) HoldIdle(port string) (release func(), ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.busy[port] != "" {
+		return nil, false
+	}
+	m.busy[port] = idleHoldKey
+	return func() { m.freePort(port, idleHoldKey) }, true
+}
+
 func (m *Manager) release(port, key string) {
 	m.freePort(port, key)
 	m.mu.Lock()
