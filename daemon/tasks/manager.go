@@ -144,6 +144,9 @@ func New(st *store.Store, board hal.Board, log *slog.Logger, cfg Config) (*Manag
 		if t.Kind == KindImage || (pausable(t) && t.Checkpoint != nil) {
 			t.State = StatePaused
 			t.Message = "interrupted (power loss or restart); resume with /api/resume-task"
+			// From the restart: when the power went is not known, so the time it was off counts
+			// as working time in the report.
+			t.Pauses = append(t.Pauses, store.Pause{From: time.Now()})
 		} else {
 			t.State = StateStopped
 			t.Message = "interrupted (power loss or restart)"
@@ -388,6 +391,7 @@ func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 	case errors.Is(cause, errPause) || errors.Is(cause, errShutdown):
 		if pausable(t) && (t.Checkpoint != nil || verifyOnly(t)) {
 			t.State, t.Message = StatePaused, "paused at "+percent(t.BytesDone, t.BytesTotal)+"%"
+			t.Pauses = append(t.Pauses, store.Pause{From: now})
 		} else {
 			t.State, t.Message, t.Completed = StateStopped, "stopped", now
 		}
