@@ -81,6 +81,7 @@ func acquire(args []string, log *slog.Logger, tamper func(files []string)) error
 	if err != nil {
 		return err
 	}
+	defer q.close()
 	// Held until acquire returns, not only while copying: a signal during finish or verification
 	// is caught and does not kill the process.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -188,7 +189,8 @@ func startCPUProfile(path string) (stop func(), err error) {
 // acquisition is one run of acquire: the source and the image it is written to.
 type acquisition struct {
 	src   *directio.File
-	dir   string // the image's folder, absolute
+	dir   string        // the image's folder, absolute
+	tgt   *target.Local // that folder; closed by close
 	img   output.Image
 	start time.Time // when the copy started
 }
@@ -206,10 +208,14 @@ func openAcquisition(a acquireFlags, opts taskopts.Task, src *directio.File) (*a
 	id := hal.Identity{Model: filepath.Base(a.source), Serial: "-", Size: src.Size(), SectorSize: 512, Bus: "file"}
 	img, err := output.OpenImage(output.Spec{Options: opts, Base: filepath.Base(a.out), Identity: id, Software: "evidenced " + Version}, tgt, nil)
 	if err != nil {
+		tgt.Close()
 		return nil, err
 	}
-	return &acquisition{src: src, dir: dir, img: img}, nil
+	return &acquisition{src: src, dir: dir, tgt: tgt, img: img}, nil
 }
+
+// close releases the image's folder (the image itself is closed by copy or by its Finish).
+func (q *acquisition) close() error { return q.tgt.Close() }
 
 // copy reads the source into the image, drawing a progress bar when stderr is a terminal. On
 // error the image is closed.

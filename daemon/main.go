@@ -225,7 +225,7 @@ func serve(args []string, log *slog.Logger) error {
 	if ob.idlePowerOff > 0 {
 		// Idle Source ports go off; scan-port, source-drives and tasks power them on as ever, and a
 		// scan restarts a port's count.
-		idleWatch = idle.New(b, idle.Config{After: ob.idlePowerOff, Busy: func(p string) bool { return tm.BusyTask(p) != "" }, Log: log})
+		idleWatch = idle.New(b, idle.Config{After: ob.idlePowerOff, Busy: func(p string) bool { return tm.BusyTask(p) != "" }, Hold: tm.HoldIdle, Log: log})
 		acfg.PortUsed = idleWatch.Touch
 	}
 	srv, err := api.New(b, tm, st, log, acfg)

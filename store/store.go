@@ -208,6 +208,8 @@ type Task struct {
 	NativeSize int64  `json:"nativeSize,omitempty"`
 	// WriteBlock says how the source was protected from writes while the task read it.
 	WriteBlock string `json:"writeBlock,omitempty"`
+	// Pauses are the times the task stood paused (the last one open, To zero, while it is).
+	Pauses []Pause `json:"pauses,omitempty"`
 	// VerifyStarted is when the verification re-read began; VerifyHashes what it computed.
 	VerifyStarted time.Time         `json:"verifyStarted,omitzero"`
 	VerifyHashes  map[string]string `json:"verifyHashes,omitempty"`
@@ -216,6 +218,41 @@ type Task struct {
 	ImageFiles []ImageFile `json:"imageFiles,omitempty"`
 	// Recovery are the steps of a freezing-drive recovery (device resets, power cycles).
 	Recovery []string `json:"recovery,omitempty"`
+}
+
+// Pause is a span a task stood paused; To is zero while it still does.
+type Pause struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to,omitzero"`
+}
+
+// Paused is how much of the span from..to the task stood paused.
+func (t *Task) Paused(from, to time.Time) time.Duration {
+	var d time.Duration
+	for _, p := range t.Pauses {
+		end := p.To
+		if end.IsZero() {
+			end = to
+		}
+		if a, b := maxTime(p.From, from), minTime(end, to); b.After(a) {
+			d += b.Sub(a)
+		}
+	}
+	return d
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // ImageFile is one file of a task's image on its target.

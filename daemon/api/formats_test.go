@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"net/url"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evidenced/evidenced/daemon/report"
 	"github.com/evidenced/evidenced/formats/aff4"
 	"github.com/evidenced/evidenced/hal/board"
 	"github.com/evidenced/evidenced/internal/testenv"
@@ -28,10 +30,21 @@ func TestE01ImageWithCaseAndPauseResume(t *testing.T) {
 	if st := e.json("/api/stop-task?taskKey=" + url.QueryEscape(key)); st["state"] != "paused" {
 		t.Fatalf("E01 pause: %v", st)
 	}
+	const pause = 1200 * time.Millisecond
+	time.Sleep(pause)
 	if r := e.json("/api/resume-task?taskKey=" + url.QueryEscape(key)); r["state"] != "in-progress" {
 		t.Fatalf("resume: %v", r)
 	}
 	m := e.wait(key)
+	// The report leaves the pause out of the duration and says how long it was.
+	r, html, pdf := reportFiles(t, filepath.Dir(m["report"].(string)))
+	a := r.Acquisition
+	wall := a.Ended.Sub(a.Started).Seconds()
+	if a.PausedSeconds < pause.Seconds() || a.PausedSeconds > wall || math.Abs(a.Seconds+a.PausedSeconds-wall) > 0.01 {
+		t.Errorf("report: %.3f s working + %.3f s paused, %.3f s from start to end", a.Seconds, a.PausedSeconds, wall)
+	}
+	contains(t, "Report.html", html, "paused "+report.Duration(a.PausedSeconds)+", not counted")
+	contains(t, "Report.pdf", pdf, "not counted")
 	img := filepath.Join(e.targets, "Slow DiskSLOW1_0.E01")
 	if m["state"] != "completed" || m["target"] != img || m["hashes"].(map[string]any)["MD5"] != before {
 		t.Fatalf("E01 task: %v (want MD5 %s)", m, before)

@@ -138,7 +138,7 @@ Appliance {{.Appliance.ID}} · {{.Appliance.Software}} · report generated {{whe
 <tr><th>Started</th><td>{{when .Started}}</td></tr>
 {{if not .VerifyStarted.IsZero}}<tr><th>Verification started</th><td>{{when .VerifyStarted}}</td></tr>{{end}}
 <tr><th>Ended</th><td>{{when .Ended}}</td></tr>
-<tr><th>Duration</th><td>{{dur .Seconds}}{{if ne .Seconds .ImagingSeconds}} (reading the source: {{dur .ImagingSeconds}}){{end}}</td></tr>
+<tr><th>Duration</th><td>{{dur .Seconds}}{{if ne .Seconds .ImagingSeconds}} (reading the source: {{dur .ImagingSeconds}}){{end}}{{if .PausedSeconds}}; paused {{dur .PausedSeconds}}, not counted{{end}}</td></tr>
 <tr><th>Average speed</th><td>{{speed .BytesPerSecond}}</td></tr>
 </table>
 <table class="kv"><tr><th>Appliance</th><td>{{$.Appliance.ID}}</td></tr><tr><th>Software</th><td>{{$.Appliance.Software}}</td></tr></table>

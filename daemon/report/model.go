@@ -117,9 +117,11 @@ type Acquisition struct {
 	// Ended is when the task ended (zero while paused); VerifyStarted when the re-read began.
 	Ended         time.Time `json:"ended,omitzero"`
 	VerifyStarted time.Time `json:"verifyStarted,omitzero"`
-	// Seconds is Ended-Started; ImagingSeconds the part before the verification.
+	// Seconds is Ended-Started less the time paused (PausedSeconds); ImagingSeconds the part
+	// before the verification, less its pauses.
 	Seconds        float64 `json:"seconds"`
 	ImagingSeconds float64 `json:"imagingSeconds"`
+	PausedSeconds  float64 `json:"pausedSeconds,omitempty"`
 	// BytesPerSecond is the bytes read from the source over ImagingSeconds.
 	BytesPerSecond float64 `json:"bytesPerSecond"`
 }

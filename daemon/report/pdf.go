@@ -338,6 +338,9 @@ func (p *pdfDoc) acquisitionSection(a *Acquisition, app Appliance) {
 	if a.ImagingSeconds != a.Seconds {
 		d += " (reading the source: " + Duration(a.ImagingSeconds) + ")"
 	}
+	if a.PausedSeconds > 0 {
+		d += "; paused " + Duration(a.PausedSeconds) + ", not counted"
+	}
 	rows = append(rows, [2]string{"Ended", When(a.Ended)}, [2]string{"Duration", d}, [2]string{"Average speed", Speed(a.BytesPerSecond)},
 		[2]string{"Appliance", app.ID}, [2]string{"Software", app.Software})
 	p.kv(rows)

@@ -138,6 +138,7 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 			return err
 		}
 		t.State, t.Message = StateInProgress, ""
+		endPause(t)
 		m.logf(t, "resuming at byte %d", t.BytesDone)
 		m.save(t)
 		m.launch(t, func(ctx context.Context, t *store.Task, l *live) error { return m.runImage(ctx, t, l, d, tgt, f, cp) })
@@ -150,10 +151,18 @@ func (m *Manager) Resume(ctx context.Context, key string, spec target.Spec) erro
 		return err
 	}
 	t.State, t.Message, t.Details = StateInProgress, "", ""
+	endPause(t)
 	m.logf(t, "resuming at byte %d", t.BytesDone)
 	m.save(t)
 	m.launch(t, run)
 	return nil
+}
+
+// endPause closes a resumed task's open pause.
+func endPause(t *store.Task) {
+	if n := len(t.Pauses); n > 0 && t.Pauses[n-1].To.IsZero() {
+		t.Pauses[n-1].To = time.Now()
+	}
 }
 
 // WaitDrive powers a port on if needed and waits up to max for it to identify its drive; nil when

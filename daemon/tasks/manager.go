@@ -144,6 +144,9 @@ func New(st *store.Store, board hal.Board, log *slog.Logger, cfg Config) (*Manag
 		if t.Kind == KindImage || (pausable(t) && t.Checkpoint != nil) {
 			t.State = StatePaused
 			t.Message = "interrupted (power loss or restart); resume with /api/resume-task"
+			// From the restart: when the power went is not known, so the time it was off counts
+			// as working time in the report.
+			t.Pauses = append(t.Pauses, store.Pause{From: time.Now()})
 		} else {
 			t.State = StateStopped
 			t.Message = "interrupted (power loss or restart)"
@@ -308,6 +311,22 @@ func (m *Manager) claim(port, key string) error {
 	}
 }
 
+// idleHoldKey marks a port held while the idle watcher powers it off. It counts as a task still
+// starting: a task started meanwhile waits for the power-off (claim waits a few seconds for such
+// keys), then powers the port on again as it would have anyway.
+const idleHoldKey = startingPrefix + "idle-power-off"
+
+// HoldIdle takes a free port for an idle power-off; ok false when a task holds it. release frees it.
+func (m *Manager) HoldIdle(port string) (release func(), ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.busy[port] != "" {
+		return nil, false
+	}
+	m.busy[port] = idleHoldKey
+	return func() { m.freePort(port, idleHoldKey) }, true
+}
+
 func (m *Manager) release(port, key string) {
 	m.freePort(port, key)
 	m.mu.Lock()
@@ -372,6 +391,7 @@ func (m *Manager) finish(t *store.Task, l *live, err, cause error) {
 	case errors.Is(cause, errPause) || errors.Is(cause, errShutdown):
 		if pausable(t) && (t.Checkpoint != nil || verifyOnly(t)) {
 			t.State, t.Message = StatePaused, "paused at "+percent(t.BytesDone, t.BytesTotal)+"%"
+			t.Pauses = append(t.Pauses, store.Pause{From: now})
 		} else {
 			t.State, t.Message, t.Completed = StateStopped, "stopped", now
 		}

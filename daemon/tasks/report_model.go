@@ -79,10 +79,13 @@ func (m *Manager) Report(t *store.Task) *report.Report {
 	a := &report.Acquisition{Format: string(t.Options.Format), Summary: summary, Settings: settings, Target: t.Target,
 		Started: in(t.Started), Ended: in(t.Completed), VerifyStarted: in(t.VerifyStarted)}
 	if !t.Completed.IsZero() {
-		a.Seconds = t.Completed.Sub(t.Started).Seconds()
+		// Time paused is not working time: the durations and the speed leave it out.
+		paused := t.Paused(t.Started, t.Completed)
+		a.PausedSeconds = paused.Seconds()
+		a.Seconds = (t.Completed.Sub(t.Started) - paused).Seconds()
 		a.ImagingSeconds = a.Seconds
 		if !t.VerifyStarted.IsZero() {
-			a.ImagingSeconds = t.VerifyStarted.Sub(t.Started).Seconds()
+			a.ImagingSeconds = (t.VerifyStarted.Sub(t.Started) - t.Paused(t.Started, t.VerifyStarted)).Seconds()
 		}
 		if a.ImagingSeconds > 0 {
 			a.BytesPerSecond = float64(t.BytesDone) / a.ImagingSeconds

@@ -18,6 +18,10 @@ type Config struct {
 	After time.Duration
 	// Busy says whether a task holds the port (the task manager's view); nil: never busy.
 	Busy func(port string) bool
+	// Hold takes the port from the task manager for the power-off, so that no task can start on
+	// it between the last look and the power cut; ok false when a task holds it. nil: Busy is
+	// asked once more instead (which leaves that gap open).
+	Hold func(port string) (release func(), ok bool)
 	Log  *slog.Logger
 }
 
@@ -43,6 +47,10 @@ type Watcher struct {
 func New(b hal.Board, cfg Config) *Watcher {
 	if cfg.Busy == nil {
 		cfg.Busy = func(string) bool { return false }
+	}
+	if cfg.Hold == nil {
+		busy := cfg.Busy
+		cfg.Hold = func(port string) (func(), bool) { return func() {}, !busy(port) }
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -73,12 +81,14 @@ func (w *Watcher) Check(now time.Time) []string {
 			continue
 		}
 		delete(w.since, name)
-		// The task manager may have taken the port since idle() looked: ask once more right
-		// before cutting the power.
-		if w.cfg.Busy(name) {
+		// The task manager may have taken the port since idle() looked.
+		release, ok := w.cfg.Hold(name)
+		if !ok {
 			continue
 		}
-		if err := p.PowerOff(); err != nil {
+		err := p.PowerOff()
+		release()
+		if err != nil {
 			w.cfg.Log.Warn("idle port: power off failed", "port", name, "err", err)
 			continue
 		}

@@ -84,6 +84,50 @@ func TestIdleSimBoard(t *testing.T) {
 	}
 }
 
+// TestHoldAroundPowerOff: the power-off happens only under the task manager's hold, and the hold
+// is released after it; a refused hold (a task took the port after the last look) leaves it on.
+func TestHoldAroundPowerOff(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "d.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := board.Parse([]byte(`{"kind":"sim","applianceId":"E1","ports":[{"name":"SATA1","drive":{"path":"` + img + `","model":"M","serial":"S"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sim.New(desc, sim.Options{SpinUp: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p, _ := b.Port("SATA1")
+	if err := p.PowerOn(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hal.WaitIdentified(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	allow, held, poweredAtRelease := false, 0, true
+	w := idle.New(b, idle.Config{After: time.Minute, Hold: func(string) (func(), bool) {
+		if !allow {
+			return nil, false
+		}
+		held++
+		return func() { poweredAtRelease = p.Powered() }, true
+	}})
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	w.Check(t0)
+	if got := w.Check(t0.Add(2 * time.Minute)); len(got) != 0 || !p.Powered() {
+		t.Fatalf("refused hold: powered off %v, powered %v", got, p.Powered())
+	}
+	allow = true
+	w.Check(t0.Add(3 * time.Minute))
+	if got := w.Check(t0.Add(5 * time.Minute)); !slices.Equal(got, []string{"SATA1"}) || held != 1 || poweredAtRelease || p.Powered() {
+		t.Fatalf("granted hold: powered off %v, holds %d, powered at release %v", got, held, poweredAtRelease)
+	}
+}
+
 // TestInterval: the check period follows the idle time within its bounds.
 func TestInterval(t *testing.T) {
 	for _, c := range []struct{ after, want time.Duration }{
