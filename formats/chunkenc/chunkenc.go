@@ -37,9 +37,17 @@ type result struct {
 // is never kept as a scratch buffer: encoders may return shared or caller memory. The first error,
 // of encoding or writing, stops the writing and is returned; chunks after it are not written.
 func (b *Batch) Write(c Codec, chunks [][]byte) error {
+	b.Encode(c, chunks)
+	return b.WriteOut(c, chunks)
+}
+
+// Encode encodes chunks on up to GOMAXPROCS goroutines and keeps the results for WriteOut. It
+// calls only EncodeChunk, so it may run on another goroutine while the caller goes on with other
+// work (not with this Batch, nor with chunks' memory).
+func (b *Batch) Encode(c Codec, chunks [][]byte) {
 	n := len(chunks)
 	if n == 0 {
-		return nil
+		return
 	}
 	for len(b.bufs) < n {
 		b.bufs = append(b.bufs, make([]byte, 0, b.BufSize))
@@ -60,8 +68,12 @@ func (b *Batch) Write(c Codec, chunks [][]byte) error {
 		})
 	}
 	wg.Wait()
+}
+
+// WriteOut writes, in order, what Encode made of the same chunks.
+func (b *Batch) WriteOut(c Codec, chunks [][]byte) error {
 	var err error
-	for i := range n {
+	for i := range chunks {
 		r := &b.out[i]
 		if err == nil {
 			err = r.err

@@ -41,6 +41,9 @@ func (w *Writer) checkpoint() (State, error) {
 	if err := w.writeHeld(); err != nil {
 		return State{}, err
 	}
+	if err := w.drain(); err != nil {
+		return State{}, err
+	}
 	if err := w.endGroup(); err != nil {
 		return State{}, err
 	}

@@ -71,7 +71,12 @@ type Writer struct {
 	pend  []byte
 	held  [][]byte // full chunks assembled from small writes, encoded together (in parallel) when heldMax are held
 	spare [][]byte // chunk buffers to assemble in
-	batch chunkenc.Batch
+	// flight is the held batch being encoded on another goroutine (done closes when it is) while
+	// Write goes on assembling the next; drain writes it. Only EncodeChunk runs there: every
+	// change to the files and the writer's state stays on the caller's goroutine.
+	flight [][]byte
+	done   chan struct{}
+	batch  chunkenc.Batch
 
 	// L01 mode (LogicalWriter): LVF signature, L01 names, logical volume, and extra sections
 	// (the ltree) written in the last segment before the hashes; they are only known at Close,
@@ -540,7 +545,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 		}
 	}
 	if len(p) >= w.chunkSize {
-		// The held chunks go first, in the same batches.
+		// The batch in flight and the held chunks go first.
+		if err := w.drain(); err != nil {
+			return 0, err
+		}
 		batch, owned := w.held, len(w.held)
 		w.held = nil
 		for len(p) >= w.chunkSize {
@@ -569,10 +577,36 @@ func (w *Writer) Write(p []byte) (int, error) {
 }
 
 // writeHeld encodes and writes the held chunks.
+// writeHeld writes the batch in flight and starts encoding the held chunks in its place.
 func (w *Writer) writeHeld() error {
-	err := w.writeBatch(w.held)
-	w.recycle(w.held)
-	w.held = w.held[:0]
+	if err := w.drain(); err != nil {
+		return err
+	}
+	if len(w.held) == 0 {
+		return nil
+	}
+	if w.batch.BufSize == 0 {
+		w.batch.BufSize = w.MaxEncodedSize()
+	}
+	batch, done := w.held, make(chan struct{})
+	w.held, w.flight, w.done = w.flight[:0], batch, done
+	go func() {
+		defer close(done)
+		w.batch.Encode(w, batch)
+	}()
+	return nil
+}
+
+// drain waits for the batch in flight and writes it.
+func (w *Writer) drain() error {
+	if w.done == nil {
+		return nil
+	}
+	<-w.done
+	w.done = nil
+	err := w.batch.WriteOut(w, w.flight)
+	w.recycle(w.flight)
+	w.flight = w.flight[:0]
 	return err
 }
 
@@ -612,6 +646,9 @@ func (w *Writer) Close() error {
 		w.pend = nil
 	}
 	if err := w.writeHeld(); err != nil {
+		return err
+	}
+	if err := w.drain(); err != nil {
 		return err
 	}
 	w.closed = true
