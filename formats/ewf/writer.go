@@ -576,7 +576,6 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// writeHeld encodes and writes the held chunks.
 // writeHeld writes the batch in flight and starts encoding the held chunks in its place.
 func (w *Writer) writeHeld() error {
 	if err := w.drain(); err != nil {

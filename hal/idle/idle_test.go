@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,23 +18,10 @@ import (
 // the idle time of a fake clock, its drive forgotten (State off, no Drive); a Target port and a
 // busy port stay on; PowerOn brings the drive back identified.
 func TestIdleSimBoard(t *testing.T) {
-	dir := t.TempDir()
-	img := filepath.Join(dir, "d.img")
-	if err := os.WriteFile(img, make([]byte, 1<<20), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	desc, err := board.Parse([]byte(`{"kind":"sim","applianceId":"E1","idlePowerOff":"5m","ports":[
-		{"name":"SATA1","drive":{"path":"` + img + `","model":"EVD IDLE","serial":"IDLE1"}},
-		{"name":"SATA2","drive":{"path":"` + img + `","model":"EVD BUSY","serial":"BUSY1"}},
-		{"name":"USB1","mode":"target"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := sim.New(desc, sim.Options{SpinUp: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, desc := simBoard(t, `"idlePowerOff":"5m","ports":[
+		{"name":"SATA1","drive":{"path":"IMG","model":"EVD IDLE","serial":"IDLE1"}},
+		{"name":"SATA2","drive":{"path":"IMG","model":"EVD BUSY","serial":"BUSY1"}},
+		{"name":"USB1","mode":"target"}]`)
 	ready := func(name string) hal.Port {
 		t.Helper()
 		p, _ := b.Port(name)
@@ -87,20 +75,7 @@ func TestIdleSimBoard(t *testing.T) {
 // TestHoldAroundPowerOff: the power-off happens only under the task manager's hold, and the hold
 // is released after it; a refused hold (a task took the port after the last look) leaves it on.
 func TestHoldAroundPowerOff(t *testing.T) {
-	dir := t.TempDir()
-	img := filepath.Join(dir, "d.img")
-	if err := os.WriteFile(img, make([]byte, 1<<20), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	desc, err := board.Parse([]byte(`{"kind":"sim","applianceId":"E1","ports":[{"name":"SATA1","drive":{"path":"` + img + `","model":"M","serial":"S"}}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := sim.New(desc, sim.Options{SpinUp: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, _ := simBoard(t, `"ports":[{"name":"SATA1","drive":{"path":"IMG","model":"M","serial":"S"}}]`)
 	p, _ := b.Port("SATA1")
 	if err := p.PowerOn(t.Context()); err != nil {
 		t.Fatal(err)
@@ -137,4 +112,24 @@ func TestInterval(t *testing.T) {
 			t.Errorf("After %v: interval %v, want %v", c.after, got, c.want)
 		}
 	}
+}
+
+// simBoard starts a simulated board from the fields after applianceId of a board file, every
+// drive path IMG standing for one 1 MiB image; the board is closed at the test's end.
+func simBoard(t *testing.T, fields string) (*sim.Board, board.Description) {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "d.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := board.Parse([]byte(`{"kind":"sim","applianceId":"E1",` + strings.ReplaceAll(fields, "IMG", img) + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sim.New(desc, sim.Options{SpinUp: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, desc
 }
