@@ -28,7 +28,6 @@ import (
 // CPU, every write after the first bevy being off the block boundary).
 type zipWriter struct {
 	at      io.WriterAt // nil: sequential writer w
-	w       io.Writer
 	buf     flushWriter // blockbuf on at, bufio on w
 	bb      *blockbuf.Writer
 	off     int64 // container bytes so far, buffered included
@@ -64,7 +63,7 @@ const (
 )
 
 func newZipWriter(w io.Writer, modTime time.Time) *zipWriter {
-	z := &zipWriter{w: w}
+	z := &zipWriter{}
 	if at, ok := w.(io.WriterAt); ok {
 		z.at = at
 		z.bb = blockbuf.New(at, 0, zipBufSize)

@@ -131,6 +131,7 @@ func newWriter(create CreateFunc, base string, opt Options) (*Writer, error) {
 		return nil, fmt.Errorf("ewf: %w", err)
 	}
 	w.zeros = make([]byte, w.chunkSize)
+	w.batch.BufSize = w.MaxEncodedSize()
 	w.zeroEnc, w.zeroComp = w.encode(nil, w.zeros, true)
 	w.entries = make([]uint32, 0, maxTableEntry)
 	w.volume = w.volumeSection()
@@ -584,9 +585,6 @@ func (w *Writer) writeHeld() error {
 	if len(w.held) == 0 {
 		return nil
 	}
-	if w.batch.BufSize == 0 {
-		w.batch.BufSize = w.MaxEncodedSize()
-	}
 	batch, done := w.held, make(chan struct{})
 	w.held, w.flight, w.done = w.flight[:0], batch, done
 	go func() {
@@ -619,12 +617,7 @@ func (w *Writer) chunkBuf() []byte {
 	return make([]byte, 0, w.chunkSize)
 }
 
-func (w *Writer) writeBatch(batch [][]byte) error {
-	if w.batch.BufSize == 0 {
-		w.batch.BufSize = w.MaxEncodedSize()
-	}
-	return w.batch.Write(w, batch)
-}
+func (w *Writer) writeBatch(batch [][]byte) error { return w.batch.Write(w, batch) }
 
 // recycle keeps chunk buffers of a written batch for chunkBuf.
 func (w *Writer) recycle(bufs [][]byte) {
