@@ -268,11 +268,18 @@ func (r *Reader) pread(p []byte, off int64) (int, error) {
 		if err == syscall.EINTR {
 			continue
 		}
-		if err == nil {
-			if n == 0 {
-				return 0, io.EOF
-			}
+		if err == nil && n > 0 {
 			return n, nil
+		}
+		if err == nil {
+			// ReadAt never asks past the identified size, so no bytes means the device shrank under
+			// us: a disk being deleted has its capacity set to 0 before its uevent is sent.
+			if r.d.isGone() || !r.d.stillThere() {
+				r.d.port.b.removedDrive(r.d)
+				return 0, r.d.errGone()
+			}
+			return 0, fmt.Errorf("%s: read %s at %d: the device is now smaller than its identified %d bytes: %w",
+				r.d.port.name, r.d.disk.Name, off, r.d.id.Size, io.ErrUnexpectedEOF)
 		}
 		if r.d.isGone() || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENXIO) || !r.d.stillThere() {
 			r.d.port.b.removedDrive(r.d)

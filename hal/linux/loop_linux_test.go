@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -388,6 +389,96 @@ func TestLoopGoneMidRead(t *testing.T) {
 	if p.Drive() != nil {
 		t.Fatal("port still has a drive after its removal")
 	}
+}
+
+// TestLoopShrinksMidRead: the device's capacity drops under a reader, as when the kernel deletes a
+// disk (del_gendisk sets the capacity to 0 before the remove uevent goes out), so reads inside the
+// identified size return no bytes. Capacity 0 is the drive leaving: hal.ErrGone, never io.EOF, which
+// an imager would take for the end of the evidence (the old reader did exactly that). A smaller
+// non-zero capacity is either io.ErrUnexpectedEOF (the read saw it first) or hal.ErrGone (the change
+// uevent came first: a drive of another size is not the drive identified), again never a clean end.
+func TestLoopShrinksMidRead(t *testing.T) {
+	needLoop(t)
+	for _, tc := range []struct {
+		name string
+		size int64
+		want []error
+		gone bool
+	}{
+		{name: "to nothing", size: 0, want: []error{hal.ErrGone}, gone: true},
+		{name: "to half", size: 8 << 20, want: []error{io.ErrUnexpectedEOF, hal.ErrGone}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := plugLoop(t, "SATA3", "source", 16<<20, "")
+			p, _ := l.b.Port("SATA3")
+			r, err := p.Drive().Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			failed := readUntilError(r)
+			time.Sleep(100 * time.Millisecond)
+			setLoopSize(t, l.dev, tc.size)
+			select {
+			case err := <-failed:
+				t.Logf("read error after the shrink: %v", err)
+				if !slices.ContainsFunc(tc.want, func(w error) bool { return errors.Is(err, w) }) || errors.Is(err, io.EOF) {
+					t.Fatalf("read error %v, want %v", err, tc.want)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("reads still succeed 2 s after the device shrank")
+			}
+			if tc.gone {
+				waitEvent(t, l.ev, "SATA3", hal.Unplugged, time.Second)
+			}
+		})
+	}
+}
+
+// setLoopSize changes a bound loop device's capacity the way the kernel changes a disk's: at once,
+// under its readers (LOOP_SET_STATUS64 with a new offset or size limit; truncating the backing file
+// instead would fail reads with EIO before the capacity changed). Size 0 moves the offset to the
+// backing file's end.
+func setLoopSize(t *testing.T, dev string, size int64) {
+	t.Helper()
+	f, err := os.Open(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := unix.IoctlLoopGetStatus64(int(f.Fd()))
+	if err != nil {
+		t.Fatalf("LOOP_GET_STATUS64 %s: %v", dev, err)
+	}
+	if size == 0 {
+		fi, err := os.Stat(loopBacking(t, dev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Offset = uint64(fi.Size())
+	} else {
+		st.Sizelimit = uint64(size)
+	}
+	for try := 0; ; try++ {
+		err = unix.IoctlLoopSetStatus64(int(f.Fd()), st)
+		if err != unix.EAGAIN || try == 50 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // the kernel could not drop the page cache yet
+	}
+	if err != nil {
+		t.Fatalf("LOOP_SET_STATUS64 %s: %v", dev, err)
+	}
+}
+
+// loopBacking is the backing file of a bound loop device.
+func loopBacking(t *testing.T, dev string) string {
+	t.Helper()
+	b, err := os.ReadFile("/sys/block/" + filepath.Base(dev) + "/loop/backing_file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // TestLoopEventStormLeaksNothing: 1,000 change uevents about a plugged drive neither re-plug it

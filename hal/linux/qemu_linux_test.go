@@ -297,7 +297,7 @@ func TestBoardGuest(t *testing.T) {
 	}
 	select {
 	case err := <-failed:
-		t.Logf("FIGURE SATA1 deleted mid-read: ErrGone after %v (%v)", time.Since(gone).Round(time.Millisecond), err)
+		t.Logf("FIGURE SATA1 deleted mid-read: the read failed after %v (%v)", time.Since(gone).Round(time.Millisecond), err)
 		if !errors.Is(err, hal.ErrGone) {
 			t.Fatalf("read error %v, want hal.ErrGone", err)
 		}

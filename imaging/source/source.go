@@ -213,7 +213,7 @@ func (r *Reader) readBlock(ctx context.Context, off int64) (Block, error) {
 		return b, nil
 	}
 	if r.fatal(err) {
-		return b, fmt.Errorf("read at byte %d: %w", off, err)
+		return b, r.fatalErr(off, err)
 	}
 	// Bad area: keep what was read, then go over the rest in smaller pieces.
 	got -= got % r.cfg.SectorSize
@@ -239,7 +239,7 @@ func (r *Reader) salvage(ctx context.Context, p []byte, off int64) error {
 			continue
 		}
 		if r.fatal(err) {
-			return fmt.Errorf("read at byte %d: %w", off, err)
+			return r.fatalErr(off, err)
 		}
 		got -= got % ss
 		p, off = p[got:], off+int64(got)
@@ -251,7 +251,7 @@ func (r *Reader) salvage(ctx context.Context, p []byte, off int64) error {
 			if err == nil || (errors.Is(err, io.EOF) && g == m) {
 				ok = true
 			} else if r.fatal(err) {
-				return fmt.Errorf("read at byte %d: %w", off, err)
+				return r.fatalErr(off, err)
 			}
 		}
 		if !ok {
@@ -263,11 +263,21 @@ func (r *Reader) salvage(ctx context.Context, p []byte, off int64) error {
 	return nil
 }
 
+// fatalErr says where the stream stopped, and that a source ending early ended before its size.
+func (r *Reader) fatalErr(off int64, err error) error {
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("read at byte %d: the source ended before its size of %d bytes: %w", off, r.size, err)
+	}
+	return fmt.Errorf("read at byte %d: %w", off, err)
+}
+
 func (r *Reader) fatal(err error) bool {
 	if r.cfg.Fatal != nil && r.cfg.Fatal(err) {
 		return true
 	}
-	// A device that went away answers ENODEV/ENXIO; a plain EOF before the end means it shrank.
+	// A device that went away answers ENODEV/ENXIO; an EOF before the end means it shrank (callers
+	// get here with io.EOF only when fewer bytes came than asked, and never ask past the size). Both
+	// end the stream: zero-filling the rest as bad sectors would make a whole image of a lost drive.
 	return errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENXIO) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, context.Canceled)
+		errors.Is(err, io.EOF) || errors.Is(err, context.Canceled)
 }

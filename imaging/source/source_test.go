@@ -203,6 +203,26 @@ func TestStreamGoneDrive(t *testing.T) {
 	}
 }
 
+// A drive that shrinks under the reader (its reads end early with io.EOF, as a kernel disk being
+// deleted does) ends the stream with an error: the rest is not zero-filled as bad sectors.
+func TestStreamShrunkDrive(t *testing.T) {
+	d := newDisk(8<<20, 512, 5)
+	r := New(d, 16<<20, Config{BlockSize: 1 << 20})
+	out, err := collect(t, r, 0)
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("err = %v, want the short read's io.EOF", err)
+	}
+	if bad := r.BadRanges(); len(bad) != 0 {
+		t.Fatalf("bad ranges %v: the lost part was taken for bad sectors", bad)
+	}
+	if len(out) > 8<<20 || !bytes.Equal(out, d.data[:len(out)]) {
+		t.Fatalf("%d bytes out, not a prefix of the drive", len(out))
+	}
+	if n := d.reads.Load(); n > 16 {
+		t.Fatalf("%d reads: it retried sector by sector", n)
+	}
+}
+
 type goneDisk struct {
 	*faultyDisk
 	at int64
