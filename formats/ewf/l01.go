@@ -233,13 +233,7 @@ func (lw *LogicalWriter) AddDir(e LogicalEntry) error {
 // but the entry is kept with the bytes that were read (its size and hashes are theirs), so the
 // set stays consistent and writing can go on. Bytes past e.Size are not read.
 func (lw *LogicalWriter) AddFile(e LogicalEntry, r io.Reader) (FileHashes, error) {
-	if e.Dir {
-		return FileHashes{}, errors.New("ewf: AddFile with a directory entry")
-	}
-	if e.Size < 0 {
-		return FileHashes{}, fmt.Errorf("ewf: %s: negative size", e.Path)
-	}
-	n, err := lw.add(e)
+	n, err := lw.addFile(e)
 	if err != nil {
 		return FileHashes{}, err
 	}
@@ -249,7 +243,6 @@ func (lw *LogicalWriter) AddFile(e LogicalEntry, r io.Reader) (FileHashes, error
 	if lw.sha1 != nil {
 		lw.sha1.Reset()
 	}
-	n.off = lw.stream
 	var got int64
 	var rerr error
 	for got < e.Size && rerr == nil {
@@ -264,6 +257,88 @@ func (lw *LogicalWriter) AddFile(e LogicalEntry, r io.Reader) (FileHashes, error
 			got += int64(m)
 		}
 	}
+	if lw.md5 != nil {
+		n.hashes.MD5 = hex.EncodeToString(lw.md5.Sum(nil))
+	}
+	if lw.sha1 != nil {
+		n.hashes.SHA1 = hex.EncodeToString(lw.sha1.Sum(nil))
+	}
+	return lw.endFile(n, got, rerr)
+}
+
+// PreparedFile is a file's content read ahead of AddPrepared, with its own digests already
+// computed (by Prepare, on any goroutine).
+type PreparedFile struct {
+	data   []byte
+	hashes FileHashes
+}
+
+// Len is the number of content bytes.
+func (p PreparedFile) Len() int { return len(p.data) }
+
+// Prepare computes the digests of a file's content that AddFile would compute while copying it.
+// Unlike the writer's other methods it is safe for concurrent use (it reads only the options), so
+// that several files are hashed at once while the writer stores others. data must not change until
+// AddPrepared has returned.
+func (lw *LogicalWriter) Prepare(data []byte) PreparedFile {
+	p := PreparedFile{data: data}
+	if lw.opt.MD5 {
+		sum := md5.Sum(data)
+		p.hashes.MD5 = hex.EncodeToString(sum[:])
+	}
+	if lw.opt.SHA1 {
+		sum := sha1.Sum(data)
+		p.hashes.SHA1 = hex.EncodeToString(sum[:])
+	}
+	return p
+}
+
+// AddPrepared stores p as the file e, as AddFile stores what it reads: p holds the bytes read
+// (at most e.Size) and readErr is what stopped the read short (nil when all e.Size bytes were
+// read). The entry and the error returned are AddFile's for a reader that gave those bytes and
+// that error.
+func (lw *LogicalWriter) AddPrepared(e LogicalEntry, p PreparedFile, readErr error) (FileHashes, error) {
+	if int64(len(p.data)) > e.Size {
+		return FileHashes{}, fmt.Errorf("ewf: %s: %d bytes prepared for a file of %d", e.Path, len(p.data), e.Size)
+	}
+	n, err := lw.addFile(e)
+	if err != nil {
+		return FileHashes{}, err
+	}
+	got := int64(len(p.data))
+	if got > 0 {
+		if err := lw.write(p.data, false); err != nil {
+			n.e.Size, n.dataSize = 0, 0
+			return FileHashes{}, fmt.Errorf("ewf: %s: %w", n.e.Path, err)
+		}
+	}
+	if got < e.Size && readErr == nil {
+		readErr = io.ErrUnexpectedEOF
+	}
+	n.hashes = p.hashes
+	return lw.endFile(n, got, readErr)
+}
+
+// addFile checks e and places it in the tree at the current end of the stream.
+func (lw *LogicalWriter) addFile(e LogicalEntry) (*lnode, error) {
+	if e.Dir {
+		return nil, errors.New("ewf: AddFile with a directory entry")
+	}
+	if e.Size < 0 {
+		return nil, fmt.Errorf("ewf: %s: negative size", e.Path)
+	}
+	n, err := lw.add(e)
+	if err != nil {
+		return nil, err
+	}
+	n.off = lw.stream
+	return n, nil
+}
+
+// endFile records that got bytes of n are in the stream (an empty file gets its 1-byte extent)
+// and turns a read error into the file's error; n.hashes are set.
+func (lw *LogicalWriter) endFile(n *lnode, got int64, rerr error) (FileHashes, error) {
+	want := n.e.Size
 	n.e.Size, n.dataSize = got, got
 	if got == 0 {
 		// libewf reads an empty file only with a 1-byte extent.
@@ -273,17 +348,11 @@ func (lw *LogicalWriter) AddFile(e LogicalEntry, r io.Reader) (FileHashes, error
 		}
 		n.dataSize = 1
 	}
-	if lw.md5 != nil {
-		n.hashes.MD5 = hex.EncodeToString(lw.md5.Sum(nil))
-	}
-	if lw.sha1 != nil {
-		n.hashes.SHA1 = hex.EncodeToString(lw.sha1.Sum(nil))
-	}
 	if rerr != nil {
 		if rerr == io.ErrUnexpectedEOF || rerr == io.EOF {
 			rerr = io.ErrUnexpectedEOF
 		}
-		return n.hashes, fmt.Errorf("ewf: %s: read %d of %d bytes: %w", n.e.Path, got, e.Size, rerr)
+		return n.hashes, fmt.Errorf("ewf: %s: read %d of %d bytes: %w", n.e.Path, got, want, rerr)
 	}
 	return n.hashes, nil
 }
