@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -116,9 +117,11 @@ type logicalRun struct {
 	results  []logicalResult
 	problems []string
 
-	sink    output.Container
-	cpEvery time.Duration
-	lastCP  time.Time
+	sink     output.Container
+	cpEvery  time.Duration
+	lastCP   time.Time
+	prefetch prefetchLimits
+	srcMu    sync.Mutex // the file system readers' lock (lockedFS)
 }
 
 func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req LogicalRequest, tgt target.Target, resume bool) error {
@@ -130,7 +133,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 	defer hrd.Close()
 	// The file system readers may fold a read error into their own; the reader itself notices a
 	// drive that is gone, which fails the task as it fails a physical one.
-	r := &logicalRun{m: m, t: t, l: l, req: req, tgt: tgt, rd: &goneWatch{Reader: hrd}, volState: map[int]string{}}
+	r := &logicalRun{m: m, t: t, l: l, req: req, tgt: tgt, rd: &goneWatch{Reader: hrd}, volState: map[int]string{}, prefetch: defaultPrefetch()}
 	var cp *logicalCheckpoint
 	if resume {
 		cp = &logicalCheckpoint{}
@@ -233,7 +236,7 @@ func (r *logicalRun) scanVolume(ctx context.Context, i int, v logical.Volume) (o
 	}
 	files := 0
 	for _, e := range selectEntries(found, name, r.req.Options.Filter) {
-		r.items = append(r.items, logicalItem{fs: fsys, e: e, path: name + "/" + e.Path})
+		r.items = append(r.items, logicalItem{fs: lockedFS{FS: fsys, mu: &r.srcMu}, e: e, path: name + "/" + e.Path})
 		if !e.Dir {
 			r.total += e.Size
 			files++
@@ -271,10 +274,12 @@ func (r *logicalRun) reconcile(cp *logicalCheckpoint) error {
 
 // copyAll copies the items from r.start into the sink, checkpointing between files. The error is
 // what stopped it (context.Canceled: paused or stopped); a file that cannot be read is a problem
-// for the report, not an error.
+// for the report, not an error. Small files come read ahead (logical_prefetch.go), in order.
 func (r *logicalRun) copyAll(ctx context.Context) error {
 	r.cpEvery = r.m.cfg.CheckpointEvery
 	r.checkpoint(r.start) // so that a pause during the first file can resume too
+	pf := r.startPrefetch(ctx, r.start)
+	defer pf.stop()
 	for i := r.start; i < len(r.items); i++ {
 		it := r.items[i]
 		if err := ctx.Err(); err != nil {
@@ -284,8 +289,18 @@ func (r *logicalRun) copyAll(ctx context.Context) error {
 		if time.Since(r.lastCP) >= r.cpEvery {
 			r.checkpoint(i)
 		}
-		res, err := r.copyItem(ctx, it)
+		var res logicalResult
+		var err error
+		if r.prefetch.prefetchable(it) {
+			res, err = r.copyReadAhead(ctx, i, pf)
+		} else {
+			res, err = r.copyItem(ctx, it)
+		}
 		if err != nil {
+			if errors.Is(err, errNotStored) {
+				r.checkpoint(i) // nothing of item i was stored: resume at it
+				return ctx.Err()
+			}
 			return err
 		}
 		if res.Err != "" {
@@ -330,6 +345,50 @@ func (r *logicalRun) copyItem(ctx context.Context, it logicalItem) (logicalResul
 	}
 	if err := r.rd.goneErr(r.t.Port); err != nil {
 		return res, err // what this file got is not its content
+	}
+	res.MD5, res.SHA1 = h["MD5"], h["SHA1"]
+	return res, nil
+}
+
+// errNotStored: the copy stopped (paused or stopped) before the file came, and nothing of it was
+// stored.
+var errNotStored = errors.New("stopped before the file was stored")
+
+// copyReadAhead stores item i from the read-ahead, as copyItem stores a file it reads.
+func (r *logicalRun) copyReadAhead(ctx context.Context, i int, pf *prefetcher) (logicalResult, error) {
+	it := r.items[i]
+	res := logicalResult{Path: it.path, Size: it.e.Size, Modified: it.e.Modified, Deleted: it.e.Deleted}
+	ra, err := pf.next(i)
+	if err != nil {
+		return res, err
+	}
+	if ra == nil || ra.skipped {
+		if ctx.Err() == nil {
+			return res, errors.New("the read-ahead stopped before the copy") // a bug
+		}
+		return res, errNotStored
+	}
+	var h map[string]string
+	if ra.openErr != nil {
+		r.m.logParserPanic(r.t, ra.openErr)
+		res.Err = ra.openErr.Error()
+		r.sink.AddError(it.e, it.path, ra.openErr)
+	} else {
+		var aerr error
+		h, aerr = r.sink.AddPrepared(it.e, it.path, ra.p, ra.readErr)
+		r.done += int64(ra.p.Len())
+		r.l.set(r.done)
+		if aerr != nil {
+			if r.sink.Broken() != nil {
+				return res, fmt.Errorf("writing %s: %w", r.t.Target, r.sink.Broken())
+			}
+			r.m.logParserPanic(r.t, aerr)
+			res.Err = aerr.Error()
+		}
+	}
+	pf.release(ra)
+	if ra.gone {
+		return res, r.rd.goneErr(r.t.Port) // what this file got is not its content
 	}
 	res.MD5, res.SHA1 = h["MD5"], h["SHA1"]
 	return res, nil

@@ -519,16 +519,19 @@ func (w *Writer) SetHash(name digest.Name, sum []byte) {
 	w.hashes[name] = append([]byte(nil), sum...)
 }
 
-// heldMax is how many full chunks Write assembles from small writes before encoding them together:
-// a logical image is mostly small files, and chunks encoded one by one as each filled used one core.
+// heldMax is how many full chunks Write assembles before encoding them together: a logical image
+// is mostly small files, and chunks encoded one by one as each filled used one core.
 const heldMax = 64
 
-// Write cuts p into chunks, encodes them on GOMAXPROCS workers and writes them in order. Chunks
-// assembled from writes smaller than a chunk are held until heldMax of them can be encoded
-// together; Checkpoint and Close write them. Write does not mix with EncodeChunk/WriteChunk.
+// Write cuts p into chunks and writes them in order. Every chunk is copied and held until heldMax
+// of them can be encoded together, on GOMAXPROCS workers on another goroutine while Write goes on
+// (one batch in flight); Checkpoint and Close write what is held. Large writes take the same path:
+// encoded where they were written, they kept the caller waiting for the workers of every batch,
+// and copying a chunk costs a hundredth of encoding it. Write does not mix with
+// EncodeChunk/WriteChunk.
 func (w *Writer) Write(p []byte) (int, error) {
 	n := len(p)
-	if len(w.pend) > 0 || len(p) < w.chunkSize {
+	for len(p) > 0 {
 		if w.pend == nil {
 			w.pend = w.chunkBuf()
 		}
@@ -544,35 +547,6 @@ func (w *Writer) Write(p []byte) (int, error) {
 				}
 			}
 		}
-	}
-	if len(p) >= w.chunkSize {
-		// The batch in flight and the held chunks go first.
-		if err := w.drain(); err != nil {
-			return 0, err
-		}
-		batch, owned := w.held, len(w.held)
-		w.held = nil
-		for len(p) >= w.chunkSize {
-			batch = append(batch, p[:w.chunkSize])
-			p = p[w.chunkSize:]
-			if len(batch) == heldMax {
-				if err := w.writeBatch(batch); err != nil {
-					return 0, err
-				}
-				w.recycle(batch[:owned])
-				batch, owned = batch[:0], 0
-			}
-		}
-		err := w.writeBatch(batch)
-		w.recycle(batch[:owned])
-		clear(batch) // keep no reference to p
-		w.held = batch[:0]
-		if err != nil {
-			return 0, err
-		}
-	}
-	if len(p) > 0 {
-		w.pend = append(w.chunkBuf(), p...)
 	}
 	return n, nil
 }
@@ -616,8 +590,6 @@ func (w *Writer) chunkBuf() []byte {
 	}
 	return make([]byte, 0, w.chunkSize)
 }
-
-func (w *Writer) writeBatch(batch [][]byte) error { return w.batch.Write(w, batch) }
 
 // recycle keeps chunk buffers of a written batch for chunkBuf.
 func (w *Writer) recycle(bufs [][]byte) {
