@@ -34,7 +34,7 @@ import (
 // is gone.
 type fakeDisk struct {
 	data          []byte
-	badOff, badTo int64       // reads touching [badOff, badTo) fail
+	badOff, badTo int64        // reads touching [badOff, badTo) fail
 	goneAt        atomic.Int64 // reads from this offset on find the drive gone (0: never)
 	read          atomic.Int64 // bytes read so far
 }
