@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/bits"
 	"sync"
 
 	"golang.org/x/sync/semaphore"
@@ -38,6 +39,7 @@ func defaultPrefetch() prefetchLimits {
 // readAhead is one file read ahead of the copy loop.
 type readAhead struct {
 	index   int           // in the selection
+	buf     *[]byte       // the read's buffer, back to the pool once stored
 	size    int64         // the entry's size: the bytes it holds of the read-ahead's budget
 	done    chan struct{} // closed when the fields below are set
 	p       output.Prepared
@@ -52,6 +54,7 @@ type prefetcher struct {
 	lim    prefetchLimits
 	queue  chan *readAhead // the read-aheads in selection order; closed when no more come
 	bytes  *semaphore.Weighted
+	bufs   bufPool
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -98,7 +101,7 @@ func (r *logicalRun) startPrefetch(ctx context.Context, from int) *prefetcher {
 	for range lim.workers {
 		pf.wg.Go(func() {
 			for ra := range work {
-				r.readAhead(ctx, ra)
+				r.readAhead(ctx, ra, &pf.bufs)
 			}
 		})
 	}
@@ -106,7 +109,7 @@ func (r *logicalRun) startPrefetch(ctx context.Context, from int) *prefetcher {
 }
 
 // readAhead reads one file whole and prepares it for the container.
-func (r *logicalRun) readAhead(ctx context.Context, ra *readAhead) {
+func (r *logicalRun) readAhead(ctx context.Context, ra *readAhead, bufs *bufPool) {
 	defer close(ra.done)
 	if ctx.Err() != nil {
 		ra.skipped = true
@@ -119,12 +122,12 @@ func (r *logicalRun) readAhead(ctx context.Context, ra *readAhead) {
 		ra.gone = r.rd.gone.Load() != nil
 		return
 	}
-	buf := make([]byte, it.e.Size)
-	n, err := io.ReadFull(rc, buf)
+	ra.buf = bufs.get(it.e.Size)
+	n, err := io.ReadFull(rc, *ra.buf)
 	rc.Close()
 	ra.readErr = err
 	ra.gone = r.rd.gone.Load() != nil
-	ra.p = r.sink.Prepare(buf[:n])
+	ra.p = r.sink.Prepare((*ra.buf)[:n])
 }
 
 // next returns item i's read-ahead once it is read; nil when the prefetcher stopped first.
@@ -141,7 +144,33 @@ func (pf *prefetcher) next(i int) (*readAhead, error) {
 }
 
 // release gives back the memory of a read-ahead the copy loop has stored.
-func (pf *prefetcher) release(ra *readAhead) { pf.bytes.Release(ra.size) }
+func (pf *prefetcher) release(ra *readAhead) {
+	pf.bufs.put(ra.buf)
+	ra.buf, ra.p = nil, output.Prepared{}
+	pf.bytes.Release(ra.size)
+}
+
+// bufPool recycles the read-ahead's buffers by power-of-two capacity: a fresh buffer per file made
+// the garbage collector run every few megabytes of a copy, and zeroed memory that is read over.
+// What the pool holds is bounded by the read-ahead's budget: at most twice its bytes in flight.
+type bufPool struct{ classes [bits.UintSize]sync.Pool }
+
+// get returns a buffer of n bytes (its content is undefined).
+func (b *bufPool) get(n int64) *[]byte {
+	c := bits.Len64(uint64(max(n, 4096) - 1))
+	if p, ok := b.classes[c].Get().(*[]byte); ok {
+		*p = (*p)[:n]
+		return p
+	}
+	buf := make([]byte, n, 1<<c)
+	return &buf
+}
+
+func (b *bufPool) put(p *[]byte) {
+	if p != nil {
+		b.classes[bits.Len64(uint64(cap(*p)-1))].Put(p)
+	}
+}
 
 // stop ends the read-ahead, dropping what was read and not stored, and waits for the readers:
 // none touches the source after stop returns.
