@@ -234,9 +234,15 @@ func (r *logicalRun) scanVolume(ctx context.Context, i int, v logical.Volume) (o
 		m.logParserPanic(t, werr)
 		r.problems = append(r.problems, fmt.Sprintf("%s: walk: %v", name, werr))
 	}
+	// The copy loop and the read-ahead share the file system: under a lock unless it can open and
+	// read files from several goroutines at once.
+	ifs := fsys
+	if !logical.ConcurrentOpen(fsys) {
+		ifs = lockedFS{FS: fsys, mu: &r.srcMu}
+	}
 	files := 0
 	for _, e := range selectEntries(found, name, r.req.Options.Filter) {
-		r.items = append(r.items, logicalItem{fs: lockedFS{FS: fsys, mu: &r.srcMu}, e: e, path: name + "/" + e.Path})
+		r.items = append(r.items, logicalItem{fs: ifs, e: e, path: name + "/" + e.Path})
 		if !e.Dir {
 			r.total += e.Size
 			files++

@@ -179,9 +179,9 @@ func (pf *prefetcher) stop() {
 	pf.wg.Wait()
 }
 
-// lockedFS lets the copy loop and the read-ahead workers share the file system readers, which are
-// not safe for concurrent use: each Open, Read and Close holds the run's source lock. Reading is
-// cheap next to hashing and compressing, which happen outside the lock.
+// lockedFS lets the copy loop and the read-ahead workers share a file system whose readers are not
+// safe for concurrent use (logical.ConcurrentOpen): each Open, Read and Close holds the run's
+// lock. Reading is cheap next to hashing and compressing, which happen outside the lock.
 type lockedFS struct {
 	logical.FS
 	mu *sync.Mutex
