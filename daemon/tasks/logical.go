@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -176,9 +177,23 @@ func (r *logicalRun) scan(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("no readable partition table or file system on the drive: %w", err)
 	}
+	// The volumes are walked at once (NTFS's walk alone took as long as the others together), then
+	// taken in order, as one by one.
+	walks := make([]volumeWalk, len(r.vols))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, v := range r.vols {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			walks[i] = walkVolume(ctx, r.rd, v)
+		})
+	}
+	wg.Wait()
 	readable := 0
 	for i, v := range r.vols {
-		ok, err := r.scanVolume(ctx, i, v)
+		ok, err := r.scanVolume(ctx, i, v, walks[i])
+		walks[i] = volumeWalk{} // the entries not selected can go
 		if err != nil {
 			return err
 		}
@@ -200,31 +215,56 @@ func (r *logicalRun) scan(ctx context.Context) error {
 	return nil
 }
 
-// scanVolume walks volume i and adds its selected entries; ok is false when its file system
-// cannot be opened. An error stops the task (stopped, or the drive is gone).
-func (r *logicalRun) scanVolume(ctx context.Context, i int, v logical.Volume) (ok bool, err error) {
+// volumeWalk is what walking a volume found: its file system (nil: openErr says why not), its
+// entries, the errors on some of them (path, error) and what stopped the walk.
+type volumeWalk struct {
+	fsys    logical.FS
+	openErr error
+	found   []logical.Entry
+	errs    []entryErr
+	walkErr error
+}
+
+type entryErr struct {
+	path string
+	err  error
+}
+
+// walkVolume opens v's file system and lists its entries; it touches nothing of the run but the
+// source, so several volumes can be walked at once.
+func walkVolume(ctx context.Context, src io.ReaderAt, v logical.Volume) (w volumeWalk) {
+	if w.fsys, w.openErr = logical.OpenFS(src, v); w.openErr != nil {
+		return w
+	}
+	w.walkErr = w.fsys.Walk(func(e logical.Entry) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		w.found = append(w.found, e)
+		return nil
+	}, func(p string, err error) {
+		w.errs = append(w.errs, entryErr{p, err})
+	})
+	return w
+}
+
+// scanVolume adds the selected entries of volume i, which w walked; ok is false when its file
+// system cannot be opened. An error stops the task (stopped, or the drive is gone).
+func (r *logicalRun) scanVolume(ctx context.Context, i int, v logical.Volume, w volumeWalk) (ok bool, err error) {
 	m, t := r.m, r.t
 	name := volumeName(v)
-	fsys, err := logical.OpenFS(r.rd, v)
-	if err != nil {
+	if err := w.openErr; err != nil {
 		m.logParserPanic(t, err)
 		r.volState[i] = "not read: " + err.Error()
 		m.logf(t, "volume %s (%s at byte %d): not read: %v", name, firstNonEmpty(v.FS, "unknown file system"), v.Offset, err)
 		r.problems = append(r.problems, fmt.Sprintf("%s: %v", name, err))
 		return false, nil
 	}
-	var found []logical.Entry
-	werr := fsys.Walk(func(e logical.Entry) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		found = append(found, e)
-		return nil
-	}, func(p string, err error) {
-		m.logParserPanic(t, err)
-		r.problems = append(r.problems, fmt.Sprintf("%s/%s: %v", name, p, err))
-	})
-	if werr != nil {
+	for _, e := range w.errs {
+		m.logParserPanic(t, e.err)
+		r.problems = append(r.problems, fmt.Sprintf("%s/%s: %v", name, e.path, e.err))
+	}
+	if werr := w.walkErr; werr != nil {
 		if ctx.Err() != nil {
 			return false, werr
 		}
@@ -236,20 +276,20 @@ func (r *logicalRun) scanVolume(ctx context.Context, i int, v logical.Volume) (o
 	}
 	// The copy loop and the read-ahead share the file system: under a lock unless it can open and
 	// read files from several goroutines at once.
-	ifs := fsys
+	fsys := w.fsys
 	if !logical.ConcurrentOpen(fsys) {
-		ifs = lockedFS{FS: fsys, mu: &r.srcMu}
+		fsys = lockedFS{FS: fsys, mu: &r.srcMu}
 	}
 	files := 0
-	for _, e := range selectEntries(found, name, r.req.Options.Filter) {
-		r.items = append(r.items, logicalItem{fs: ifs, e: e, path: name + "/" + e.Path})
+	for _, e := range selectEntries(w.found, name, r.req.Options.Filter) {
+		r.items = append(r.items, logicalItem{fs: fsys, e: e, path: name + "/" + e.Path})
 		if !e.Dir {
 			r.total += e.Size
 			files++
 		}
 	}
-	r.volState[i] = fmt.Sprintf("read: %d entries, %d selected files", len(found), files)
-	m.logf(t, "volume %s: %d entries, %d files selected", name, len(found), files)
+	r.volState[i] = fmt.Sprintf("read: %d entries, %d selected files", len(w.found), files)
+	m.logf(t, "volume %s: %d entries, %d files selected", name, len(w.found), files)
 	return true, nil
 }
 
