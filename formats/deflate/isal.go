@@ -18,8 +18,11 @@ uint32_t isal_adler32(uint32_t init, const unsigned char *buf, uint64_t len);
 // until then every legacy-SSE instruction on this thread pays a transition penalty, and Go's SHA-1
 // (SHA-NI, SSE-encoded) on a goroutine that lands on this thread ran ten times slower (measured:
 // the acquisition's SHA-1 took 1.76 s of CPU for 256 MiB, 0.16 s without igzip around).
-static int ev_has_avx;
-__attribute__((constructor)) static void ev_init(void) { ev_has_avx = __builtin_cpu_supports("avx"); }
+static int ev_has_avx, ev_has_sse42;
+__attribute__((constructor)) static void ev_init(void) {
+	ev_has_avx = __builtin_cpu_supports("avx");
+	ev_has_sse42 = __builtin_cpu_supports("sse4.2");
+}
 static void ev_clean(void) {
 	if (ev_has_avx) __asm__ volatile("vzeroupper" ::: "memory");
 }
@@ -48,12 +51,18 @@ typedef struct {
 #endif
 
 // ev_bucket is the bucket igzip's level-1 body puts input position 2 in for a state at addr: the
-// SSE4.2 crc32 instruction (CRC-32C, reflected, no inversions) of bits 16-47 of the address.
+// SSE4.2 crc32 instruction (CRC-32C, reflected, no inversions) of bits 16-47 of the address. The
+// instruction itself where there is one (ev_map tries thousands of windows), else bit by bit.
+__attribute__((target("sse4.2"))) static uint32_t ev_crc32c_hw(uint32_t v) { return __builtin_ia32_crc32si(0, v); }
 static uint32_t ev_bucket(uintptr_t addr) {
 	uint32_t c = 0, v = (uint32_t)(addr >> EV_WINDOW_BITS);
-	for (int i = 0; i < 32; i++) {
-		c = (c >> 1) ^ (0x82F63B78u & -((c ^ v) & 1u));
-		v >>= 1;
+	if (ev_has_sse42) {
+		c = ev_crc32c_hw(v);
+	} else {
+		for (int i = 0; i < 32; i++) {
+			c = (c >> 1) ^ (0x82F63B78u & -((c ^ v) & 1u));
+			v >>= 1;
+		}
 	}
 	return c & (IGZIP_LVL1_HASH_SIZE - 1);
 }
