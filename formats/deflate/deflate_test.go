@@ -134,6 +134,19 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
+// nonZeroChunks splits data into 32 KiB chunks and drops the all-zero ones: an image's zero
+// chunks never reach the encoder.
+func nonZeroChunks(data []byte) [][]byte {
+	var out [][]byte
+	zero := make([]byte, 32<<10)
+	for off := 0; off+len(zero) <= len(data); off += len(zero) {
+		if c := data[off : off+len(zero)]; !bytes.Equal(c, zero) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // deterministicData is 256 chunks of text, words, random and sparse data, or the first 64 MiB of
 // the test corpus where there is one: its mix of file systems showed igzip's varying output.
 func deterministicData(t *testing.T) []byte {

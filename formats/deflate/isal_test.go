@@ -11,8 +11,6 @@ import (
 	"testing"
 )
 
-const isalChunk = 32 << 10
-
 // strayBucket is, computed independently of the C code, the hash bucket igzip's level-1 body puts
 // input position 2 in when its isal_zstream is at addr (see ev_new in isal.go): the crc32
 // instruction (CRC-32C without the inversions hash/crc32 applies) of address bits 16-47, masked
@@ -40,14 +38,18 @@ func corpusChunks(t *testing.T) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out [][]byte
-	zero := make([]byte, isalChunk)
-	for off := 0; off+isalChunk <= len(data); off += isalChunk {
-		if c := data[off : off+isalChunk]; !bytes.Equal(c, zero) {
-			out = append(out, c)
-		}
+	return nonZeroChunks(data)
+}
+
+// placedState makes a state placed as the engine places them, freed when the test ends.
+func placedState(t *testing.T) *cState {
+	t.Helper()
+	s := newState(isalLevel[Fast], 0, false)
+	if s == nil {
+		t.Fatal("no igzip state")
 	}
-	return out
+	t.Cleanup(s.free)
+	return s
 }
 
 // exactState maps a state exactly at the first free window at or below `from` whose stray bucket
@@ -81,11 +83,7 @@ func recurringStart(c []byte) bool { return bytes.Contains(c[4:], c[:4]) }
 // the stray bucket isal.go means to place states at, computed here independently.
 func TestISALStateAddress(t *testing.T) {
 	chunks := corpusChunks(t)
-	ref := newState(isalLevel[Fast], 0, false)
-	if ref == nil {
-		t.Fatal("no state")
-	}
-	defer ref.free()
+	ref := placedState(t)
 	top := uint64(ref.addr() >> 16)
 	var states []*cState
 	seen := map[uintptr]bool{ref.addr(): true}
@@ -159,19 +157,12 @@ func (onState) adler32(p []byte) uint32 { return (&isalRaw{}).adler32(p) }
 // no longer hashes its state's address and the placement in isal.go can go).
 func TestISALVariantsDecode(t *testing.T) {
 	data := deterministicData(t)
-	ref := newState(isalLevel[Fast], 0, false)
-	if ref == nil {
-		t.Fatal("no state")
-	}
-	defer ref.free()
+	ref := placedState(t)
 	top := uint64(ref.addr()>>16) - 1
 	byBucket := map[uint32][][]byte{}
-	zero := make([]byte, isalChunk)
-	for off := 0; off+isalChunk <= len(data); off += isalChunk {
-		if c := data[off : off+isalChunk]; !bytes.Equal(c, zero) {
-			b := hashBucket(binary.LittleEndian.Uint32(c))
-			byBucket[b] = append(byBucket[b], c)
-		}
+	for _, c := range nonZeroChunks(data) {
+		b := hashBucket(binary.LittleEndian.Uint32(c))
+		byBucket[b] = append(byBucket[b], c)
 	}
 	n, differ := 0, 0
 	for b, cs := range byBucket {
