@@ -1,4 +1,4 @@
-//go:build cgo && isal
+//go:build cgo && !noisal
 
 package deflate
 
@@ -217,6 +217,9 @@ func (s *cState) deflate(dst, src []byte, limit int) ([]byte, bool) {
 type isalRaw struct {
 	level C.int
 	pool  sync.Pool
+	// fallback encodes a chunk when no igzip state can be made (no C memory, or no free window
+	// where its output is reproducible): another valid encoding, never a failed chunk.
+	fallback rawEncoder
 }
 
 // newRaw uses igzip for Fast; for Best, zlib level 9 (klauspost) stays smaller than igzip's level 3.
@@ -224,19 +227,21 @@ func newRaw(level Level) rawEncoder {
 	if level == Best {
 		return newGoRaw(level)
 	}
-	r := &isalRaw{level: isalLevel[level]}
+	r := &isalRaw{level: isalLevel[level], fallback: newGoRaw(level)}
 	r.pool.New = func() any {
-		s := newState(r.level, 0, false)
-		if s == nil {
-			panic("deflate: no C memory, or no address it is reproducible at, for an igzip state")
+		if s := newState(r.level, 0, false); s != nil {
+			return s
 		}
-		return s
+		return nil
 	}
 	return r
 }
 
 func (r *isalRaw) deflate(dst, src []byte, limit int) ([]byte, bool) {
-	s := r.pool.Get().(*cState)
+	s, _ := r.pool.Get().(*cState)
+	if s == nil {
+		return r.fallback.deflate(dst, src, limit)
+	}
 	out, ok := s.deflate(dst, src, limit)
 	r.pool.Put(s)
 	return out, ok
