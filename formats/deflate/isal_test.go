@@ -184,3 +184,20 @@ func TestISALVariantsDecode(t *testing.T) {
 	}
 	t.Logf("%d of %d chunks encode differently with the state misplaced; every encoding decodes exactly", differ, n)
 }
+
+// TestISALFallback: when no igzip state can be made (its pool hands out nothing), the chunk is
+// encoded by the pure-Go engine, and decodes.
+func TestISALFallback(t *testing.T) {
+	r := newRaw(Fast).(*isalRaw)
+	r.pool.New = func() any { return nil }
+	e := &Encoder{level: Fast, raw: r}
+	for name, c := range chunks(t) {
+		t.Run(name, func(t *testing.T) {
+			res := e.Encode(nil, c)
+			check(t, c, res)
+			if g := (&Encoder{level: Fast, raw: r.fallback}).Encode(nil, c); !bytes.Equal(res.Zlib, g.Zlib) {
+				t.Fatal("the chunk was not encoded by the Go engine")
+			}
+		})
+	}
+}
