@@ -49,8 +49,9 @@ TEST_ENV := EVIDENCED_CORPUS=$(abspath $(CORPUS)) EVIDENCED_REQUIRE_TOOLS=1 EVID
 # `go test` without -race runs them on the whole corpus. No separate test-race target: this is it.
 test: corpus vet
 	$(TEST_ENV) $(GO) test -race -count=1 -timeout 40m ./...
-	# The opt-in ISA-L engine (go build -tags isal): round trips, sizes, and every varying encoding decoded.
-	$(TEST_ENV) $(GO) test -tags isal -count=1 -timeout 10m ./formats/deflate
+	# The pure-Go deflate engine (builds without cgo, or -tags noisal): round trips, and E01 sizes against ewfacquire.
+	$(TEST_ENV) $(GO) test -tags noisal -count=1 -timeout 10m ./formats/deflate
+	$(TEST_ENV) $(GO) test -tags noisal -count=1 -timeout 10m -run 'TestFastSizeVsEwfacquire' ./formats/ewf
 
 clean:
 	rm -rf bin var/cache

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, when missing, the Debian packages the daemon is built against: it is cgo over libudev
-# (hal/linux, through go-udev), found by pkg-config; and Intel ISA-L, for builds with -tags isal
-# (formats/deflate).
+# (hal/linux, through go-udev), found by pkg-config; and Intel ISA-L, the E01 deflate engine
+# (formats/deflate; -tags noisal builds without it).
 set -euo pipefail
 need=()
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)

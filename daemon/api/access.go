@@ -77,12 +77,13 @@ type auditNote struct {
 	params map[string]string
 }
 
-// note returns the request's audit note (a throwaway one when the request is not audited).
+// note returns the request's audit note (a throwaway one when the request is not audited, which
+// handlers write to as to any other).
 func note(r *http.Request) *auditNote {
 	if n, ok := r.Context().Value(noteKey).(*auditNote); ok {
 		return n
 	}
-	return &auditNote{}
+	return &auditNote{params: map[string]string{}}
 }
 
 // statusWriter remembers the status a handler answered with.

@@ -37,14 +37,7 @@ func benchChunks(b *testing.B, kind string) [][]byte {
 		}
 		data = buf.Bytes()
 	}
-	var out [][]byte
-	zero := make([]byte, 32768)
-	for off := 0; off+32768 <= len(data); off += 32768 {
-		if c := data[off : off+32768]; !bytes.Equal(c, zero) {
-			out = append(out, c)
-		}
-	}
-	return out
+	return nonZeroChunks(data)
 }
 
 // kp1 is klauspost's level 1 alone, the reference the issue measures ISA-L against.

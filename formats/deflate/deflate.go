@@ -1,18 +1,34 @@
 // Package deflate compresses image chunks into zlib streams, the encoding E01 stores its chunks in.
-// The encoder is chosen at build time: pure Go by default (klauspost/compress, falling back per
-// chunk to the standard library where klauspost's fast levels leave text uncompressed), or Intel
-// ISA-L (igzip, through cgo, the system's libisal) under the isal build tag. ISA-L is not the
-// default because its output is not reproducible: the same chunk sometimes comes out a byte or two
-// longer or shorter. What is known, measured in plain C against Debian's libisal 2.30 without Go:
-// with every field of the stream and the whole level buffer zeroed before each call, and valgrind
-// finding no uninitialised or out-of-bounds read, the output is a function of the chunk and of the
-// numeric address of the isal_zstream, and of nothing else found: moving the input, the output or
-// the level buffer across 64 MiB changes nothing, and neither does zeroing or filling the memory
-// around the state; moving the state by 64 KiB can (about 1 address in 64 changes a given sensitive
-// chunk, and 0 to 3 of the test corpus's 8,192 chunks are sensitive). Every variant decodes to the
-// exact chunk (TestISALVariantsDecode). Where igzip uses the address was not found, and an image
-// written twice from one drive should not differ in its chunk data, so the pure-Go engine stays
-// the default.
+// The encoder is chosen at build time: Intel ISA-L (igzip level 1, through cgo, the system's
+// libisal) by default, about half the CPU of the pure-Go engine at the same size; or pure Go
+// (klauspost/compress, falling back per chunk to the standard library where klauspost's fast
+// levels leave text uncompressed) without cgo or under the noisal build tag. ISA-L encodes Fast
+// only; Best is zlib level 9 in both builds.
+//
+// igzip's output is reproducible here only because of where isal.go puts its state. Left alone, the
+// same chunk sometimes came out a byte or two longer or shorter depending on the numeric address of
+// the isal_zstream. The cause, found in libisal 2.30's source (Debian's 2.30.0-5, and upstream's as
+// stored at commit 03bef68): the level-1 body, igzip_icf_body_h1_gr_bt.asm (its SSE, AVX and AVX2
+// builds; AVX-512 machines run the AVX2 one), begins a stream on its .write_first_byte path, which
+// hashes input position 2 with `shr tmp2, 16; compute_hash hash2, tmp2` — and tmp2 is rcx, which
+// there still holds the stream pointer (`mov rcx, rdi` on entry), not the input. Position 2
+// therefore goes into hash bucket crc32c(bits 16–47 of the address) & 8191 instead of its own, and
+// a later four-byte string hashing to that bucket is offered position 2 rather than position 0 as a
+// match: another valid parse. Traced with gdb (the two runs' registers part at that `shr`), and
+// confirmed in C: every state address that changed a chunk (7 windows of 64 KiB in 4 GiB, for one
+// chunk) has the bucket of the chunk's string whose match changed. The fix: every state is mapped
+// at the start of a 64 KiB window whose stray bucket is the same constant, so the output is a
+// function of the chunk alone. Proof: TestISALStateAddress encodes every non-zero chunk of the test
+// corpus with thirteen states at different addresses and requires identical bytes (it fails when
+// the states are placed without regard to the bucket); in C, 32 such placements over the 256 MiB
+// corpus, 16 over the text-heavy disk and 8 over the 2 GiB corpus gave one encoding per chunk,
+// where 8 or 16 placements anywhere gave 1 to 14 chunks with two encodings (the text disk, the 256
+// MiB and the 2 GiB corpus). TestISALVariantsDecode shows the bug is still there (states put
+// exactly where the bucket is a chunk's own first four bytes change ~30 % of chunks) and that every
+// such variant decodes to the exact chunk. The output is reproducible for a given libisal build;
+// another version of igzip may parse differently (every parse decodes to the same chunk, and the
+// image's hashes are of the chunks). When no state can be placed so (no C memory, or no free
+// window), a chunk is encoded by the pure-Go engine instead: valid, and the one case of variance.
 //
 // A chunk's Adler-32 is computed once, by this package, and serves both as the zlib trailer and as
 // the checksum E01 stores after a chunk kept uncompressed.

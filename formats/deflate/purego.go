@@ -1,4 +1,4 @@
-//go:build !cgo || !isal
+//go:build !cgo || noisal
 
 package deflate
 
