@@ -127,7 +127,17 @@ func newLogicalWriter(create CreateFunc, base string, opt LogicalOptions) (*Logi
 		lw.sha1 = sha1.New()
 		lw.ssha1 = sha1.New()
 	}
+	lw.feedStream()
 	return lw, nil
+}
+
+// feedStream has the chunk writer compute the stream hashes, each on a goroutine of its own beside
+// the chunks' encoding: on the caller's goroutine they were half of its work on small files.
+func (lw *LogicalWriter) feedStream() {
+	lw.w.streamHashes = []hash.Hash{lw.smd5}
+	if lw.ssha1 != nil {
+		lw.w.streamHashes = append(lw.w.streamHashes, lw.ssha1)
+	}
 }
 
 // Files returns the names of the segment files created so far.
@@ -357,13 +367,13 @@ func (lw *LogicalWriter) endFile(n *lnode, got int64, rerr error) (FileHashes, e
 	return n.hashes, nil
 }
 
-// write appends p to the stream, hashing it for the file (when file) and the stream.
-// The digests run beside the compression (which has its own workers): done one after the other
-// they made L01 writing 4 times slower than E01 writing. Small writes are hashed inline.
+// write appends p to the stream, hashing it for the file when file is set (the chunk writer hashes
+// the stream). The file's digests run beside the copy into chunks: done one after the other they
+// made L01 writing 4 times slower than E01 writing. Small writes are hashed inline.
 func (lw *LogicalWriter) write(p []byte, file bool) error {
-	hs := [4]hash.Hash{lw.smd5, lw.ssha1}
+	var hs [2]hash.Hash
 	if file {
-		hs[2], hs[3] = lw.md5, lw.sha1
+		hs = [2]hash.Hash{lw.md5, lw.sha1}
 	}
 	var wg sync.WaitGroup
 	for _, h := range hs {
@@ -372,11 +382,7 @@ func (lw *LogicalWriter) write(p []byte, file bool) error {
 		case len(p) < 4*lw.w.chunkSize:
 			h.Write(p)
 		default:
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				h.Write(p)
-			}()
+			wg.Go(func() { h.Write(p) })
 		}
 	}
 	_, err := lw.w.Write(p)
@@ -395,6 +401,10 @@ func (lw *LogicalWriter) Close() error {
 	}
 	lw.closed = true
 	if lw.w.err == nil {
+		// The last chunks' stream hashes are complete once they are written.
+		if err := lw.w.flush(); err != nil {
+			return fmt.Errorf("ewf: close L01: %w", err) // as the writer's Close returns it
+		}
 		lw.w.extra = []namedSection{{"ltree", ltreeSection(lw.ltreeText())}}
 		lw.w.SetHash("MD5", lw.smd5.Sum(nil))
 		if lw.ssha1 != nil {

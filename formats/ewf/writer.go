@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/adler32"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf16"
 
@@ -77,6 +79,13 @@ type Writer struct {
 	flight [][]byte
 	done   chan struct{}
 	batch  chunkenc.Batch
+	// streamHashes take every byte Write is given, in order: each hashes a batch's chunks on a
+	// goroutine of its own while the batch is encoded (set by LogicalWriter; only Write feeds them).
+	// They hold the bytes written up to the last chunk handed on: flush completes them.
+	streamHashes []hash.Hash
+	// hashSkip is how many bytes at the start of the next chunk handed on the stream hashes
+	// already hold: a partial chunk that came back from a checkpoint, whose hash states include it.
+	hashSkip int
 
 	// L01 mode (LogicalWriter): LVF signature, L01 names, logical volume, and extra sections
 	// (the ltree) written in the last segment before the hashes; they are only known at Close,
@@ -561,11 +570,36 @@ func (w *Writer) writeHeld() error {
 	}
 	batch, done := w.held, make(chan struct{})
 	w.held, w.flight, w.done = w.flight[:0], batch, done
+	skip := w.hashSkip
+	w.hashSkip = 0
 	go func() {
 		defer close(done)
+		var wg sync.WaitGroup
+		for _, h := range w.streamHashes {
+			wg.Go(func() {
+				h.Write(batch[0][skip:])
+				for _, c := range batch[1:] {
+					h.Write(c)
+				}
+			})
+		}
 		w.batch.Encode(w, batch)
+		wg.Wait()
 	}()
 	return nil
+}
+
+// flush hands on the partial chunk and writes every chunk held: the stream hashes then hold every
+// byte written. Nothing may be written after it but Close.
+func (w *Writer) flush() error {
+	if len(w.pend) > 0 {
+		w.held = append(w.held, w.pend)
+		w.pend = nil
+	}
+	if err := w.writeHeld(); err != nil {
+		return err
+	}
+	return w.drain()
 }
 
 // drain waits for the batch in flight and writes it.
@@ -605,14 +639,7 @@ func (w *Writer) Close() error {
 	if w.closed {
 		return w.err
 	}
-	if len(w.pend) > 0 {
-		w.held = append(w.held, w.pend)
-		w.pend = nil
-	}
-	if err := w.writeHeld(); err != nil {
-		return err
-	}
-	if err := w.drain(); err != nil {
+	if err := w.flush(); err != nil {
 		return err
 	}
 	w.closed = true
