@@ -41,13 +41,15 @@ func (lw *LogicalWriter) Checkpoint() (LogicalState, error) {
 	}
 	st := LogicalState{Writer: ws, Pending: append([]byte(nil), lw.w.pend...), Stream: lw.stream,
 		Entries: make([]LogicalEntryState, len(lw.order))}
-	// The chunk writer has hashed the stream up to the partial chunk; the states saved hold it
-	// too (ResumeLogical has the writer skip it).
-	if st.MD5, err = stateWith(digest.MD5, lw.smd5, st.Pending); err != nil {
+	// The chunk writer has hashed the stream up to the partial chunk (but for the part a resume
+	// restored, which the hashes hold already); the states saved hold all of it (ResumeLogical has
+	// the writer skip it).
+	unhashed := st.Pending[lw.w.hashSkip:]
+	if st.MD5, err = stateWith(digest.MD5, lw.smd5, unhashed); err != nil {
 		return LogicalState{}, fmt.Errorf("ewf: save stream MD5: %w", err)
 	}
 	if lw.ssha1 != nil {
-		if st.SHA1, err = stateWith(digest.SHA1, lw.ssha1, st.Pending); err != nil {
+		if st.SHA1, err = stateWith(digest.SHA1, lw.ssha1, unhashed); err != nil {
 			return LogicalState{}, fmt.Errorf("ewf: save stream SHA1: %w", err)
 		}
 	}
