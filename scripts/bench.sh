@@ -148,7 +148,7 @@ go tool pprof -top -cum -unit=s -nodecount=400 "$BIN" "$OUT/e01.prof" 2>/dev/nul
   $NF ~ /crypto\/sha1\.block$/ {printf "  %-22s %s\n", "SHA-1", $4}
   $NF ~ /deflate\._Cfunc_ev_deflate$|deflate\.\(\*goRaw\)\.deflate$/ {printf "  %-22s %s\n", "deflate", $4; d=$4}
   $NF ~ /deflate\._Cfunc_ev_adler32$|deflate\.\(\*goRaw\)\.adler32$/ {printf "  %-22s %s\n", "Adler-32", $4}
-  $NF ~ /deflate\.looksRandom$/ {printf "  %-22s %s\n", "random-chunk sample", $4}
+  $NF ~ /incompressible\.Likely$/ {printf "  %-22s %s\n", "random-chunk sample", $4}
   $NF ~ /ewf\.\(\*Writer\)\.WriteChunk$/ {printf "  %-22s %s\n", "E01 writer", $4}
   $NF ~ /source\.\(\*File\)\.ReadAt$/ {printf "  %-22s %s\n", "source reads", $4}
   END {print d > "'"$OUT"'/deflate.s"}'
