@@ -8,7 +8,9 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -116,9 +118,11 @@ type logicalRun struct {
 	results  []logicalResult
 	problems []string
 
-	sink    output.Container
-	cpEvery time.Duration
-	lastCP  time.Time
+	sink     output.Container
+	cpEvery  time.Duration
+	lastCP   time.Time
+	prefetch prefetchLimits
+	srcMu    sync.Mutex // the file system readers' lock (lockedFS)
 }
 
 func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req LogicalRequest, tgt target.Target, resume bool) error {
@@ -130,7 +134,7 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 	defer hrd.Close()
 	// The file system readers may fold a read error into their own; the reader itself notices a
 	// drive that is gone, which fails the task as it fails a physical one.
-	r := &logicalRun{m: m, t: t, l: l, req: req, tgt: tgt, rd: &goneWatch{Reader: hrd}, volState: map[int]string{}}
+	r := &logicalRun{m: m, t: t, l: l, req: req, tgt: tgt, rd: &goneWatch{Reader: hrd}, volState: map[int]string{}, prefetch: defaultPrefetch()}
 	var cp *logicalCheckpoint
 	if resume {
 		cp = &logicalCheckpoint{}
@@ -173,9 +177,23 @@ func (r *logicalRun) scan(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("no readable partition table or file system on the drive: %w", err)
 	}
+	// The volumes are walked at once (NTFS's walk alone took as long as the others together), then
+	// taken in order, as one by one.
+	walks := make([]volumeWalk, len(r.vols))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, v := range r.vols {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			walks[i] = walkVolume(ctx, r.rd, v)
+		})
+	}
+	wg.Wait()
 	readable := 0
 	for i, v := range r.vols {
-		ok, err := r.scanVolume(ctx, i, v)
+		ok, err := r.scanVolume(ctx, i, v, walks[i])
+		walks[i] = volumeWalk{} // the entries not selected can go
 		if err != nil {
 			return err
 		}
@@ -197,31 +215,56 @@ func (r *logicalRun) scan(ctx context.Context) error {
 	return nil
 }
 
-// scanVolume walks volume i and adds its selected entries; ok is false when its file system
-// cannot be opened. An error stops the task (stopped, or the drive is gone).
-func (r *logicalRun) scanVolume(ctx context.Context, i int, v logical.Volume) (ok bool, err error) {
+// volumeWalk is what walking a volume found: its file system (nil: openErr says why not), its
+// entries, the errors on some of them (path, error) and what stopped the walk.
+type volumeWalk struct {
+	fsys    logical.FS
+	openErr error
+	found   []logical.Entry
+	errs    []entryErr
+	walkErr error
+}
+
+type entryErr struct {
+	path string
+	err  error
+}
+
+// walkVolume opens v's file system and lists its entries; it touches nothing of the run but the
+// source, so several volumes can be walked at once.
+func walkVolume(ctx context.Context, src io.ReaderAt, v logical.Volume) (w volumeWalk) {
+	if w.fsys, w.openErr = logical.OpenFS(src, v); w.openErr != nil {
+		return w
+	}
+	w.walkErr = w.fsys.Walk(func(e logical.Entry) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		w.found = append(w.found, e)
+		return nil
+	}, func(p string, err error) {
+		w.errs = append(w.errs, entryErr{p, err})
+	})
+	return w
+}
+
+// scanVolume adds the selected entries of volume i, which w walked; ok is false when its file
+// system cannot be opened. An error stops the task (stopped, or the drive is gone).
+func (r *logicalRun) scanVolume(ctx context.Context, i int, v logical.Volume, w volumeWalk) (ok bool, err error) {
 	m, t := r.m, r.t
 	name := volumeName(v)
-	fsys, err := logical.OpenFS(r.rd, v)
-	if err != nil {
+	if err := w.openErr; err != nil {
 		m.logParserPanic(t, err)
 		r.volState[i] = "not read: " + err.Error()
 		m.logf(t, "volume %s (%s at byte %d): not read: %v", name, firstNonEmpty(v.FS, "unknown file system"), v.Offset, err)
 		r.problems = append(r.problems, fmt.Sprintf("%s: %v", name, err))
 		return false, nil
 	}
-	var found []logical.Entry
-	werr := fsys.Walk(func(e logical.Entry) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		found = append(found, e)
-		return nil
-	}, func(p string, err error) {
-		m.logParserPanic(t, err)
-		r.problems = append(r.problems, fmt.Sprintf("%s/%s: %v", name, p, err))
-	})
-	if werr != nil {
+	for _, e := range w.errs {
+		m.logParserPanic(t, e.err)
+		r.problems = append(r.problems, fmt.Sprintf("%s/%s: %v", name, e.path, e.err))
+	}
+	if werr := w.walkErr; werr != nil {
 		if ctx.Err() != nil {
 			return false, werr
 		}
@@ -231,16 +274,22 @@ func (r *logicalRun) scanVolume(ctx context.Context, i int, v logical.Volume) (o
 		m.logParserPanic(t, werr)
 		r.problems = append(r.problems, fmt.Sprintf("%s: walk: %v", name, werr))
 	}
+	// The copy loop and the read-ahead share the file system: under a lock unless it can open and
+	// read files from several goroutines at once.
+	fsys := w.fsys
+	if !logical.ConcurrentOpen(fsys) {
+		fsys = lockedFS{FS: fsys, mu: &r.srcMu}
+	}
 	files := 0
-	for _, e := range selectEntries(found, name, r.req.Options.Filter) {
+	for _, e := range selectEntries(w.found, name, r.req.Options.Filter) {
 		r.items = append(r.items, logicalItem{fs: fsys, e: e, path: name + "/" + e.Path})
 		if !e.Dir {
 			r.total += e.Size
 			files++
 		}
 	}
-	r.volState[i] = fmt.Sprintf("read: %d entries, %d selected files", len(found), files)
-	m.logf(t, "volume %s: %d entries, %d files selected", name, len(found), files)
+	r.volState[i] = fmt.Sprintf("read: %d entries, %d selected files", len(w.found), files)
+	m.logf(t, "volume %s: %d entries, %d files selected", name, len(w.found), files)
 	return true, nil
 }
 
@@ -271,10 +320,12 @@ func (r *logicalRun) reconcile(cp *logicalCheckpoint) error {
 
 // copyAll copies the items from r.start into the sink, checkpointing between files. The error is
 // what stopped it (context.Canceled: paused or stopped); a file that cannot be read is a problem
-// for the report, not an error.
+// for the report, not an error. Small files come read ahead (logical_prefetch.go), in order.
 func (r *logicalRun) copyAll(ctx context.Context) error {
 	r.cpEvery = r.m.cfg.CheckpointEvery
 	r.checkpoint(r.start) // so that a pause during the first file can resume too
+	pf := r.startPrefetch(ctx, r.start)
+	defer pf.stop()
 	for i := r.start; i < len(r.items); i++ {
 		it := r.items[i]
 		if err := ctx.Err(); err != nil {
@@ -284,8 +335,18 @@ func (r *logicalRun) copyAll(ctx context.Context) error {
 		if time.Since(r.lastCP) >= r.cpEvery {
 			r.checkpoint(i)
 		}
-		res, err := r.copyItem(ctx, it)
+		var res logicalResult
+		var err error
+		if r.prefetch.prefetchable(it) {
+			res, err = r.copyReadAhead(ctx, i, pf)
+		} else {
+			res, err = r.copyItem(ctx, it)
+		}
 		if err != nil {
+			if errors.Is(err, errNotStored) {
+				r.checkpoint(i) // nothing of item i was stored: resume at it
+				return ctx.Err()
+			}
 			return err
 		}
 		if res.Err != "" {
@@ -330,6 +391,50 @@ func (r *logicalRun) copyItem(ctx context.Context, it logicalItem) (logicalResul
 	}
 	if err := r.rd.goneErr(r.t.Port); err != nil {
 		return res, err // what this file got is not its content
+	}
+	res.MD5, res.SHA1 = h["MD5"], h["SHA1"]
+	return res, nil
+}
+
+// errNotStored: the copy stopped (paused or stopped) before the file came, and nothing of it was
+// stored.
+var errNotStored = errors.New("stopped before the file was stored")
+
+// copyReadAhead stores item i from the read-ahead, as copyItem stores a file it reads.
+func (r *logicalRun) copyReadAhead(ctx context.Context, i int, pf *prefetcher) (logicalResult, error) {
+	it := r.items[i]
+	res := logicalResult{Path: it.path, Size: it.e.Size, Modified: it.e.Modified, Deleted: it.e.Deleted}
+	ra, err := pf.next(i)
+	if err != nil {
+		return res, err
+	}
+	if ra == nil || ra.skipped {
+		if ctx.Err() == nil {
+			return res, errors.New("the read-ahead stopped before the copy") // a bug
+		}
+		return res, errNotStored
+	}
+	var h map[string]string
+	if ra.openErr != nil {
+		r.m.logParserPanic(r.t, ra.openErr)
+		res.Err = ra.openErr.Error()
+		r.sink.AddError(it.e, it.path, ra.openErr)
+	} else {
+		var aerr error
+		h, aerr = r.sink.AddPrepared(it.e, it.path, ra.p, ra.readErr)
+		r.done += int64(ra.p.Len())
+		r.l.set(r.done)
+		if aerr != nil {
+			if r.sink.Broken() != nil {
+				return res, fmt.Errorf("writing %s: %w", r.t.Target, r.sink.Broken())
+			}
+			r.m.logParserPanic(r.t, aerr)
+			res.Err = aerr.Error()
+		}
+	}
+	pf.release(ra)
+	if ra.gone {
+		return res, r.rd.goneErr(r.t.Port) // what this file got is not its content
 	}
 	res.MD5, res.SHA1 = h["MD5"], h["SHA1"]
 	return res, nil

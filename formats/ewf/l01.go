@@ -127,7 +127,17 @@ func newLogicalWriter(create CreateFunc, base string, opt LogicalOptions) (*Logi
 		lw.sha1 = sha1.New()
 		lw.ssha1 = sha1.New()
 	}
+	lw.feedStream()
 	return lw, nil
+}
+
+// feedStream has the chunk writer compute the stream hashes, each on a goroutine of its own beside
+// the chunks' encoding: on the caller's goroutine they were half of its work on small files.
+func (lw *LogicalWriter) feedStream() {
+	lw.w.streamHashes = []hash.Hash{lw.smd5}
+	if lw.ssha1 != nil {
+		lw.w.streamHashes = append(lw.w.streamHashes, lw.ssha1)
+	}
 }
 
 // Files returns the names of the segment files created so far.
@@ -233,13 +243,7 @@ func (lw *LogicalWriter) AddDir(e LogicalEntry) error {
 // but the entry is kept with the bytes that were read (its size and hashes are theirs), so the
 // set stays consistent and writing can go on. Bytes past e.Size are not read.
 func (lw *LogicalWriter) AddFile(e LogicalEntry, r io.Reader) (FileHashes, error) {
-	if e.Dir {
-		return FileHashes{}, errors.New("ewf: AddFile with a directory entry")
-	}
-	if e.Size < 0 {
-		return FileHashes{}, fmt.Errorf("ewf: %s: negative size", e.Path)
-	}
-	n, err := lw.add(e)
+	n, err := lw.addFile(e)
 	if err != nil {
 		return FileHashes{}, err
 	}
@@ -249,7 +253,6 @@ func (lw *LogicalWriter) AddFile(e LogicalEntry, r io.Reader) (FileHashes, error
 	if lw.sha1 != nil {
 		lw.sha1.Reset()
 	}
-	n.off = lw.stream
 	var got int64
 	var rerr error
 	for got < e.Size && rerr == nil {
@@ -264,6 +267,88 @@ func (lw *LogicalWriter) AddFile(e LogicalEntry, r io.Reader) (FileHashes, error
 			got += int64(m)
 		}
 	}
+	if lw.md5 != nil {
+		n.hashes.MD5 = hex.EncodeToString(lw.md5.Sum(nil))
+	}
+	if lw.sha1 != nil {
+		n.hashes.SHA1 = hex.EncodeToString(lw.sha1.Sum(nil))
+	}
+	return lw.endFile(n, got, rerr)
+}
+
+// PreparedFile is a file's content read ahead of AddPrepared, with its own digests already
+// computed (by Prepare, on any goroutine).
+type PreparedFile struct {
+	data   []byte
+	hashes FileHashes
+}
+
+// Len is the number of content bytes.
+func (p PreparedFile) Len() int { return len(p.data) }
+
+// Prepare computes the digests of a file's content that AddFile would compute while copying it.
+// Unlike the writer's other methods it is safe for concurrent use (it reads only the options), so
+// that several files are hashed at once while the writer stores others. data must not change until
+// AddPrepared has returned.
+func (lw *LogicalWriter) Prepare(data []byte) PreparedFile {
+	p := PreparedFile{data: data}
+	if lw.opt.MD5 {
+		sum := md5.Sum(data)
+		p.hashes.MD5 = hex.EncodeToString(sum[:])
+	}
+	if lw.opt.SHA1 {
+		sum := sha1.Sum(data)
+		p.hashes.SHA1 = hex.EncodeToString(sum[:])
+	}
+	return p
+}
+
+// AddPrepared stores p as the file e, as AddFile stores what it reads: p holds the bytes read
+// (at most e.Size) and readErr is what stopped the read short (nil when all e.Size bytes were
+// read). The entry and the error returned are AddFile's for a reader that gave those bytes and
+// that error.
+func (lw *LogicalWriter) AddPrepared(e LogicalEntry, p PreparedFile, readErr error) (FileHashes, error) {
+	if int64(len(p.data)) > e.Size {
+		return FileHashes{}, fmt.Errorf("ewf: %s: %d bytes prepared for a file of %d", e.Path, len(p.data), e.Size)
+	}
+	n, err := lw.addFile(e)
+	if err != nil {
+		return FileHashes{}, err
+	}
+	got := int64(len(p.data))
+	if got > 0 {
+		if err := lw.write(p.data, false); err != nil {
+			n.e.Size, n.dataSize = 0, 0
+			return FileHashes{}, fmt.Errorf("ewf: %s: %w", n.e.Path, err)
+		}
+	}
+	if got < e.Size && readErr == nil {
+		readErr = io.ErrUnexpectedEOF
+	}
+	n.hashes = p.hashes
+	return lw.endFile(n, got, readErr)
+}
+
+// addFile checks e and places it in the tree at the current end of the stream.
+func (lw *LogicalWriter) addFile(e LogicalEntry) (*lnode, error) {
+	if e.Dir {
+		return nil, errors.New("ewf: AddFile with a directory entry")
+	}
+	if e.Size < 0 {
+		return nil, fmt.Errorf("ewf: %s: negative size", e.Path)
+	}
+	n, err := lw.add(e)
+	if err != nil {
+		return nil, err
+	}
+	n.off = lw.stream
+	return n, nil
+}
+
+// endFile records that got bytes of n are in the stream (an empty file gets its 1-byte extent)
+// and turns a read error into the file's error; n.hashes are set.
+func (lw *LogicalWriter) endFile(n *lnode, got int64, rerr error) (FileHashes, error) {
+	want := n.e.Size
 	n.e.Size, n.dataSize = got, got
 	if got == 0 {
 		// libewf reads an empty file only with a 1-byte extent.
@@ -273,28 +358,22 @@ func (lw *LogicalWriter) AddFile(e LogicalEntry, r io.Reader) (FileHashes, error
 		}
 		n.dataSize = 1
 	}
-	if lw.md5 != nil {
-		n.hashes.MD5 = hex.EncodeToString(lw.md5.Sum(nil))
-	}
-	if lw.sha1 != nil {
-		n.hashes.SHA1 = hex.EncodeToString(lw.sha1.Sum(nil))
-	}
 	if rerr != nil {
 		if rerr == io.ErrUnexpectedEOF || rerr == io.EOF {
 			rerr = io.ErrUnexpectedEOF
 		}
-		return n.hashes, fmt.Errorf("ewf: %s: read %d of %d bytes: %w", n.e.Path, got, e.Size, rerr)
+		return n.hashes, fmt.Errorf("ewf: %s: read %d of %d bytes: %w", n.e.Path, got, want, rerr)
 	}
 	return n.hashes, nil
 }
 
-// write appends p to the stream, hashing it for the file (when file) and the stream.
-// The digests run beside the compression (which has its own workers): done one after the other
-// they made L01 writing 4 times slower than E01 writing. Small writes are hashed inline.
+// write appends p to the stream, hashing it for the file when file is set (the chunk writer hashes
+// the stream). The file's digests run beside the copy into chunks: done one after the other they
+// made L01 writing 4 times slower than E01 writing. Small writes are hashed inline.
 func (lw *LogicalWriter) write(p []byte, file bool) error {
-	hs := [4]hash.Hash{lw.smd5, lw.ssha1}
+	var hs [2]hash.Hash
 	if file {
-		hs[2], hs[3] = lw.md5, lw.sha1
+		hs = [2]hash.Hash{lw.md5, lw.sha1}
 	}
 	var wg sync.WaitGroup
 	for _, h := range hs {
@@ -303,11 +382,7 @@ func (lw *LogicalWriter) write(p []byte, file bool) error {
 		case len(p) < 4*lw.w.chunkSize:
 			h.Write(p)
 		default:
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				h.Write(p)
-			}()
+			wg.Go(func() { h.Write(p) })
 		}
 	}
 	_, err := lw.w.Write(p)
@@ -326,6 +401,10 @@ func (lw *LogicalWriter) Close() error {
 	}
 	lw.closed = true
 	if lw.w.err == nil {
+		// The last chunks' stream hashes are complete once they are written.
+		if err := lw.w.flush(); err != nil {
+			return fmt.Errorf("ewf: close L01: %w", err) // as the writer's Close returns it
+		}
 		lw.w.extra = []namedSection{{"ltree", ltreeSection(lw.ltreeText())}}
 		lw.w.SetHash("MD5", lw.smd5.Sum(nil))
 		if lw.ssha1 != nil {

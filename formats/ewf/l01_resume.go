@@ -3,6 +3,7 @@ package ewf
 import (
 	"errors"
 	"fmt"
+	"hash"
 
 	"github.com/evidenced/evidenced/formats/digest"
 )
@@ -40,11 +41,15 @@ func (lw *LogicalWriter) Checkpoint() (LogicalState, error) {
 	}
 	st := LogicalState{Writer: ws, Pending: append([]byte(nil), lw.w.pend...), Stream: lw.stream,
 		Entries: make([]LogicalEntryState, len(lw.order))}
-	if st.MD5, err = digest.SaveState(lw.smd5); err != nil {
+	// The chunk writer has hashed the stream up to the partial chunk (but for the part a resume
+	// restored, which the hashes hold already); the states saved hold all of it (ResumeLogical has
+	// the writer skip it).
+	unhashed := st.Pending[lw.w.hashSkip:]
+	if st.MD5, err = stateWith(digest.MD5, lw.smd5, unhashed); err != nil {
 		return LogicalState{}, fmt.Errorf("ewf: save stream MD5: %w", err)
 	}
 	if lw.ssha1 != nil {
-		if st.SHA1, err = digest.SaveState(lw.ssha1); err != nil {
+		if st.SHA1, err = stateWith(digest.SHA1, lw.ssha1, unhashed); err != nil {
 			return LogicalState{}, fmt.Errorf("ewf: save stream SHA1: %w", err)
 		}
 	}
@@ -75,6 +80,7 @@ func ResumeLogical(create CreateFunc, openExisting func(name string) (File, erro
 			return nil, fmt.Errorf("ewf: stream: %w", err)
 		}
 	}
+	lw.feedStream()
 	for _, es := range st.Entries {
 		n, err := lw.add(es.Entry)
 		if err != nil {
@@ -90,6 +96,21 @@ func ResumeLogical(create CreateFunc, openExisting func(name string) (File, erro
 	}
 	// The partial chunk goes back where it was: in the writer, not yet in the file.
 	lw.w.pend = append(make([]byte, 0, lw.w.chunkSize), st.Pending...)
+	lw.w.hashSkip = len(st.Pending) // already in the restored hash states
 	lw.stream = st.Stream
 	return lw, nil
+}
+
+// stateWith is the saved state of h after more bytes, h itself unchanged.
+func stateWith(name digest.Name, h hash.Hash, more []byte) ([]byte, error) {
+	b, err := digest.SaveState(h)
+	if err != nil || len(more) == 0 {
+		return b, err
+	}
+	c, err := digest.RestoreState(name, b)
+	if err != nil {
+		return nil, err
+	}
+	c.Write(more)
+	return digest.SaveState(c)
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/adler32"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf16"
 
@@ -77,6 +79,13 @@ type Writer struct {
 	flight [][]byte
 	done   chan struct{}
 	batch  chunkenc.Batch
+	// streamHashes take every byte Write is given, in order: each hashes a batch's chunks on a
+	// goroutine of its own while the batch is encoded (set by LogicalWriter; only Write feeds them).
+	// They hold the bytes written up to the last chunk handed on: flush completes them.
+	streamHashes []hash.Hash
+	// hashSkip is how many bytes at the start of the next chunk handed on the stream hashes
+	// already hold: a partial chunk that came back from a checkpoint, whose hash states include it.
+	hashSkip int
 
 	// L01 mode (LogicalWriter): LVF signature, L01 names, logical volume, and extra sections
 	// (the ltree) written in the last segment before the hashes; they are only known at Close,
@@ -519,16 +528,19 @@ func (w *Writer) SetHash(name digest.Name, sum []byte) {
 	w.hashes[name] = append([]byte(nil), sum...)
 }
 
-// heldMax is how many full chunks Write assembles from small writes before encoding them together:
-// a logical image is mostly small files, and chunks encoded one by one as each filled used one core.
+// heldMax is how many full chunks Write assembles before encoding them together: a logical image
+// is mostly small files, and chunks encoded one by one as each filled used one core.
 const heldMax = 64
 
-// Write cuts p into chunks, encodes them on GOMAXPROCS workers and writes them in order. Chunks
-// assembled from writes smaller than a chunk are held until heldMax of them can be encoded
-// together; Checkpoint and Close write them. Write does not mix with EncodeChunk/WriteChunk.
+// Write cuts p into chunks and writes them in order. Every chunk is copied and held until heldMax
+// of them can be encoded together, on GOMAXPROCS workers on another goroutine while Write goes on
+// (one batch in flight); Checkpoint and Close write what is held. Large writes take the same path:
+// encoded where they were written, they kept the caller waiting for the workers of every batch,
+// and copying a chunk costs a hundredth of encoding it. Write does not mix with
+// EncodeChunk/WriteChunk.
 func (w *Writer) Write(p []byte) (int, error) {
 	n := len(p)
-	if len(w.pend) > 0 || len(p) < w.chunkSize {
+	for len(p) > 0 {
 		if w.pend == nil {
 			w.pend = w.chunkBuf()
 		}
@@ -545,35 +557,6 @@ func (w *Writer) Write(p []byte) (int, error) {
 			}
 		}
 	}
-	if len(p) >= w.chunkSize {
-		// The batch in flight and the held chunks go first.
-		if err := w.drain(); err != nil {
-			return 0, err
-		}
-		batch, owned := w.held, len(w.held)
-		w.held = nil
-		for len(p) >= w.chunkSize {
-			batch = append(batch, p[:w.chunkSize])
-			p = p[w.chunkSize:]
-			if len(batch) == heldMax {
-				if err := w.writeBatch(batch); err != nil {
-					return 0, err
-				}
-				w.recycle(batch[:owned])
-				batch, owned = batch[:0], 0
-			}
-		}
-		err := w.writeBatch(batch)
-		w.recycle(batch[:owned])
-		clear(batch) // keep no reference to p
-		w.held = batch[:0]
-		if err != nil {
-			return 0, err
-		}
-	}
-	if len(p) > 0 {
-		w.pend = append(w.chunkBuf(), p...)
-	}
 	return n, nil
 }
 
@@ -587,11 +570,36 @@ func (w *Writer) writeHeld() error {
 	}
 	batch, done := w.held, make(chan struct{})
 	w.held, w.flight, w.done = w.flight[:0], batch, done
+	skip := w.hashSkip
+	w.hashSkip = 0
 	go func() {
 		defer close(done)
+		var wg sync.WaitGroup
+		for _, h := range w.streamHashes {
+			wg.Go(func() {
+				h.Write(batch[0][skip:])
+				for _, c := range batch[1:] {
+					h.Write(c)
+				}
+			})
+		}
 		w.batch.Encode(w, batch)
+		wg.Wait()
 	}()
 	return nil
+}
+
+// flush hands on the partial chunk and writes every chunk held: the stream hashes then hold every
+// byte written. Nothing may be written after it but Close.
+func (w *Writer) flush() error {
+	if len(w.pend) > 0 {
+		w.held = append(w.held, w.pend)
+		w.pend = nil
+	}
+	if err := w.writeHeld(); err != nil {
+		return err
+	}
+	return w.drain()
 }
 
 // drain waits for the batch in flight and writes it.
@@ -617,8 +625,6 @@ func (w *Writer) chunkBuf() []byte {
 	return make([]byte, 0, w.chunkSize)
 }
 
-func (w *Writer) writeBatch(batch [][]byte) error { return w.batch.Write(w, batch) }
-
 // recycle keeps chunk buffers of a written batch for chunkBuf.
 func (w *Writer) recycle(bufs [][]byte) {
 	for _, b := range bufs {
@@ -633,14 +639,7 @@ func (w *Writer) Close() error {
 	if w.closed {
 		return w.err
 	}
-	if len(w.pend) > 0 {
-		w.held = append(w.held, w.pend)
-		w.pend = nil
-	}
-	if err := w.writeHeld(); err != nil {
-		return err
-	}
-	if err := w.drain(); err != nil {
+	if err := w.flush(); err != nil {
 		return err
 	}
 	w.closed = true

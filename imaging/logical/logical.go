@@ -59,7 +59,8 @@ type Entry struct {
 // Regular reports whether e is a regular file, not a directory, symbolic link, device etc.
 func (e Entry) Regular() bool { return !e.Dir && e.Mode.IsRegular() }
 
-// FS is a read-only open file system. It is not safe for concurrent use.
+// FS is a read-only open file system. It is not safe for concurrent use, except where
+// ConcurrentOpen says so.
 type FS interface {
 	// Walk visits every entry in pre-order (a directory before its contents), sorted by name
 	// within a directory. An error on one entry (unreadable directory etc.) goes to onErr and the
@@ -67,6 +68,18 @@ type FS interface {
 	Walk(fn func(Entry) error, onErr func(path string, err error)) error
 	// Open returns the file's content (exactly Entry.Size bytes) for a non-directory entry from Walk.
 	Open(e Entry) (io.ReadCloser, error)
+}
+
+// ConcurrentOpen reports whether fsys's Open, and the readers it returns, may be used from several
+// goroutines at once (Walk never may): true for ext, FAT and exFAT, whose volumes hold nothing that
+// changes after OpenFS and read the source only through its ReaderAt; false for NTFS, whose parser
+// (go-ntfs) keeps caches of its own.
+func ConcurrentOpen(fsys FS) bool {
+	switch fsys.(type) {
+	case *extVol, *fatVol, *exfatVol:
+		return true
+	}
+	return false
 }
 
 // ErrUnsupported is wrapped by OpenFS for file systems it can detect but not read.

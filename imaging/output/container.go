@@ -3,6 +3,7 @@ package output
 import (
 	azip "archive/zip"
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/sha1"
@@ -28,6 +29,14 @@ type Container interface {
 	// file only (a source read error); the container stays consistent.
 	AddFile(e logical.Entry, path string, r io.Reader) (map[string]string, error)
 	AddError(e logical.Entry, path string, err error)
+	// Prepare readies a file's content read ahead for AddPrepared (an L01 computes the file's
+	// own hashes here). Unlike the other methods it is safe for concurrent use, so that several
+	// files are prepared at once while the container stores others. data must not change until
+	// AddPrepared has returned.
+	Prepare(data []byte) Prepared
+	// AddPrepared stores a prepared file as AddFile stores what it reads from a reader that gives
+	// the prepared bytes and then readErr (nil: all e.Size bytes were read).
+	AddPrepared(e logical.Entry, path string, p Prepared, readErr error) (map[string]string, error)
 	// Broken is the first failure of the output itself (share full, connection lost).
 	Broken() error
 	Close() error
@@ -36,6 +45,28 @@ type Container interface {
 	// Verify re-reads the written container and checks it against what was written.
 	Verify(ctx context.Context) error
 }
+
+// Prepared is a file's content read ahead, readied by a Container's Prepare.
+type Prepared struct {
+	data []byte
+	l01  ewf.PreparedFile
+}
+
+// Len is the number of content bytes.
+func (p Prepared) Len() int { return len(p.data) }
+
+// reader gives the prepared bytes, then readErr.
+func (p Prepared) reader(readErr error) io.Reader {
+	r := bytes.NewReader(p.data)
+	if readErr == nil {
+		return r
+	}
+	return io.MultiReader(r, errReader{readErr})
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // outputErrors remembers the first write failure of any of a container's files.
 type outputErrors struct {
@@ -164,6 +195,18 @@ func (s *l01Sink) AddDir(e logical.Entry, path string) error {
 
 func (s *l01Sink) AddFile(e logical.Entry, path string, r io.Reader) (map[string]string, error) {
 	h, err := s.w.AddFile(logicalEntry(e, path), r)
+	return s.added(path, h), err
+}
+
+func (s *l01Sink) Prepare(data []byte) Prepared { return Prepared{data: data, l01: s.w.Prepare(data)} }
+
+func (s *l01Sink) AddPrepared(e logical.Entry, path string, p Prepared, readErr error) (map[string]string, error) {
+	h, err := s.w.AddPrepared(logicalEntry(e, path), p.l01, readErr)
+	return s.added(path, h), err
+}
+
+// added records a file's hashes for Verify and returns them keyed MD5/SHA1.
+func (s *l01Sink) added(path string, h ewf.FileHashes) map[string]string {
 	if s.files == nil {
 		s.files = map[string]ewf.FileHashes{}
 	}
@@ -175,7 +218,7 @@ func (s *l01Sink) AddFile(e logical.Entry, path string, r io.Reader) (map[string
 	if h.SHA1 != "" {
 		out["SHA1"] = h.SHA1
 	}
-	return out, err
+	return out
 }
 
 func (s *l01Sink) AddError(e logical.Entry, path string, err error) {
@@ -279,6 +322,12 @@ func (s *zipSink) AddFile(e logical.Entry, path string, r io.Reader) (map[string
 		}
 	}
 	return out, err
+}
+
+func (s *zipSink) Prepare(data []byte) Prepared { return Prepared{data: data} }
+
+func (s *zipSink) AddPrepared(e logical.Entry, path string, p Prepared, readErr error) (map[string]string, error) {
+	return s.AddFile(e, path, p.reader(readErr))
 }
 
 func (s *zipSink) AddError(e logical.Entry, path string, err error) {
