@@ -163,7 +163,7 @@ const engine = "isa-l"
 // fraction of the CPU.
 var isalLevel = map[Level]C.int{Fast: 1}
 
-// cState owns one C compressor; the cleanup frees it when the pool drops it.
+// cState owns one C compressor; the cleanup frees it when its engine is collected.
 type cState struct {
 	p       *C.ev_enc
 	cleanup runtime.Cleanup
@@ -216,10 +216,17 @@ func (s *cState) deflate(dst, src []byte, limit int) ([]byte, bool) {
 
 type isalRaw struct {
 	level C.int
-	pool  sync.Pool
+	// free holds the states not in use. Not a sync.Pool: a pool drops its items at every garbage
+	// collection (and at random under the race detector), and each new state takes another of the
+	// few windows where igzip's output is reproducible before the collector frees the old one. The
+	// engine keeps as many states as it ever had callers at once; they go when the engine does.
+	mu   sync.Mutex
+	free []*cState
+	made int
 	// fallback encodes a chunk when no igzip state can be made (no C memory, or no free window
 	// where its output is reproducible): another valid encoding, never a failed chunk.
 	fallback rawEncoder
+	newState func() *cState
 }
 
 // newRaw uses igzip for Fast; for Best, zlib level 9 (klauspost) stays smaller than igzip's level 3.
@@ -228,22 +235,37 @@ func newRaw(level Level) rawEncoder {
 		return newGoRaw(level)
 	}
 	r := &isalRaw{level: isalLevel[level], fallback: newGoRaw(level)}
-	r.pool.New = func() any {
-		if s := newState(r.level, 0, false); s != nil {
-			return s
-		}
-		return nil
-	}
+	r.newState = func() *cState { return newState(r.level, 0, false) }
 	return r
 }
 
+// get takes a free state or makes one; nil when none can be made.
+func (r *isalRaw) get() *cState {
+	r.mu.Lock()
+	if k := len(r.free); k > 0 {
+		s := r.free[k-1]
+		r.free = r.free[:k-1]
+		r.mu.Unlock()
+		return s
+	}
+	r.made++
+	r.mu.Unlock()
+	return r.newState()
+}
+
+func (r *isalRaw) put(s *cState) {
+	r.mu.Lock()
+	r.free = append(r.free, s)
+	r.mu.Unlock()
+}
+
 func (r *isalRaw) deflate(dst, src []byte, limit int) ([]byte, bool) {
-	s, _ := r.pool.Get().(*cState)
+	s := r.get()
 	if s == nil {
 		return r.fallback.deflate(dst, src, limit)
 	}
 	out, ok := s.deflate(dst, src, limit)
-	r.pool.Put(s)
+	r.put(s)
 	return out, ok
 }
 
