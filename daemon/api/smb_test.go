@@ -352,6 +352,12 @@ func TestSMBThroughputTask(t *testing.T) {
 			t.Logf("raw ratio not held to 0.70 on %d CPUs (smbd shares them with the hashing)", runtime.NumCPU())
 			continue
 		}
+		if testenv.Race {
+			// The race detector slows the Go SMB client and not the C deflate of a local E01: the
+			// ratio measures the detector. make test runs this test again without it.
+			t.Logf("%s ratio not held to 0.70 under -race", typ)
+			continue
+		}
 		if b[1]/b[0] < 0.7 {
 			t.Errorf("%s imaging to SMB runs at %.2f of local; the bar is 0.70", typ, b[1]/b[0])
 		}

@@ -229,6 +229,12 @@ func TestSMBThroughput(t *testing.T) {
 	}
 	e01, rawRatio := best[0][1]/best[0][0], best[1][1]/best[1][0]
 	t.Logf("best of 3: E01 SMB/local %.2f, raw SMB/local %.2f", e01, rawRatio)
+	if testenv.Race {
+		// The race detector slows the Go SMB client 5-10 times and not the C deflate of a local
+		// E01: the ratio measures the detector. make test runs this test again without it.
+		t.Logf("the 0.70 bar is not held under -race")
+		return
+	}
 	if e01 < 0.7 {
 		t.Errorf("E01 to SMB runs at %.2f of local (%.0f vs %.0f MB/s); the bar is 0.70", e01, best[0][1], best[0][0])
 	}
