@@ -370,9 +370,7 @@ func (r *logicalRun) copyItem(ctx context.Context, it logicalItem) (logicalResul
 	var h map[string]string
 	rc, oerr := it.fs.Open(it.e)
 	if oerr != nil {
-		r.m.logParserPanic(r.t, oerr)
-		res.Err = oerr.Error()
-		r.sink.AddError(it.e, it.path, oerr)
+		r.notOpened(&res, it, oerr)
 	} else {
 		cr := &countingReader{r: rc, ctx: ctx, add: func(n int) { r.done += int64(n); r.l.set(r.done) }}
 		var aerr error
@@ -381,12 +379,8 @@ func (r *logicalRun) copyItem(ctx context.Context, it logicalItem) (logicalResul
 		if cr.ctxErr != nil {
 			return res, cr.ctxErr // paused mid-file: the last checkpoint is the resume point
 		}
-		if aerr != nil {
-			if r.sink.Broken() != nil {
-				return res, fmt.Errorf("writing %s: %w", r.t.Target, r.sink.Broken())
-			}
-			r.m.logParserPanic(r.t, aerr)
-			res.Err = aerr.Error()
+		if err := r.notAdded(&res, aerr); err != nil {
+			return res, err
 		}
 	}
 	if err := r.rd.goneErr(r.t.Port); err != nil {
@@ -394,6 +388,28 @@ func (r *logicalRun) copyItem(ctx context.Context, it logicalItem) (logicalResul
 	}
 	res.MD5, res.SHA1 = h["MD5"], h["SHA1"]
 	return res, nil
+}
+
+// notOpened records a file that could not be opened: a problem for the report, and an error
+// entry in the container.
+func (r *logicalRun) notOpened(res *logicalResult, it logicalItem, err error) {
+	r.m.logParserPanic(r.t, err)
+	res.Err = err.Error()
+	r.sink.AddError(it.e, it.path, err)
+}
+
+// notAdded sorts out an error adding a file: the container's own failure stops the task (the
+// error returned); a read error is the file's problem, recorded in res.
+func (r *logicalRun) notAdded(res *logicalResult, err error) error {
+	if err == nil {
+		return nil
+	}
+	if r.sink.Broken() != nil {
+		return fmt.Errorf("writing %s: %w", r.t.Target, r.sink.Broken())
+	}
+	r.m.logParserPanic(r.t, err)
+	res.Err = err.Error()
+	return nil
 }
 
 // errNotStored: the copy stopped (paused or stopped) before the file came, and nothing of it was
@@ -416,20 +432,14 @@ func (r *logicalRun) copyReadAhead(ctx context.Context, i int, pf *prefetcher) (
 	}
 	var h map[string]string
 	if ra.openErr != nil {
-		r.m.logParserPanic(r.t, ra.openErr)
-		res.Err = ra.openErr.Error()
-		r.sink.AddError(it.e, it.path, ra.openErr)
+		r.notOpened(&res, it, ra.openErr)
 	} else {
 		var aerr error
 		h, aerr = r.sink.AddPrepared(it.e, it.path, ra.p, ra.readErr)
 		r.done += int64(ra.p.Len())
 		r.l.set(r.done)
-		if aerr != nil {
-			if r.sink.Broken() != nil {
-				return res, fmt.Errorf("writing %s: %w", r.t.Target, r.sink.Broken())
-			}
-			r.m.logParserPanic(r.t, aerr)
-			res.Err = aerr.Error()
+		if err := r.notAdded(&res, aerr); err != nil {
+			return res, err
 		}
 	}
 	pf.release(ra)

@@ -215,7 +215,6 @@ func (s *cState) deflate(dst, src []byte, limit int) ([]byte, bool) {
 }
 
 type isalRaw struct {
-	level C.int
 	// free holds the states not in use. Not a sync.Pool: a pool drops its items at every garbage
 	// collection (and at random under the race detector), and each new state takes another of the
 	// few windows where igzip's output is reproducible before the collector frees the old one. The
@@ -223,6 +222,9 @@ type isalRaw struct {
 	mu   sync.Mutex
 	free []*cState
 	made int
+	// none is set once a state could not be made: the engine does not search the address space
+	// again for every chunk.
+	none bool
 	// fallback encodes a chunk when no igzip state can be made (no C memory, or no free window
 	// where its output is reproducible): another valid encoding, never a failed chunk.
 	fallback rawEncoder
@@ -234,9 +236,8 @@ func newRaw(level Level) rawEncoder {
 	if level == Best {
 		return newGoRaw(level)
 	}
-	r := &isalRaw{level: isalLevel[level], fallback: newGoRaw(level)}
-	r.newState = func() *cState { return newState(r.level, 0, false) }
-	return r
+	l := isalLevel[level]
+	return &isalRaw{fallback: newGoRaw(level), newState: func() *cState { return newState(l, 0, false) }}
 }
 
 // get takes a free state or makes one; nil when none can be made.
@@ -248,9 +249,19 @@ func (r *isalRaw) get() *cState {
 		r.mu.Unlock()
 		return s
 	}
+	if r.none {
+		r.mu.Unlock()
+		return nil
+	}
 	r.made++
 	r.mu.Unlock()
-	return r.newState()
+	s := r.newState()
+	if s == nil {
+		r.mu.Lock()
+		r.none = true
+		r.mu.Unlock()
+	}
+	return s
 }
 
 func (r *isalRaw) put(s *cState) {

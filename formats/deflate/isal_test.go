@@ -187,12 +187,18 @@ func TestISALVariantsDecode(t *testing.T) {
 	t.Logf("%d of %d chunks encode differently with the state misplaced; every encoding decodes exactly", differ, n)
 }
 
-// TestISALFallback: when no igzip state can be made, the chunk is
-// encoded by the pure-Go engine, and decodes.
+// TestISALFallback: when no igzip state can be made, every chunk is encoded by the pure-Go engine
+// and decodes, and the engine tries to make a state once, not once per chunk.
 func TestISALFallback(t *testing.T) {
 	r := newRaw(Fast).(*isalRaw)
-	r.newState = func() *cState { return nil }
+	tries := 0
+	r.newState = func() *cState { tries++; return nil }
 	e := &Encoder{level: Fast, raw: r}
+	defer func() {
+		if tries != 1 {
+			t.Errorf("%d tries to make a state: after the first failure the engine should not search again", tries)
+		}
+	}()
 	for name, c := range chunks(t) {
 		t.Run(name, func(t *testing.T) {
 			res := e.Encode(nil, c)
