@@ -149,7 +149,7 @@ func parseAcquireFlags(args []string) (acquireFlags, error) {
 	fs.StringVar(&a.caseInfo.Examiner, "examiner", "", "examiner")
 	fs.StringVar(&a.caseInfo.Description, "description", "", "description")
 	fs.BoolVar(&a.verify, "verify", true, "re-read the image and compare hashes (--verify=false to skip)")
-	fs.IntVar(&a.workers, "workers", 0, "compression workers (0 = all CPUs)")
+	fs.IntVar(&a.workers, "workers", 0, "compression workers (0 = one per CPU, shared with the hashes at a lower priority)")
 	fs.IntVar(&a.blockKiB, "block-kib", 1024, "read size in KiB")
 	fs.IntVar(&a.depth, "depth", 4, "reads in flight")
 	fs.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the acquisition to this file")
@@ -224,8 +224,15 @@ func (q *acquisition) copy(ctx context.Context, a acquireFlags, hashes []digest.
 	rd := source.New(q.src, size, source.Config{BlockSize: a.blockKiB << 10, Depth: a.depth})
 	tty := isTerminal(os.Stderr)
 	q.start = time.Now()
+	var bg *pipeline.Background
+	if a.workers == 0 {
+		// --workers N asks for N encoders of the run's own, at the process's priority.
+		bg = pipeline.NewBackground()
+		defer bg.Close()
+	}
 	res, err := pipeline.Run(ctx, rd, q.img.Writer(), pipeline.Config{
 		Hashes: hashes, Workers: a.workers, ProgressEvery: 250 * time.Millisecond, Pad: q.img.Pad(),
+		Background: bg,
 		Progress: func(done int64) {
 			if tty {
 				progressBar(os.Stderr, done, size, time.Since(q.start))

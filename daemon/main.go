@@ -36,6 +36,7 @@ import (
 	"github.com/evidenced/evidenced/hal/idle"
 	halinux "github.com/evidenced/evidenced/hal/linux"
 	"github.com/evidenced/evidenced/hal/sim"
+	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/store"
 	"github.com/evidenced/evidenced/systemd"
 )
@@ -211,7 +212,8 @@ func serve(args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: applianceID, TargetRoots: roots, Software: "evidenced " + Version, TimeZone: zone})
+	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: applianceID, TargetRoots: roots, Software: "evidenced " + Version, TimeZone: zone,
+		Background: pipeline.NewBackground()})
 	if err != nil {
 		return err
 	}

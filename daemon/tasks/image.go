@@ -318,7 +318,7 @@ func (m *Manager) runImage(ctx context.Context, t *store.Task, l *live, d hal.Dr
 	// Only formats that can reopen their files at a checkpoint are paused; others stop.
 	_, resumable := f.Writer().(pipeline.Checkpointer)
 	res, err := pipeline.Run(ctx, src, f.Writer(), pipeline.Config{
-		Hashes: hashes, Resume: cp,
+		Hashes: hashes, Resume: cp, Background: m.cfg.Background,
 		Progress: l.set,
 		OnCheckpoint: func(c pipeline.Checkpoint) {
 			if !resumable {

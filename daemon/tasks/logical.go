@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -181,7 +180,7 @@ func (r *logicalRun) scan(ctx context.Context) error {
 	// taken in order, as one by one.
 	walks := make([]volumeWalk, len(r.vols))
 	var wg sync.WaitGroup
-	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	slots := make(chan struct{}, r.m.cfg.cpus())
 	for i, v := range r.vols {
 		wg.Go(func() {
 			slots <- struct{}{}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/evidenced/evidenced/hal"
 	"github.com/evidenced/evidenced/hal/recovery"
+	"github.com/evidenced/evidenced/imaging/pipeline"
 	"github.com/evidenced/evidenced/imaging/target"
 	"github.com/evidenced/evidenced/internal/errkind"
 	"github.com/evidenced/evidenced/store"
@@ -61,6 +63,17 @@ type Config struct {
 	TimeZone *time.Location
 	// OpenTarget opens a target folder; nil means target.Open.
 	OpenTarget func(ctx context.Context, spec target.Spec) (target.Target, error)
+	// Background runs the imaging pipelines' hashes and encoders below the API's priority (nil:
+	// as ordinary goroutines). The daemon has one for the process.
+	Background *pipeline.Background
+}
+
+// cpus is how many CPUs the work of one task is sized to.
+func (c *Config) cpus() int {
+	if c.Background != nil {
+		return c.Background.CPUs()
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // Manager owns the running tasks.

@@ -18,6 +18,7 @@ import (
 // A slow target must slow the reader down, not fill memory.
 func TestBackpressureBoundsMemory(t *testing.T) {
 	const size = 256 << 20
+	runtime.GC() // what earlier tests left is not this run's
 	src := source.New(zeroReader{}, size, source.Config{BlockSize: 1 << 20, Depth: 4})
 	w := &slowSink{delay: 200 * time.Microsecond}
 	var peak uint64

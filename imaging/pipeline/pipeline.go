@@ -48,7 +48,11 @@ type Checkpoint struct {
 // Config of one run.
 type Config struct {
 	Hashes  []digest.Name
-	Workers int // encoders; default GOMAXPROCS
+	Workers int // encoders of the run's own; default GOMAXPROCS (not used with a Background)
+	// Background, when set, runs the hashes and encoders at a lower kernel priority than the rest
+	// of the process, on its shared encoders (nil: on the run's own ordinary goroutines, which
+	// yield after each piece of work).
+	Background *Background
 	// Resume continues from a checkpoint (nil: from the start).
 	Resume *Checkpoint
 	// Progress is called with the bytes written so far, at most every ProgressEvery.
@@ -97,7 +101,8 @@ func (b *block) done() {
 	}
 }
 
-// chunkJob is one chunk on its way through an encoder to the writer; ready closes once encoded.
+// chunkJob is one chunk on its way through an encoder to the writer; ready, shared by the chunks of
+// a batch, closes once the batch is encoded (the writer is woken once a batch, not once a chunk).
 type chunkJob struct {
 	blk    *block
 	data   []byte
@@ -157,15 +162,22 @@ type hashStage struct {
 	in   chan *block
 }
 
-func (s *hashStage) run(parts chan<- hashPart, f *failer) {
+func (s *hashStage) run(parts chan<- hashPart, f *failer, bg *Background) {
+	// A stage on a background thread does not yield: the kernel preempts it, and a locked
+	// goroutine that yields hands its P over and back through two thread wake-ups.
+	background := bg != nil && bg.enter()
 	for b := range s.in {
-		// In pieces: a hash's assembly runs to the end of its input without being preempted,
-		// and a megabyte of MD5 is two milliseconds.
-		for p := b.Data; len(p) > 0; {
-			n := min(len(p), hashPiece)
-			s.h.Write(p[:n])
-			p = p[n:]
-			yield()
+		if background {
+			s.h.Write(b.Data)
+		} else {
+			// In pieces: a hash's assembly runs to the end of its input without being
+			// preempted, and a megabyte of MD5 is two milliseconds.
+			for p := b.Data; len(p) > 0; {
+				n := min(len(p), hashPiece)
+				s.h.Write(p[:n])
+				p = p[n:]
+				yield()
+			}
 		}
 		if b.checkpoint {
 			st, err := digest.SaveState(s.h)
@@ -191,28 +203,74 @@ func yield() { runtime.Gosched() }
 // hashPiece is how much a hash stage hashes between yields.
 const hashPiece = 128 << 10
 
-// encoders compress chunks concurrently; the order is kept by the writer's queue, not here.
+// encBatch is how many chunks of a block an encoder takes at once: a background encoder sleeps and
+// is woken once a batch, not once a chunk.
+const encBatch = 16
+
+// encoders compress a run's chunks concurrently, on goroutines of the run's own or on the
+// Background's; the order is kept by the writer's queue, not here.
 type encoders struct {
-	in   chan *chunkJob
-	pool sync.Pool
-	wg   sync.WaitGroup
+	w      ChunkWriter
+	pool   sync.Pool // scratch buffers, returned by the writer
+	in     chan []*chunkJob
+	shared chan<- encodeBatch // the Background's encoders (in is then nil)
+	wg     sync.WaitGroup
 }
 
-func startEncoders(w ChunkWriter, workers int) *encoders {
+// encodeBatch is a batch of one run's chunks on its way to the Background's encoders.
+type encodeBatch struct {
+	e    *encoders
+	jobs []*chunkJob
+}
+
+// startEncoders starts workers encoders of the run's own, or, with a Background, hands the run's
+// chunks to the Background's encoders.
+func startEncoders(w ChunkWriter, workers int, bg *Background) *encoders {
 	cs := w.ChunkSize()
-	e := &encoders{in: make(chan *chunkJob, workers*4)}
+	e := &encoders{w: w}
 	e.pool.New = func() any { b := make([]byte, cs+cs/8+1024); return &b }
+	if bg != nil {
+		e.shared = bg.encoders()
+		return e
+	}
+	e.in = make(chan []*chunkJob, workers*4)
 	for range workers {
 		e.wg.Go(func() {
-			for j := range e.in {
-				j.dst = e.pool.Get().(*[]byte)
-				j.enc, j.comp, j.err = w.EncodeChunk(*j.dst, j.data)
-				close(j.ready)
-				yield()
+			for batch := range e.in {
+				e.encode(batch, true)
 			}
 		})
 	}
 	return e
+}
+
+// encode encodes a batch; yielding after each chunk (see yield) is for ordinary goroutines.
+func (e *encoders) encode(batch []*chunkJob, yielding bool) {
+	for _, j := range batch {
+		j.dst = e.pool.Get().(*[]byte)
+		j.enc, j.comp, j.err = e.w.EncodeChunk(*j.dst, j.data)
+		if yielding {
+			yield()
+		}
+	}
+	close(batch[0].ready)
+}
+
+func (e *encoders) submit(batch []*chunkJob) {
+	if e.shared != nil {
+		e.shared <- encodeBatch{e, batch}
+		return
+	}
+	e.in <- batch
+}
+
+// close waits for the run's own encoders. (The Background's are done with a run's chunks once the
+// writer has every chunk: it waits for each.)
+func (e *encoders) close() {
+	if e.in != nil {
+		close(e.in)
+	}
+	e.wg.Wait()
 }
 
 // writerStage appends encoded chunks in stream order and reports its position after checkpoint blocks.
@@ -348,17 +406,32 @@ func feed(blocks <-chan source.Block, src *source.Reader, cs int, cpEvery time.D
 		for _, h := range hs {
 			h.in <- blk
 		}
+		// A chunk is queued for the writer before its batch goes to the encoders; the writer's
+		// queue holds at least encBatch chunks, so the batch is always handed over before the
+		// writer can wait for one of its chunks with the queue full.
+		batch := make([]*chunkJob, 0, encBatch)
+		var ready chan struct{}
 		for i := range nChunks {
 			lo, hi := i*cs, min((i+1)*cs, len(b.Data))
-			j := &chunkJob{blk: blk, data: b.Data[lo:hi], last: i == nChunks-1, ready: make(chan struct{}), rawLen: hi - lo}
+			if len(batch) == 0 {
+				ready = make(chan struct{})
+			}
+			j := &chunkJob{blk: blk, data: b.Data[lo:hi], last: i == nChunks-1, ready: ready, rawLen: hi - lo}
 			select {
 			case wr.in <- j:
 			case <-f.runCtx.Done():
-				// Failed: release what this block still holds for the writer and stop.
+				// Failed: the writer waits for the chunks it has queued, so hand the encoders
+				// those still batched here; release what this block still holds; stop.
+				if len(batch) > 0 {
+					enc.submit(batch)
+				}
 				blk.done()
 				return
 			}
-			enc.in <- j
+			if batch = append(batch, j); len(batch) == encBatch || j.last {
+				enc.submit(batch)
+				batch = make([]*chunkJob, 0, encBatch)
+			}
 		}
 	}
 }
@@ -388,7 +461,7 @@ func newHashes(names []digest.Name, resume *Checkpoint) (map[string]hash.Hash, e
 // returns ctx's error with Result.Last set to the last checkpoint.
 func Run(ctx context.Context, src *source.Reader, w ChunkWriter, cfg Config) (Result, error) {
 	if cfg.Workers <= 0 {
-		cfg.Workers = runtime.GOMAXPROCS(0)
+		cfg.Workers = cfg.Background.workers()
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = 500 * time.Millisecond
@@ -419,16 +492,21 @@ func Run(ctx context.Context, src *source.Reader, w ChunkWriter, cfg Config) (Re
 		c := *cfg.Resume
 		asm.last = &c
 	}
+	if bg := cfg.Background; bg != nil {
+		// Every stage started below has ended when Run returns.
+		bg.add(len(hashers))
+		defer bg.add(-len(hashers))
+	}
 	parts := make(chan hashPart, 64)
 	var hashWG sync.WaitGroup
 	hs := make([]*hashStage, 0, len(hashers))
 	for name, h := range hashers {
 		s := &hashStage{name: name, h: h, in: make(chan *block, 8)}
 		hs = append(hs, s)
-		hashWG.Go(func() { s.run(parts, f) })
+		hashWG.Go(func() { s.run(parts, f, cfg.Background) })
 	}
-	enc := startEncoders(w, cfg.Workers)
-	wr := &writerStage{w: w, src: src, in: make(chan *chunkJob, cfg.Workers*8), marks: make(chan writeMark, 8),
+	enc := startEncoders(w, cfg.Workers, cfg.Background)
+	wr := &writerStage{w: w, src: src, in: make(chan *chunkJob, cfg.Workers*encBatch*2), marks: make(chan writeMark, 8),
 		progress: cfg.Progress, every: cfg.ProgressEvery, done: make(chan struct{})}
 	wr.written.Store(from)
 	go wr.run(enc, f)
@@ -441,9 +519,8 @@ func Run(ctx context.Context, src *source.Reader, w ChunkWriter, cfg Config) (Re
 	for b := range blocks {
 		src.Release(b)
 	}
-	close(enc.in)
 	close(wr.in)
-	enc.wg.Wait()
+	enc.close()
 	<-wr.done
 	for _, s := range hs {
 		close(s.in)

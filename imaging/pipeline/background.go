@@ -1,0 +1,105 @@
+package pipeline
+
+import (
+	"runtime"
+	"sync"
+)
+
+// BackgroundNice is the kernel nice value of the threads Background runs stages on.
+const BackgroundNice = 10
+
+// Background runs the CPU-bound stages of pipelines (hashes, encoders) on OS threads of their own at
+// a lower kernel priority (BackgroundNice) than the rest of the process, so that the kernel, which
+// has priorities where Go's scheduler has none, serves the API ahead of the imaging: a check-task
+// request is answered while four drives image instead of waiting behind their work in Go's run
+// queue. Each stage goroutine locks its thread and lowers the thread's priority; it never unlocks
+// it, so the thread ends with the goroutine and no other goroutine ever runs on it at that priority.
+//
+// The encoders are shared: one per CPU, serving every run's chunks in the order they come, so
+// four drives imaging at once have two encoder threads, not eight. Each run's hashes have a thread
+// each (a hash is one sequential stream).
+//
+// A locked goroutine still needs one of the runtime's Ps to run, so Background raises GOMAXPROCS by
+// the number of stage threads alive: the API keeps the Ps it had, and the kernel, not the Go
+// runtime, shares the CPUs between the threads.
+//
+// One Background serves a whole process (it owns GOMAXPROCS); create it in main.
+type Background struct {
+	mu     sync.Mutex
+	base   int // GOMAXPROCS when no stage runs
+	extra  int // stage threads alive
+	encode chan encodeBatch
+	wg     sync.WaitGroup
+}
+
+// NewBackground returns a Background over the process's current GOMAXPROCS.
+func NewBackground() *Background {
+	return &Background{base: runtime.GOMAXPROCS(0)}
+}
+
+// CPUs is the GOMAXPROCS the process had before any stage ran: what the work should be sized to
+// (GOMAXPROCS itself is raised while stages run).
+func (b *Background) CPUs() int { return b.base }
+
+// add changes the number of stages alive by n and GOMAXPROCS with it.
+func (b *Background) add(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.extra += n
+	runtime.GOMAXPROCS(b.base + b.extra)
+}
+
+// enter is called first on a stage's goroutine: it locks the goroutine to its thread and lowers the
+// thread's priority. It reports whether the stage runs in the background (false: the priority
+// could not be lowered, and the goroutine is an ordinary one, unlocked again).
+func (b *Background) enter() bool {
+	runtime.LockOSThread()
+	if err := lowerThreadPriority(BackgroundNice); err != nil {
+		runtime.UnlockOSThread()
+		return false
+	}
+	return true
+}
+
+// encoders returns the queue of the shared encoders, starting them on first use.
+func (b *Background) encoders() chan<- encodeBatch {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.encode == nil {
+		b.encode = make(chan encodeBatch, b.base*4)
+		for range b.base {
+			b.wg.Go(func() {
+				yielding := !b.enter()
+				for batch := range b.encode {
+					batch.e.encode(batch.jobs, yielding)
+				}
+			})
+		}
+		b.extra += b.base
+		runtime.GOMAXPROCS(b.base + b.extra)
+	}
+	return b.encode
+}
+
+// Close stops the shared encoders once no run uses them, and gives GOMAXPROCS back. Runs must not
+// start after it.
+func (b *Background) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.encode == nil {
+		return
+	}
+	close(b.encode)
+	b.wg.Wait()
+	b.encode = nil
+	b.extra -= b.base
+	runtime.GOMAXPROCS(b.base + b.extra)
+}
+
+// workers is the default number of encoders: the CPUs, not a GOMAXPROCS raised for other runs.
+func (b *Background) workers() int {
+	if b == nil {
+		return runtime.GOMAXPROCS(0)
+	}
+	return b.base
+}
