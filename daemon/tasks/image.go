@@ -444,7 +444,8 @@ func (m *Manager) verify(ctx context.Context, t *store.Task, l *live, readBack f
 		return fmt.Errorf("verify: open image: %w", err)
 	}
 	defer closeFn()
-	got, err := pipeline.HashStream(ctx, r, names, l.set)
+	var got map[string]string
+	m.cfg.Background.Do(func() { got, err = pipeline.HashStream(ctx, r, names, l.set) })
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}

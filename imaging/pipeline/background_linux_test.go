@@ -165,3 +165,23 @@ func TestBackgroundSharedByRuns(t *testing.T) {
 		t.Fatalf("GOMAXPROCS %d after the runs, want %d (the shared encoders)", got, base+base)
 	}
 }
+
+// Do runs work at BackgroundNice with one more P while it runs, and leaves the caller's thread as it
+// was; a nil Background runs it in place.
+func TestBackgroundDo(t *testing.T) {
+	base := runtime.GOMAXPROCS(0)
+	bg := NewBackground()
+	var nice, procs int
+	bg.Do(func() { nice, procs = threadNice(), runtime.GOMAXPROCS(0) })
+	if nice != BackgroundNice || procs != base+1 {
+		t.Fatalf("Do ran at nice %d with GOMAXPROCS %d, want %d and %d", nice, procs, BackgroundNice, base+1)
+	}
+	if got := runtime.GOMAXPROCS(0); got != base {
+		t.Fatalf("GOMAXPROCS %d after Do, want %d", got, base)
+	}
+	var none *Background
+	none.Do(func() { nice = threadNice() })
+	if nice != 0 || threadNice() != 0 {
+		t.Fatalf("a nil Background ran at nice %d; the caller is at %d", nice, threadNice())
+	}
+}
