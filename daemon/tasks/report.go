@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/evidenced/evidenced/daemon/report"
@@ -30,14 +31,23 @@ func (m *Manager) ReportFiles(t *store.Task) map[string][]byte {
 	if r.Logical != nil {
 		writers["Files.csv"] = func(w io.Writer, r *report.Report) error { return report.WriteFilesCSV(w, r.Logical) }
 	}
+	// Rendered at once: they only read r, and the PDF and HTML of a logical task's file list
+	// (52,041 rows for the 2 GiB corpus) took most of the second between its copy and its end.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for name, write := range writers {
-		var b bytes.Buffer
-		if err := write(&b, r); err != nil {
-			m.log.Error("render report", "task", t.Key, "file", name, "err", err)
-			continue
-		}
-		out[name] = b.Bytes()
+		wg.Go(func() {
+			var b bytes.Buffer
+			if err := write(&b, r); err != nil {
+				m.log.Error("render report", "task", t.Key, "file", name, "err", err)
+				return
+			}
+			mu.Lock()
+			out[name] = b.Bytes()
+			mu.Unlock()
+		})
 	}
+	wg.Wait()
 	return out
 }
 
