@@ -180,7 +180,7 @@ func (r *logicalRun) scan(ctx context.Context) error {
 	// taken in order, as one by one.
 	walks := make([]volumeWalk, len(r.vols))
 	var wg sync.WaitGroup
-	slots := make(chan struct{}, r.m.cfg.cpus())
+	slots := make(chan struct{}, r.m.cfg.Background.CPUs())
 	for i, v := range r.vols {
 		wg.Go(func() {
 			slots <- struct{}{}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -66,14 +65,6 @@ type Config struct {
 	// Background runs the imaging pipelines' hashes and encoders below the API's priority (nil:
 	// as ordinary goroutines). The daemon has one for the process.
 	Background *pipeline.Background
-}
-
-// cpus is how many CPUs the work of one task is sized to.
-func (c *Config) cpus() int {
-	if c.Background != nil {
-		return c.Background.CPUs()
-	}
-	return runtime.GOMAXPROCS(0)
 }
 
 // Manager owns the running tasks.

@@ -42,8 +42,13 @@ func NewBackground() *Background {
 }
 
 // CPUs is the GOMAXPROCS the process had before any stage ran: what the work should be sized to
-// (GOMAXPROCS itself is raised while stages run).
-func (b *Background) CPUs() int { return b.base }
+// (GOMAXPROCS itself is raised while stages run). Without a Background (nil) it is GOMAXPROCS.
+func (b *Background) CPUs() int {
+	if b == nil {
+		return runtime.GOMAXPROCS(0)
+	}
+	return b.base
+}
 
 // add changes the number of stages alive by n and GOMAXPROCS with it.
 func (b *Background) add(n int) {
@@ -116,12 +121,4 @@ func (b *Background) Do(f func()) {
 		f()
 	}()
 	<-done
-}
-
-// workers is the default number of encoders: the CPUs, not a GOMAXPROCS raised for other runs.
-func (b *Background) workers() int {
-	if b == nil {
-		return runtime.GOMAXPROCS(0)
-	}
-	return b.base
 }

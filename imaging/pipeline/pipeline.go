@@ -461,7 +461,7 @@ func newHashes(names []digest.Name, resume *Checkpoint) (map[string]hash.Hash, e
 // returns ctx's error with Result.Last set to the last checkpoint.
 func Run(ctx context.Context, src *source.Reader, w ChunkWriter, cfg Config) (Result, error) {
 	if cfg.Workers <= 0 {
-		cfg.Workers = cfg.Background.workers()
+		cfg.Workers = cfg.Background.CPUs()
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = 500 * time.Millisecond
