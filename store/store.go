@@ -363,14 +363,24 @@ func attach(tx *bolt.Tx, t *Task) {
 	}
 }
 
-// Task reads a task record.
-func (s *Store) Task(key string) (*Task, error) {
+// Task reads a task record with its checkpoint and report section.
+func (s *Store) Task(key string) (*Task, error) { return s.task(key, true) }
+
+// TaskRecord reads a task record without its checkpoint and report section, as Tasks lists them:
+// what answering a status poll needs. A running logical task's checkpoint holds its whole file
+// tree (megabytes): copied for every poll, 50 pollers of four such tasks spent a sixth of the
+// daemon's CPU on it and waited up to 2 s for an answer.
+func (s *Store) TaskRecord(key string) (*Task, error) { return s.task(key, false) }
+
+func (s *Store) task(key string, attached bool) (*Task, error) {
 	var t Task
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if err := get(tx, bTasks, key, &t); err != nil {
 			return err
 		}
-		attach(tx, &t)
+		if attached {
+			attach(tx, &t)
+		}
 		return nil
 	})
 	if err != nil {

@@ -142,7 +142,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 }
 
 // A task's checkpoint and report section are stored beside the record, come back with it from
-// Task (not from the Tasks listing), and go when cleared.
+// Task (not from the Tasks listing nor TaskRecord), and go when cleared.
 func TestCheckpointAndExtraBesideTheRecord(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "s.db"))
 	defer s.Close()
@@ -163,7 +163,14 @@ func TestCheckpointAndExtraBesideTheRecord(t *testing.T) {
 	if err != nil || !bytes.Equal(got.Checkpoint, big) || got.ReportExtra != tk.ReportExtra {
 		t.Fatalf("Task: %v, checkpoint %d bytes, extra %q", err, len(got.Checkpoint), got.ReportExtra)
 	}
-	// A listing carries the records only.
+	// A status read and a listing carry the record only.
+	rec, err := s.TaskRecord("k")
+	if err != nil || rec.Key != "k" || rec.State != "paused" || rec.Checkpoint != nil || rec.ReportExtra != "" {
+		t.Fatalf("TaskRecord: %v %+v", err, rec)
+	}
+	if _, err := s.TaskRecord("nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("TaskRecord of no task: %v", err)
+	}
 	all, err := s.Tasks()
 	if err != nil || len(all) != 1 || all[0].Key != "k" || all[0].Checkpoint != nil || all[0].ReportExtra != "" {
 		t.Fatalf("Tasks: %v %+v", err, all)

@@ -154,7 +154,7 @@ func (s *Server) streamRevoked(r *http.Request) string {
 func (s *Server) liveProgress() []liveProgress {
 	var out []liveProgress
 	for _, k := range s.tasks.Running() {
-		t, err := s.tasks.Task(k)
+		t, err := s.tasks.TaskRecord(k)
 		if err != nil {
 			continue // ended and gone meanwhile
 		}

@@ -209,7 +209,7 @@ func (s *Server) visibleKeys(id identity) func(key string) bool {
 	return func(key string) bool {
 		v, ok := seen[key]
 		if !ok {
-			t, err := s.tasks.Task(key)
+			t, err := s.tasks.TaskRecord(key)
 			v = err == nil && mayAccess(id, t)
 			seen[key] = v
 		}
@@ -219,7 +219,7 @@ func (s *Server) visibleKeys(id identity) func(key string) bool {
 
 // visibleTask reads a task the caller may see; another examiner's task does not exist for them.
 func (s *Server) visibleTask(r *http.Request, key string) (*store.Task, error) {
-	t, err := s.tasks.Task(key)
+	t, err := s.tasks.TaskRecord(key)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +250,7 @@ func (s *Server) lookupTask(r *http.Request) (*store.Task, error) {
 		return nil, err
 	}
 	if k := strings.TrimSpace(q.Get("taskKey")); k != "" {
-		return s.tasks.Task(k)
+		return s.tasks.TaskRecord(k)
 	}
 	src := strings.TrimSpace(q.Get("source"))
 	if src == "" {
@@ -292,7 +292,7 @@ func (s *Server) driveTask(port string, did driveID, onPort *hal.Identity) (*sto
 			continue
 		}
 		if onPort != nil || t.Port == port {
-			return s.tasks.Task(t.Key) // the listing leaves out the report section
+			return t, nil
 		}
 		if elsewhere == "" {
 			elsewhere = t.Port
@@ -308,7 +308,7 @@ func (s *Server) driveTask(port string, did driveID, onPort *hal.Identity) (*sto
 // it (onPort, nil when none), else the newest that ran on the port.
 func (s *Server) portTask(port string, onPort *hal.Identity) (*store.Task, error) {
 	if k := s.tasks.BusyTask(port); k != "" && !tasks.Starting(k) {
-		return s.tasks.Task(k)
+		return s.tasks.TaskRecord(k)
 	}
 	if onPort != nil {
 		return s.tasks.LatestFor(onPort.Model, onPort.Serial)
@@ -319,7 +319,7 @@ func (s *Server) portTask(port string, onPort *hal.Identity) (*store.Task, error
 	}
 	for _, t := range all {
 		if t.Port == port {
-			return s.tasks.Task(t.Key)
+			return t, nil
 		}
 	}
 	return nil, notFound("no task on port %s", port)
@@ -426,7 +426,7 @@ func (s *Server) resumeTask(w http.ResponseWriter, r *http.Request) error {
 	if err := s.tasks.Resume(r.Context(), k, targetSpec(tgt, q, "target")); err != nil {
 		return err
 	}
-	t, err := s.tasks.Task(k)
+	t, err := s.tasks.TaskRecord(k)
 	if err != nil {
 		return err
 	}
@@ -443,7 +443,10 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := s.visibleTask(r, k)
+	if _, err := s.visibleTask(r, k); err != nil {
+		return err
+	}
+	t, err := s.tasks.Task(k) // with the report section the report is made of
 	if err != nil {
 		return err
 	}

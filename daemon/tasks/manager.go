@@ -195,10 +195,17 @@ func (m *Manager) NewKey(kind string, id hal.Identity) (string, int, error) {
 	return fmt.Sprintf("%s_%d_%s_%s_%s_%s", kind, n, model, id.Serial, m.cfg.ApplianceID, uuid.NewString()), n, nil
 }
 
-// Task returns a task by key, accepting it percent-encoded or decoded.
-func (m *Manager) Task(key string) (*store.Task, error) {
+// Task returns a task by key, accepting it percent-encoded or decoded, with its checkpoint and
+// report section.
+func (m *Manager) Task(key string) (*store.Task, error) { return m.find(key, m.st.Task) }
+
+// TaskRecord returns a task by key as Task does, without its checkpoint and report section
+// (store.TaskRecord): for status answers, which read neither.
+func (m *Manager) TaskRecord(key string) (*store.Task, error) { return m.find(key, m.st.TaskRecord) }
+
+func (m *Manager) find(key string, read func(string) (*store.Task, error)) (*store.Task, error) {
 	for _, k := range keyForms(key) {
-		t, err := m.st.Task(k)
+		t, err := read(k)
 		if err == nil {
 			return t, nil
 		}
@@ -220,7 +227,7 @@ func keyForms(key string) []string {
 // Tasks lists every task, newest first.
 func (m *Manager) Tasks() ([]*store.Task, error) { return m.st.Tasks() }
 
-// LatestFor returns the newest task of a drive.
+// LatestFor returns the newest task of a drive, without its checkpoint and report section.
 func (m *Manager) LatestFor(model, serial string) (*store.Task, error) {
 	all, err := m.st.Tasks()
 	if err != nil {
@@ -228,7 +235,7 @@ func (m *Manager) LatestFor(model, serial string) (*store.Task, error) {
 	}
 	for _, t := range all {
 		if t.Model == model && t.Serial == serial {
-			return m.Task(t.Key)
+			return t, nil
 		}
 	}
 	return nil, errkind.New(errkind.NotFound, "no task for drive %s %s", model, serial)
