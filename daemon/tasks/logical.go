@@ -159,11 +159,18 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 			return err
 		}
 	}
-	spec := output.Spec{Options: req.Options, Base: t.TargetBase, AcquiredAt: t.AcquiredAt, Identity: req.Drive.Identity(), Software: m.cfg.Software}
+	// The copy's work (reading, digests, compression) runs below the API's priority, as an image
+	// task's does: four logical copies at normal priority kept check-task answers waiting up to
+	// 1.5 s behind their goroutines.
+	bg := m.cfg.Background
+	spec := output.Spec{Options: req.Options, Base: t.TargetBase, AcquiredAt: t.AcquiredAt, Identity: req.Drive.Identity(), Software: m.cfg.Software,
+		Threads: ewf.Threads{Go: bg.Go, Workers: bg.CPUs()}}
 	if r.sink, err = output.OpenContainer(spec, tgt, r.st); err != nil {
 		return err
 	}
-	return r.finish(ctx, r.copyAll(ctx))
+	var copyErr error
+	bg.Do(func() { copyErr = r.copyAll(ctx) })
+	return r.finish(ctx, copyErr)
 }
 
 // scan lists the drive's volumes and walks their file systems, choosing the entries to copy.
@@ -180,11 +187,13 @@ func (r *logicalRun) scan(ctx context.Context) error {
 	// taken in order, as one by one.
 	walks := make([]volumeWalk, len(r.vols))
 	var wg sync.WaitGroup
-	slots := make(chan struct{}, r.m.cfg.Background.CPUs())
+	bg := r.m.cfg.Background
+	slots := make(chan struct{}, bg.CPUs())
 	for i, v := range r.vols {
-		wg.Go(func() {
-			slots <- struct{}{}
-			defer func() { <-slots }()
+		slots <- struct{}{}
+		wg.Add(1)
+		bg.Go(func() {
+			defer func() { <-slots; wg.Done() }()
 			walks[i] = walkVolume(ctx, r.rd, v)
 		})
 	}

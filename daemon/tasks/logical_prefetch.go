@@ -29,12 +29,19 @@ type prefetchLimits struct {
 	workers  int
 }
 
-// defaultPrefetch: files up to 1 MiB (the container writer's read size), 8 MiB and 32 files in
+// defaultPrefetch: files up to 1 MiB (the container writer's read size), 8 MiB and 128 files in
 // flight, two readers: the stream's hashes and chunks stay the copy loop's, and the chunks'
 // compression has its own workers.
 func defaultPrefetch() prefetchLimits {
-	return prefetchLimits{maxFile: 1 << 20, maxBytes: 8 << 20, maxFiles: 32, workers: 2}
+	return prefetchLimits{maxFile: 1 << 20, maxBytes: 8 << 20, maxFiles: 128, workers: 2}
 }
+
+// A group of files handed to a read-ahead worker at once holds up to prefetchGroupFiles files and
+// ends with the one that reaches prefetchGroupBytes.
+const (
+	prefetchGroupFiles = 16
+	prefetchGroupBytes = 1 << 20
+)
 
 // readAhead is one file read ahead of the copy loop.
 type readAhead struct {
@@ -70,38 +77,78 @@ func (r *logicalRun) startPrefetch(ctx context.Context, from int) *prefetcher {
 	lim := r.prefetch
 	lim.maxFile = min(lim.maxFile, lim.maxBytes) // a file larger than the budget would wait forever
 	pf := &prefetcher{lim: lim, queue: make(chan *readAhead, lim.maxFiles), bytes: semaphore.NewWeighted(lim.maxBytes), cancel: cancel}
-	work := make(chan *readAhead)
+	work := make(chan []*readAhead)
 	pf.wg.Go(func() {
 		defer close(pf.queue)
 		defer close(work)
+		// The workers run at the imaging's priority on threads of their own (Background.Go), where
+		// waking one costs two context switches: they are handed groups of files, not one file
+		// each (one by one, that made a copy 20% slower). A group goes out when it is full, or
+		// before the feeder would wait for the copy loop, which may be waiting for that group.
+		var group []*readAhead
+		var groupBytes int64
+		flush := func() bool {
+			if len(group) == 0 {
+				return true
+			}
+			select {
+			case work <- group:
+				group, groupBytes = nil, 0
+				return true
+			case <-ctx.Done():
+				for _, ra := range group {
+					ra.skipped = true
+					close(ra.done)
+				}
+				group = nil
+				return false
+			}
+		}
+		defer flush()
 		for i := from; i < len(r.items); i++ {
 			if !lim.prefetchable(r.items[i]) {
 				continue
 			}
+			size := r.items[i].e.Size
 			// Released by the copy loop once the file is stored (next); never, when the copy
 			// stops, which is when nothing waits for the bytes any more.
-			if err := pf.bytes.Acquire(ctx, r.items[i].e.Size); err != nil {
-				return
+			if !pf.bytes.TryAcquire(size) {
+				if !flush() {
+					return
+				}
+				if err := pf.bytes.Acquire(ctx, size); err != nil {
+					return
+				}
 			}
-			ra := &readAhead{index: i, size: r.items[i].e.Size, done: make(chan struct{})}
+			ra := &readAhead{index: i, size: size, done: make(chan struct{})}
 			select {
 			case pf.queue <- ra:
-			case <-ctx.Done():
-				return
+			default:
+				if !flush() {
+					return
+				}
+				select {
+				case pf.queue <- ra:
+				case <-ctx.Done():
+					return
+				}
 			}
-			select {
-			case work <- ra:
-			case <-ctx.Done():
-				ra.skipped = true
-				close(ra.done)
-				return
+			group = append(group, ra)
+			if groupBytes += size; len(group) == prefetchGroupFiles || groupBytes >= prefetchGroupBytes {
+				if !flush() {
+					return
+				}
 			}
 		}
 	})
 	for range lim.workers {
-		pf.wg.Go(func() {
-			for ra := range work {
-				r.readAhead(ctx, ra, &pf.bufs)
+		pf.wg.Add(1)
+		r.m.cfg.Background.Go(func() { // reading and digests below the API's priority
+			defer pf.wg.Done()
+			for g := range work {
+				for _, ra := range g {
+					r.readAhead(ctx, ra, &pf.bufs)
+				}
 			}
 		})
 	}

@@ -22,6 +22,11 @@ type Batch struct {
 	// BufSize is the capacity of each scratch buffer: the largest encoded chunk, so that encoding
 	// allocates nothing.
 	BufSize int
+	// Workers is how many goroutines encode a batch (0: GOMAXPROCS).
+	Workers int
+	// Go starts each of them (nil: the go statement): a caller may run the encoding on threads of
+	// its own, such as a daemon's lower-priority ones.
+	Go func(f func())
 
 	bufs [][]byte
 	out  []result
@@ -33,7 +38,7 @@ type result struct {
 	err  error
 }
 
-// Write encodes chunks on up to GOMAXPROCS goroutines and writes them in order. An encoded chunk
+// Write encodes chunks on up to Workers goroutines and writes them in order. An encoded chunk
 // is never kept as a scratch buffer: encoders may return shared or caller memory. The first error,
 // of encoding or writing, stops the writing and is returned; chunks after it are not written.
 func (b *Batch) Write(c Codec, chunks [][]byte) error {
@@ -41,7 +46,7 @@ func (b *Batch) Write(c Codec, chunks [][]byte) error {
 	return b.WriteOut(c, chunks)
 }
 
-// Encode encodes chunks on up to GOMAXPROCS goroutines and keeps the results for WriteOut. It
+// Encode encodes chunks on up to Workers goroutines and keeps the results for WriteOut. It
 // calls only EncodeChunk, so it may run on another goroutine while the caller goes on with other
 // work (not with this Batch, nor with chunks' memory).
 func (b *Batch) Encode(c Codec, chunks [][]byte) {
@@ -53,10 +58,20 @@ func (b *Batch) Encode(c Codec, chunks [][]byte) {
 		b.bufs = append(b.bufs, make([]byte, 0, b.BufSize))
 		b.out = append(b.out, result{})
 	}
+	workers := b.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	start := b.Go
+	if start == nil {
+		start = func(f func()) { go f() }
+	}
 	var wg sync.WaitGroup
 	var next atomic.Int64
-	for range min(runtime.GOMAXPROCS(0), n) {
-		wg.Go(func() {
+	for range min(workers, n) {
+		wg.Add(1)
+		start(func() {
+			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= n {

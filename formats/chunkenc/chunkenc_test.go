@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 )
 
@@ -91,5 +92,27 @@ func TestBatchSizes(t *testing.T) {
 	}
 	if got := string(bytes.Join(u.written, []byte("|"))); got != string(bytes.Join(chunks(want...), []byte("|"))) {
 		t.Fatalf("written %q", got)
+	}
+}
+
+// Workers bounds the goroutines a batch is encoded on, and Go starts each of them.
+func TestBatchWorkersAndGo(t *testing.T) {
+	var mu sync.Mutex
+	started := 0
+	b := &Batch{BufSize: 8, Workers: 3, Go: func(f func()) {
+		mu.Lock()
+		started++
+		mu.Unlock()
+		go f()
+	}}
+	u := &upper{failAt: -1}
+	if err := b.Write(u, chunks("a", "b", "c", "d", "e", "f", "g")); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(bytes.Join(u.written, []byte("|"))); got != "A|B|C|D|E|F|G" || started != 3 {
+		t.Fatalf("wrote %q on %d goroutines started by Go, want A|B|C|D|E|F|G on 3", got, started)
+	}
+	if err := b.Write(u, chunks("h", "i")); err != nil || started != 5 {
+		t.Fatalf("two chunks: %v, %d goroutines in all, want 5 (no more workers than chunks)", err, started)
 	}
 }

@@ -49,6 +49,7 @@ type LogicalOptions struct {
 	Compression Compression
 	SegmentSize int64 // 0 = one segment
 	MD5, SHA1   bool  // per-file hashes to store in the tree
+	Threads           // where the chunks are encoded and the digests taken
 }
 
 // LogicalEntry describes one file or directory to store.
@@ -112,7 +113,7 @@ func NewLogicalWriter(create CreateFunc, base string, opt LogicalOptions) (*Logi
 
 func newLogicalWriter(create CreateFunc, base string, opt LogicalOptions) (*LogicalWriter, error) {
 	w, err := newWriter(create, base, Options{Metadata: opt.Metadata, Compression: opt.Compression,
-		SegmentSize: opt.SegmentSize, BytesPerSector: 512, SectorsPerChunk: 64})
+		SegmentSize: opt.SegmentSize, BytesPerSector: 512, SectorsPerChunk: 64, Threads: opt.Threads})
 	if err != nil {
 		return nil, err
 	}
@@ -382,7 +383,11 @@ func (lw *LogicalWriter) write(p []byte, file bool) error {
 		case len(p) < 4*lw.w.chunkSize:
 			h.Write(p)
 		default:
-			wg.Go(func() { h.Write(p) })
+			wg.Add(1)
+			lw.w.opt.start(func() {
+				defer wg.Done()
+				h.Write(p)
+			})
 		}
 	}
 	_, err := lw.w.Write(p)

@@ -12,11 +12,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -865,5 +867,25 @@ func TestL01TargetFails(t *testing.T) {
 	}
 	if addErr == nil {
 		t.Fatal("16 MiB went into a 3 MiB target without an error from AddFile")
+	}
+}
+
+// Threads.Go starts every goroutine of the writer (batches, their stream digests, the encoders,
+// a large write's file digests), and what it writes is what the go statement's writer writes.
+func TestL01Threads(t *testing.T) {
+	files := append(l01Corpus(), l01File{LogicalEntry: LogicalEntry{Path: "p1-ext4/big", Size: 3 << 20}, data: mixedData(3 << 20)})
+	var started atomic.Int64
+	opt := LogicalOptions{Compression: CompressFast, MD5: true, SHA1: true}
+	withThreads := opt
+	withThreads.Threads = Threads{Workers: 1, Go: func(f func()) { started.Add(1); go f() }}
+	l01, w := writeL01(t, files, withThreads)
+	checkOurReader(t, l01, files, withThreads)
+	// At least a batch (its goroutine, two stream digests, one encoder) and the big file's digests.
+	if n := started.Load(); n < 6 {
+		t.Fatalf("Threads.Go started %d goroutines, want the writer's every one (at least 6)", n)
+	}
+	_, plain := writeL01(t, files, opt)
+	if got, want := w.StreamHashes(), plain.StreamHashes(); !maps.Equal(got, want) {
+		t.Fatalf("stream hashes with Threads %v, without %v", got, want)
 	}
 }

@@ -40,6 +40,24 @@ type Options struct {
 	SectorsPerChunk uint32
 	SegmentSize     int64
 	Removable       bool
+	Threads
+}
+
+// Threads place the goroutines Write encodes and hashes its batches on. The zero value is the go
+// statement and GOMAXPROCS encoders; a daemon passes its own, to run that work below the priority
+// of its API.
+type Threads struct {
+	Go      func(f func()) // starts each goroutine (nil: the go statement)
+	Workers int            // goroutines encoding a batch at once (0: GOMAXPROCS)
+}
+
+// start runs f on a goroutine of t's.
+func (t Threads) start(f func()) {
+	if t.Go != nil {
+		t.Go(f)
+		return
+	}
+	go f()
 }
 
 // Writer writes an E01 segment set.
@@ -140,7 +158,7 @@ func newWriter(create CreateFunc, base string, opt Options) (*Writer, error) {
 		return nil, fmt.Errorf("ewf: %w", err)
 	}
 	w.zeros = make([]byte, w.chunkSize)
-	w.batch.BufSize = w.MaxEncodedSize()
+	w.batch.BufSize, w.batch.Workers, w.batch.Go = w.MaxEncodedSize(), opt.Workers, opt.Go
 	w.zeroEnc, w.zeroComp = w.encode(nil, w.zeros, true)
 	w.entries = make([]uint32, 0, maxTableEntry)
 	w.volume = w.volumeSection()
@@ -572,11 +590,13 @@ func (w *Writer) writeHeld() error {
 	w.held, w.flight, w.done = w.flight[:0], batch, done
 	skip := w.hashSkip
 	w.hashSkip = 0
-	go func() {
+	w.opt.start(func() {
 		defer close(done)
 		var wg sync.WaitGroup
 		for _, h := range w.streamHashes {
-			wg.Go(func() {
+			wg.Add(1)
+			w.opt.start(func() {
+				defer wg.Done()
 				h.Write(batch[0][skip:])
 				for _, c := range batch[1:] {
 					h.Write(c)
@@ -585,7 +605,7 @@ func (w *Writer) writeHeld() error {
 		}
 		w.batch.Encode(w, batch)
 		wg.Wait()
-	}()
+	})
 	return nil
 }
 

@@ -149,7 +149,7 @@ func OpenContainer(spec Spec, tgt target.Target, st *ewf.LogicalState) (Containe
 			AcquisitionTime: acquired, SystemTime: acquired, Notes: "logical image of " + id.Model + " " + id.Serial,
 		},
 		Compression: comp, MD5: md5On, SHA1: sha1On,
-		SegmentSize: int64(o.L01.SegmentGB) << 30,
+		SegmentSize: int64(o.L01.SegmentGB) << 30, Threads: spec.Threads,
 	}
 	var w *ewf.LogicalWriter
 	var err error

@@ -8,6 +8,7 @@ package output
 import (
 	"encoding/hex"
 	"fmt"
+	"github.com/evidenced/evidenced/formats/ewf"
 	"io"
 	"time"
 
@@ -29,6 +30,9 @@ type Spec struct {
 	AcquiredAt time.Time // zero: now
 	Identity   hal.Identity
 	Software   string
+	// Threads place the goroutines of a logical container's writer (an L01's digests and
+	// compression); the zero value is the go statement.
+	Threads ewf.Threads
 }
 
 // Image is an opened image of a drive.

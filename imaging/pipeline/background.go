@@ -3,6 +3,7 @@ package pipeline
 import (
 	"runtime"
 	"sync"
+	"time"
 )
 
 // BackgroundNice is the kernel nice value of the threads Background runs stages on.
@@ -34,12 +35,18 @@ type Background struct {
 	extra  int // stage threads alive
 	encode chan encodeBatch
 	wg     sync.WaitGroup
+
+	work     chan func() // to a worker of Go that waits for work (unbuffered)
+	idleExit time.Duration
 }
 
 // NewBackground returns a Background over the process's current GOMAXPROCS.
 func NewBackground() *Background {
-	return &Background{base: runtime.GOMAXPROCS(0)}
+	return &Background{base: runtime.GOMAXPROCS(0), work: make(chan func()), idleExit: workerIdleExit}
 }
+
+// workerIdleExit is how long a worker of Go waits for more work before its thread ends.
+const workerIdleExit = 10 * time.Second
 
 // CPUs is the GOMAXPROCS the process had before any stage ran: what the work should be sized to
 // (GOMAXPROCS itself is raised while stages run). Without a Background (nil) it is GOMAXPROCS.
@@ -63,6 +70,14 @@ func (b *Background) add(n int) {
 // could not be lowered, and the goroutine is an ordinary one, unlocked again).
 func (b *Background) enter() bool {
 	runtime.LockOSThread()
+	// Never the main thread: the runtime keeps it when its goroutine ends (its priority would stay
+	// lowered), and its nice value is the one ps and top show for the whole process. A program
+	// keeps the main thread for its main goroutine (runtime.LockOSThread first thing in main) so
+	// that no stage lands there and runs at the normal priority.
+	if onMainThread() {
+		runtime.UnlockOSThread()
+		return false
+	}
 	if err := lowerThreadPriority(BackgroundNice); err != nil {
 		runtime.UnlockOSThread()
 		return false
@@ -103,6 +118,40 @@ func (b *Background) Close() {
 	b.encode = nil
 	b.extra -= b.base
 	runtime.GOMAXPROCS(b.base + b.extra)
+}
+
+// Go runs f on a worker thread at BackgroundNice and returns at once: the go statement of work that
+// is not a pipeline's, such as the digests and compression of a logical copy, whose writer starts
+// goroutines per batch of chunks. A worker waiting for work takes f; when none waits, a new worker
+// starts (and GOMAXPROCS is raised by one, as for a stage). A worker waits workerIdleExit for more
+// work before it ends, so that goroutines started batch after batch reuse threads instead of
+// creating one (and changing GOMAXPROCS, which stops the world) each. A nil Background runs f as an
+// ordinary goroutine.
+func (b *Background) Go(f func()) {
+	if b == nil {
+		go f()
+		return
+	}
+	select {
+	case b.work <- f:
+		return
+	default:
+	}
+	b.add(1)
+	go func() {
+		b.enter()
+		idle := time.NewTimer(b.idleExit)
+		for {
+			f()
+			idle.Reset(b.idleExit)
+			select {
+			case f = <-b.work:
+			case <-idle.C:
+				b.add(-1)
+				return
+			}
+		}
+	}()
 }
 
 // Do runs f on a thread of its own at BackgroundNice and returns when f has: for CPU-bound work

@@ -14,3 +14,6 @@ func lowerThreadPriority(nice int) error {
 	}
 	return nil
 }
+
+// onMainThread reports whether the calling thread is the process's main thread.
+func onMainThread() bool { return unix.Gettid() == unix.Getpid() }

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/raw"
@@ -183,5 +186,64 @@ func TestBackgroundDo(t *testing.T) {
 	none.Do(func() { nice = threadNice() })
 	if nice != 0 || threadNice() != 0 {
 		t.Fatalf("a nil Background ran at nice %d; the caller is at %d", nice, threadNice())
+	}
+}
+
+// Go runs each function on a worker thread at BackgroundNice; a worker that waits for work is
+// reused rather than a thread started per call; as many workers run as functions run at once,
+// each raising GOMAXPROCS; idle workers end, and GOMAXPROCS comes back.
+func TestBackgroundGo(t *testing.T) {
+	base := runtime.GOMAXPROCS(0)
+	bg := NewBackground()
+	bg.idleExit = 200 * time.Millisecond
+	tids := map[int]bool{}
+	for range 20 {
+		done := make(chan struct{})
+		var nice, tid int
+		bg.Go(func() { nice, tid = threadNice(), unix.Gettid(); close(done) })
+		<-done
+		if nice != BackgroundNice {
+			t.Fatalf("Go ran at nice %d, want %d", nice, BackgroundNice)
+		}
+		tids[tid] = true
+		time.Sleep(time.Millisecond) // the worker is back waiting for work
+	}
+	if len(tids) > 2 {
+		t.Fatalf("20 calls one after the other ran on %d threads: workers are not reused", len(tids))
+	}
+
+	const n = 4
+	release := make(chan struct{})
+	var started sync.WaitGroup
+	started.Add(n)
+	var mu sync.Mutex
+	threads := map[int]bool{}
+	for range n {
+		bg.Go(func() {
+			mu.Lock()
+			threads[unix.Gettid()] = true
+			mu.Unlock()
+			started.Done()
+			<-release // all n at once: none can take another's work
+		})
+	}
+	started.Wait()
+	if len(threads) != n || runtime.GOMAXPROCS(0) < base+n {
+		t.Fatalf("%d functions at once ran on %d threads with GOMAXPROCS %d, want %d threads and at least %d", n, len(threads), runtime.GOMAXPROCS(0), n, base+n)
+	}
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.GOMAXPROCS(0) != base || backgroundThreads() != 0 { // a thread ends just after its worker
+		if time.Now().After(deadline) {
+			t.Fatalf("after the workers' idle time: GOMAXPROCS %d (want %d), %d threads at BackgroundNice (want 0)", runtime.GOMAXPROCS(0), base, backgroundThreads())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	var none *Background
+	done := make(chan int)
+	none.Go(func() { done <- threadNice() })
+	if nice := <-done; nice != 0 {
+		t.Fatalf("a nil Background's Go ran at nice %d", nice)
 	}
 }
