@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -61,9 +62,13 @@ type options struct {
 	applianceID string
 	spinUp      time.Duration
 	timeZone    string
+	cpuProfile  string
 }
 
 func main() {
+	// The main thread stays main's: the imaging's threads lower their own priority for good
+	// (pipeline.Background), and the main thread's priority is the one ps shows for the process.
+	runtime.LockOSThread()
 	log := systemd.Logger(os.Stderr, slog.LevelInfo)
 	args := os.Args[1:]
 	var err error
@@ -106,6 +111,7 @@ func serveFlags(fs *flag.FlagSet) *options {
 	fs.StringVar(&o.applianceID, "appliance-id", "", "appliance id in task keys (default: from the board, else EVD0001)")
 	fs.DurationVar(&o.spinUp, "spin-up", 0, "simulated drive spin-up time (sim board; 0 = the board's default)")
 	fs.StringVar(&o.timeZone, "time-zone", "", "IANA time zone reports show times in, with UTC beside (e.g. Europe/Berlin; default: the system's local zone)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the daemon's whole run to this file, for development (make bench)")
 	return o
 }
 
@@ -174,6 +180,13 @@ func serve(args []string, log *slog.Logger) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -212,8 +225,9 @@ func serve(args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	bg := pipeline.NewBackground()
 	tm, err := tasks.New(st, b, log, tasks.Config{ApplianceID: applianceID, TargetRoots: roots, Software: "evidenced " + Version, TimeZone: zone,
-		Background: pipeline.NewBackground()})
+		Background: bg})
 	if err != nil {
 		return err
 	}
@@ -280,6 +294,7 @@ func serve(args []string, log *slog.Logger) error {
 	defer cancel()
 	_ = hs.Shutdown(sctx)
 	tm.Close()
+	bg.Close() // every run has ended: none uses the shared encoders any more
 	return nil
 }
 
