@@ -11,7 +11,8 @@ export PATH := /usr/local/go/bin:$(PATH)
 build: build-deps
 	$(GO) build -o $(BIN) ./daemon
 
-# System packages the build links against (cgo: libudev for hal/linux, ISA-L for E01 deflate).
+# System packages the build links against (cgo: libudev for hal/linux, ISA-L for E01 deflate, liblz4
+# for AFF4 lz4).
 build-deps:
 	@scripts/build-deps.sh
 
@@ -52,6 +53,8 @@ test: corpus vet
 	# The pure-Go deflate engine (builds without cgo, or -tags noisal): round trips, and E01 sizes against ewfacquire.
 	$(TEST_ENV) $(GO) test -tags noisal -count=1 -timeout 10m ./formats/deflate
 	$(TEST_ENV) $(GO) test -tags noisal -count=1 -timeout 10m -run 'TestFastSizeVsEwfacquire' ./formats/ewf
+	# The pure-Go lz4 engine (builds without cgo, or -tags noliblz4).
+	$(TEST_ENV) $(GO) test -tags noliblz4 -count=1 -timeout 10m ./formats/lz4block
 	# Throughput bars, which the race detector would measure instead: imaging to a Samba share at >= 0.70 of local.
 	$(TEST_ENV) $(GO) test -count=1 -timeout 10m -run 'TestSMBThroughput' ./imaging/target ./daemon/api
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, when missing, the Debian packages the tests use: libewf's and SleuthKit's readers (the
 # independent judges of our images), the file system tools mkdisk.sh needs, Samba for CIFS tests,
-# the comparison imagers for benchmarks, ISA-L (built into the daemon), and Chromium for the dashboard's browser test.
+# the comparison imagers for benchmarks, ISA-L and liblz4 (built into the daemon), and Chromium for the dashboard's browser test.
 set -euo pipefail
 need=()
 check() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
@@ -30,6 +30,9 @@ check pkg-config pkg-config
 # Intel ISA-L: formats/deflate's igzip binding (cgo) compresses E01 chunks; igzip is for make bench.
 [ -f /usr/include/isa-l/igzip_lib.h ] || need+=(libisal-dev)
 check igzip isal
+# liblz4: formats/lz4block's binding (cgo) compresses AFF4 lz4 chunks; the lz4 tool checks our blocks.
+[ -f /usr/include/lz4.h ] || need+=(liblz4-dev)
+check lz4 lz4
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

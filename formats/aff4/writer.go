@@ -24,11 +24,11 @@ import (
 
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/s2"
-	"github.com/pierrec/lz4/v4"
 
 	"github.com/evidenced/evidenced/formats/chunkenc"
 	"github.com/evidenced/evidenced/formats/digest"
 	"github.com/evidenced/evidenced/formats/incompressible"
+	"github.com/evidenced/evidenced/formats/lz4block"
 )
 
 // Compression method IRIs of the AFF4 standard (the lexicon of the reference implementations).
@@ -215,7 +215,7 @@ func newWriter(opt Options) (*Writer, error) {
 
 func (w *Writer) bufBound() int {
 	b := w.chunk
-	if lb := lz4.CompressBlockBound(w.chunk); lb > b {
+	if lb := lz4block.Bound(w.chunk); lb > b {
 		b = lb
 	}
 	if sb := s2.MaxEncodedLen(w.chunk); sb > b {
@@ -252,10 +252,6 @@ func isZero(b []byte) bool {
 	return true
 }
 
-// The lz4 compressor carries a large hash table: pooled so the per-chunk
-// path does not allocate.
-var lz4Pool = sync.Pool{New: func() any { return new(lz4.Compressor) }}
-
 var flatePool = sync.Pool{New: func() any { fw, _ := flate.NewWriter(nil, flate.BestSpeed); return fw }}
 
 type sliceWriter struct{ b []byte }
@@ -286,18 +282,16 @@ func (w *Writer) compress(dst, src []byte) ([]byte, bool, error) {
 	}
 	switch w.opt.Compression {
 	case "lz4":
-		n := lz4.CompressBlockBound(len(src))
+		n := lz4block.Bound(len(src))
 		if cap(dst) < n {
 			dst = make([]byte, n)
 		}
 		dst = dst[:n]
-		c := lz4Pool.Get().(*lz4.Compressor)
-		m, err := c.CompressBlock(src, dst)
-		lz4Pool.Put(c)
+		m, err := lz4block.Compress(dst, src)
 		if err != nil {
 			return nil, false, err
 		}
-		if m == 0 { // incompressible per lz4
+		if m == 0 { // not smaller: stored as it is
 			return rawCopy(dst, src), false, nil
 		}
 		out = dst[:m]
