@@ -198,8 +198,9 @@ func TestSMBThroughput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const rounds = 5
 	var best [2][2]float64 // [e01, raw][local, smb]
-	for round := range 3 {
+	for round := range rounds {
 		name := fmt.Sprintf("img%d", round)
 		var r [2][2]float64
 		r[0][0] = writeE01(t, lt, name, data)
@@ -228,7 +229,7 @@ func TestSMBThroughput(t *testing.T) {
 		}
 	}
 	e01, rawRatio := best[0][1]/best[0][0], best[1][1]/best[1][0]
-	t.Logf("best of 3: E01 SMB/local %.2f, raw SMB/local %.2f", e01, rawRatio)
+	t.Logf("best of %d: E01 SMB/local %.2f, raw SMB/local %.2f", rounds, e01, rawRatio)
 	if testenv.Race {
 		// The race detector slows the Go SMB client 5-10 times and not the C deflate of a local
 		// E01: the ratio measures the detector. make test runs this test again without it.
