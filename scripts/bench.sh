@@ -216,5 +216,5 @@ printf 'peak RSS of any run (CLI runs, daemon with the L01 run): %d MiB\n' "$max
 # from losetup to the plugged event.
 if [ "$(id -u)" = 0 ]; then
   echo
-  EVIDENCED_BENCH_HAL=${BENCH_HAL_MIB:-512} go test -count=1 -run TestBenchReaderVsDD -v ./hal/linux | grep -E 'MiB loop device|Reader at|^(ok|FAIL)'
+  EVIDENCED_BENCH_HAL=${BENCH_HAL_MIB:-512} go test -count=1 -run TestBenchReaderVsDD -v ./hal/linux | grep -E 'MiB loop device|Reader at|Reader one read|^(ok|FAIL)'
 fi
