@@ -7,7 +7,6 @@ package pollers
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"sync"
@@ -86,21 +85,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 // poll makes one request and reads the whole answer: the time is until its last byte.
 func poll(ctx context.Context, c *http.Client, url string) (time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err
-	}
 	t0 := time.Now()
-	resp, err := c.Do(req)
-	if err != nil {
+	if _, err := get(ctx, c, url); err != nil {
 		return 0, err
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return 0, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("%s: %s", url, resp.Status)
 	}
 	return time.Since(t0), nil
 }
