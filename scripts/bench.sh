@@ -113,7 +113,7 @@ poll() {
 dcpu() { awk '{print ($14 + $15) / 100}' /proc/$dpid/stat; }  # the daemon's CPU-seconds so far
 images() { # [logical] drives...: start one image per drive, wait for all, print seconds (the daemon's CPU-seconds in $OUT/run.cpu)
   # bin/runtasks starts the tasks and polls check-task every 50 ms on one connection: a curl and a
-  # sed per poll, as this loop was, cost a third of a core on a 2-core VM at that rate.
+  # sed per poll, as this loop was, cost about half a core on a 2-core VM at that rate.
   local what=start-image starts=() c0 out keys
   if [ "$1" = logical ]; then what=start-logical; shift; fi
   for d in "$@"; do starts+=("/api/$what?source=$d&targetFolder=$OUT/api/targets/$d&verify=false"); done
@@ -122,10 +122,13 @@ images() { # [logical] drives...: start one image per drive, wait for all, print
   local pp=""
   if [ "${POLL:-}" = 1 ]; then
     rm -f "$OUT/stop-poll" "$OUT/poll.out"
-    ( for _ in $(seq 200); do [ -s "$OUT/keys" ] && break; sleep 0.05; done; poll "$(head -1 "$OUT/keys")" ) & pp=$!
+    ( for _ in $(seq 200); do [ -s "$OUT/keys" ] && break; sleep 0.05; done
+      if [ -s "$OUT/keys" ]; then poll "$(head -1 "$OUT/keys")"; fi ) & pp=$!
   fi
   c0=$(dcpu)
-  out=$(bin/runtasks -api "http://127.0.0.1:$port" -interval 50ms -keys-file "$OUT/keys" "${starts[@]}") || { echo "$what $* failed" >&2; exit 1; }
+  # A failed run ends the pollers too (they stop at the stop file), before the script exits.
+  out=$(bin/runtasks -api "http://127.0.0.1:$port" -interval 50ms -keys-file "$OUT/keys" "${starts[@]}") ||
+    { echo "$what $* failed" >&2; if [ -n "$pp" ]; then touch "$OUT/stop-poll"; wait "$pp"; fi; exit 1; }
   echo "$(dcpu) - $c0" | bc -l > "$OUT/run.cpu"
   if [ -n "$pp" ]; then touch "$OUT/stop-poll"; wait "$pp"; fi
   read -r secs keys <<< "$out"

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/evidenced/evidenced/hal/board"
 	"github.com/evidenced/evidenced/imaging/source"
 	"github.com/evidenced/evidenced/internal/directio"
+	"golang.org/x/sys/unix"
 )
 
 // TestBenchReaderVsDD (make bench; EVIDENCED_BENCH_HAL=MiB): the Reader on a loop device against
@@ -88,13 +88,13 @@ func TestBenchReaderVsDD(t *testing.T) {
 	// The floor of Go code: the same reads as dd, straight to the system call.
 	runPlain := func() time.Duration {
 		t0 := time.Now()
-		f, err := os.OpenFile(dev, os.O_RDONLY|syscall.O_DIRECT, 0)
+		f, err := os.OpenFile(dev, os.O_RDONLY|unix.O_DIRECT, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		buf := directio.Buffer(readSize)
 		for off := int64(0); ; off += int64(len(buf)) {
-			n, err := syscall.Pread(int(f.Fd()), buf, off)
+			n, err := unix.Pread(int(f.Fd()), buf, off) // as the Reader calls it
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,7 +14,7 @@ import (
 // Tasks starts tasks through the API and times them until each has completed, polling check-task
 // on one kept-alive connection. make bench times its API rows with it: the shell loop it replaces
 // started a curl and a sed per poll, and on a 2-core VM where a process start costs 20-40 ms of
-// CPU, polling every 50 ms that way took a third of a core from the imaging being timed (an E01 of
+// CPU, polling every 50 ms that way took about half a core from the imaging being timed (an E01 of
 // the corpus through the API, 8.5-8.9 s with it, 6.7-6.8 s without).
 type Tasks struct {
 	API      string        // the daemon's base URL, e.g. http://127.0.0.1:8080
