@@ -97,7 +97,7 @@ measure-throttle:
 # Go 1.26 sometimes fails a target with a bare "context deadline exceeded" at the end of FUZZTIME
 # (go.dev/issue/75804, fixed in 1.27): without a failing input written, that is not a finding.
 FUZZTIME ?= 60s
-FUZZ_TARGETS := formats/ewf:FuzzEWF formats/ewf:FuzzL01 formats/ewf:FuzzLtree \
+FUZZ_TARGETS := formats/ewf:FuzzEWF formats/ewf:FuzzL01 formats/ewf:FuzzLtree formats/ewf:FuzzLtreeSection \
 	formats/aff4:FuzzAFF4 formats/aff4:FuzzTurtle \
 	imaging/logical:FuzzVolumes imaging/logical:FuzzFAT imaging/logical:FuzzExFAT \
 	imaging/logical:FuzzExt imaging/logical:FuzzNTFS \

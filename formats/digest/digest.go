@@ -111,3 +111,18 @@ func RestoreState(n Name, state []byte) (hash.Hash, error) {
 	}
 	return h, nil
 }
+
+// Piece is the most Write hands a hash in one call. crypto/md5 and crypto/sha1 hash a Write in one
+// assembly call, and the garbage collector cannot stop a goroutine inside one: each collection
+// spun (signals, yields) until a megabyte-sized Write returned, 0.58 CPU-seconds of a 12 s L01
+// task. A 64 KiB piece is about 0.1 ms of MD5.
+const Piece = 64 << 10
+
+// Write writes p to h in pieces of at most Piece bytes. Hashes never return an error.
+func Write(h hash.Hash, p []byte) {
+	for len(p) > Piece {
+		h.Write(p[:Piece])
+		p = p[Piece:]
+	}
+	h.Write(p)
+}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf16"
+
+	"github.com/evidenced/evidenced/formats/digest"
 )
 
 // An L01 (EnCase 6 logical evidence file) is an E01 whose media is the concatenation of the
@@ -294,12 +296,14 @@ func (p PreparedFile) Len() int { return len(p.data) }
 func (lw *LogicalWriter) Prepare(data []byte) PreparedFile {
 	p := PreparedFile{data: data}
 	if lw.opt.MD5 {
-		sum := md5.Sum(data)
-		p.hashes.MD5 = hex.EncodeToString(sum[:])
+		h := md5.New()
+		digest.Write(h, data)
+		p.hashes.MD5 = hex.EncodeToString(h.Sum(nil))
 	}
 	if lw.opt.SHA1 {
-		sum := sha1.Sum(data)
-		p.hashes.SHA1 = hex.EncodeToString(sum[:])
+		h := sha1.New()
+		digest.Write(h, data)
+		p.hashes.SHA1 = hex.EncodeToString(h.Sum(nil))
 	}
 	return p
 }
@@ -381,12 +385,12 @@ func (lw *LogicalWriter) write(p []byte, file bool) error {
 		switch {
 		case h == nil:
 		case len(p) < 4*lw.w.chunkSize:
-			h.Write(p)
+			digest.Write(h, p)
 		default:
 			wg.Add(1)
 			lw.w.opt.start(func() {
 				defer wg.Done()
-				h.Write(p)
+				digest.Write(h, p)
 			})
 		}
 	}
@@ -528,10 +532,19 @@ const ltreeHdrSize = 48
 // ltreeSection is the ltree section body: a header with the MD5 and size of the text, then the
 // text as UTF-16 little-endian without byte order mark.
 func ltreeSection(text string) []byte {
-	u := utf16.Encode([]rune(text))
-	b := make([]byte, ltreeHdrSize, ltreeHdrSize+2*len(u))
-	for _, c := range u {
-		b = binary.LittleEndian.AppendUint16(b, c)
+	// Encoded rune by rune into its final buffer: utf16.Encode([]rune(text)) made two copies of a
+	// tree's text (32 bytes a character between them), 0.65 CPU-seconds for the 52,760 entries of
+	// the 2 GiB corpus, at the end of the task where nothing runs beside it. UTF-16 takes at most
+	// two bytes per byte of UTF-8.
+	b := make([]byte, ltreeHdrSize, ltreeHdrSize+2*len(text))
+	for _, r := range text {
+		if r < 0x10000 {
+			b = binary.LittleEndian.AppendUint16(b, uint16(r))
+			continue
+		}
+		r1, r2 := utf16.EncodeRune(r)
+		b = binary.LittleEndian.AppendUint16(b, uint16(r1))
+		b = binary.LittleEndian.AppendUint16(b, uint16(r2))
 	}
 	sum := md5.Sum(b[ltreeHdrSize:])
 	copy(b, sum[:])

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/evidenced/evidenced/internal/testenv"
 )
@@ -888,4 +889,44 @@ func TestL01Threads(t *testing.T) {
 	if got, want := w.StreamHashes(), plain.StreamHashes(); !maps.Equal(got, want) {
 		t.Fatalf("stream hashes with Threads %v, without %v", got, want)
 	}
+}
+
+// ltreeSectionRef is the ltree body as utf16.Encode gives it: the encoding ltreeSection must keep.
+func ltreeSectionRef(text string) []byte {
+	var b []byte
+	for _, c := range utf16.Encode([]rune(text)) {
+		b = binary.LittleEndian.AppendUint16(b, c)
+	}
+	return b
+}
+
+func checkLtreeSection(t *testing.T, text string) {
+	t.Helper()
+	got := ltreeSection(text)
+	want := ltreeSectionRef(text)
+	if !bytes.Equal(got[ltreeHdrSize:], want) {
+		t.Fatalf("%q: UTF-16 body %x, want %x", text, got[ltreeHdrSize:], want)
+	}
+	if sum := md5.Sum(want); !bytes.Equal(got[:16], sum[:]) {
+		t.Fatalf("%q: header MD5 %x, want %x", text, got[:16], sum)
+	}
+	if n := binary.LittleEndian.Uint32(got[16:]); int(n) != len(want) {
+		t.Fatalf("%q: header size %d, want %d", text, n, len(want))
+	}
+}
+
+// The ltree text is UTF-16LE as utf16.Encode makes it, for every kind of character a file name
+// brings: ASCII, two- and three-byte UTF-8, characters beyond the BMP (surrogate pairs), and bytes
+// that are not UTF-8 (U+FFFD, as a []rune conversion makes them).
+func TestLtreeSectionUTF16(t *testing.T) {
+	for _, s := range []string{"", "5\nrec\tname\n", "résumé.doc", "漢字/ファイル", "😀 photo.jpg", "a\xffb", "\xed\xa0\x80", "\xf0\x9f", "\U0010FFFF"} {
+		checkLtreeSection(t, s)
+	}
+}
+
+func FuzzLtreeSection(f *testing.F) {
+	for _, s := range []string{"entry\t1", "😀é漢", "\xff\xfe"} {
+		f.Add(s)
+	}
+	f.Fuzz(checkLtreeSection)
 }

@@ -168,7 +168,7 @@ func (s *hashStage) run(parts chan<- hashPart, f *failer, bg *Background) {
 	background := bg != nil && bg.enter()
 	for b := range s.in {
 		if background {
-			s.h.Write(b.Data)
+			digest.Write(s.h, b.Data)
 		} else {
 			// In pieces: a hash's assembly runs to the end of its input without being
 			// preempted, and a megabyte of MD5 is two milliseconds.
