@@ -221,3 +221,9 @@ if [ "$(id -u)" = 0 ]; then
   echo
   EVIDENCED_BENCH_HAL=${BENCH_HAL_MIB:-2048} go test -count=1 -run TestBenchReaderVsDD -v ./hal/linux | grep -E 'MiB loop device|Reader at|Reader one read|^(ok|FAIL)'
 fi
+
+# Logical imaging's file system walks of the corpus through hal/linux's Reader on a loop device
+# (O_DIRECT, the appliance's path), without and with the scan's block cache (imaging/blockcache).
+if [ "$(id -u)" = 0 ]; then
+  EVIDENCED_CORPUS=$(realpath "$CORPUS") go test -count=1 -run TestScanCacheOnLoopDevice -v ./hal/linux | grep -E 'on a loop device|^(ok|FAIL)'
+fi

@@ -658,3 +658,112 @@ func TestLogicalPauseResume(t *testing.T) {
 	}
 	t.Logf("paused with %d of %d entries; resumed to all %d files", nPartial, len(lr.Entries()), len(got))
 }
+
+// TestLogicalBadSector: unreadable sectors in a folder (read while walking, through the scan's
+// cache of 32 KiB blocks, imaging/blockcache) and in a file (read while copying) are listed with
+// the drive's error; the folder and files beside them, in the same 32 KiB blocks, come out whole
+// with their right hashes; the source file is unchanged.
+func TestLogicalBadSector(t *testing.T) {
+	mkfs, mcopy := testenv.Tool(t, "mkfs.vfat"), testenv.Tool(t, "mcopy")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "fat.img")
+	// 512-byte clusters: the folders and files lie side by side, several in one 32 KiB block.
+	if out, err := exec.Command(mkfs, "-C", "-s", "1", "-n", "BADSECT", img, "8192").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.vfat: %v %s", err, out)
+	}
+	content := func(tag string, n int) []byte {
+		b := bytes.Repeat([]byte(tag), n/len(tag)+1)
+		return b[:n]
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{
+		{"DIR1/A1.TXT", content("in the readable folder ", 900)},
+		{"DIR2/B1.TXT", content("in the unreadable folder ", 900)},
+		{"BEFORE.BIN", content("before-the-bad-file ", 3000)},
+		{"BAD.BIN", content("the-file-with-a-bad-sector ", 6000)},
+		{"AFTER.TXT", content("after ", 700)},
+	}
+	src := filepath.Join(dir, "src")
+	for _, f := range files {
+		p := filepath.Join(src, f.name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"DIR1", "DIR2", "BEFORE.BIN", "BAD.BIN", "AFTER.TXT"} {
+		if out, err := exec.Command(mcopy, "-s", "-i", img, filepath.Join(src, name), "::/").CombinedOutput(); err != nil {
+			t.Fatalf("mcopy %s: %v %s", name, err, out)
+		}
+	}
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(off int) int { return off / (32 << 10) }
+	// The folders' clusters hold their entries' 8.3 names.
+	dir1, dir2 := bytes.Index(raw, []byte("A1      TXT")), bytes.Index(raw, []byte("B1      TXT"))
+	at := bytes.Index(raw, files[3].data[:512])
+	before, after := bytes.Index(raw, files[2].data[:512]), bytes.Index(raw, files[4].data)
+	if dir1 < 0 || dir2 < 0 || at < 0 || before < 0 || after < 0 || at%512 != 0 {
+		t.Fatalf("folders or files not found in the image (%d %d %d %d %d)", dir1, dir2, before, at, after)
+	}
+	badDir, badFile := int64(dir2/512), int64(at/512+5) // DIR2's cluster, BAD.BIN's sixth sector
+	if block(dir1) != block(dir2) || (block(before) != block(at+5*512) && block(after) != block(at+5*512)) {
+		t.Fatalf("the bad sectors have no readable neighbour in their 32 KiB blocks (%d %d %d %d %d): the test would not cover the cache", dir1, dir2, before, at, after)
+	}
+	sum := md5.Sum(raw)
+	e := newEnv(t, board.PortDesc{Name: "SATA5", Mode: "source", Drive: &board.DriveDesc{Path: img, Model: "Bad", Serial: "S5", BadSectors: []int64{badDir, badFile}}})
+	key := e.mustStart("/api/start-logical?source=SATA5&targetFolder=" + url.QueryEscape(e.targets+"/l"))
+	m := e.wait(key)
+	if m["state"] != "completed" || !strings.Contains(fmt.Sprint(m["details"]), "2 errors") {
+		t.Fatalf("task: %v", m)
+	}
+	var r struct {
+		Logical struct {
+			Problems []string
+			Files    []struct {
+				Path, MD5, Error string
+				Size             int64
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(e.reportMember(key, "Report.json")), &r); err != nil {
+		t.Fatal(err)
+	}
+	var dirProblem bool
+	for _, p := range r.Logical.Problems {
+		dirProblem = dirProblem || strings.Contains(p, "DIR2") && strings.Contains(p, fmt.Sprintf("unreadable sectors at LBA %d", badDir))
+	}
+	if !dirProblem {
+		t.Errorf("problems %q: want DIR2's unreadable sector %d", r.Logical.Problems, badDir)
+	}
+	got := map[string]int{}
+	for _, f := range r.Logical.Files {
+		for _, w := range files {
+			if !strings.HasSuffix(f.Path, "/"+w.name) {
+				continue
+			}
+			got[w.name]++
+			want := md5.Sum(w.data)
+			switch {
+			case w.name == "BAD.BIN":
+				if !strings.Contains(f.Error, fmt.Sprintf("unreadable sectors at LBA %d", badFile)) {
+					t.Errorf("%s: error %q, want the drive's unreadable sector %d", f.Path, f.Error, badFile)
+				}
+			case f.Error != "" || f.MD5 != hex.EncodeToString(want[:]) || f.Size != int64(len(w.data)):
+				t.Errorf("%s: %+v, want MD5 %x and no error", f.Path, f, want)
+			}
+		}
+	}
+	if len(got) != len(files)-1 || got["DIR2/B1.TXT"] != 0 {
+		t.Fatalf("report files %+v: want each file once but the one in the unreadable folder", r.Logical.Files)
+	}
+	if after, err := os.ReadFile(img); err != nil || md5.Sum(after) != sum {
+		t.Fatalf("the source image changed (%v)", err)
+	}
+}

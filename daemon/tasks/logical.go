@@ -16,6 +16,7 @@ import (
 	"github.com/evidenced/evidenced/daemon/report"
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/hal"
+	"github.com/evidenced/evidenced/imaging/blockcache"
 	"github.com/evidenced/evidenced/imaging/filter"
 	"github.com/evidenced/evidenced/imaging/logical"
 	"github.com/evidenced/evidenced/imaging/options"
@@ -178,8 +179,16 @@ func (m *Manager) runLogical(ctx context.Context, t *store.Task, l *live, req Lo
 func (r *logicalRun) scan(ctx context.Context) error {
 	r.t.Step = "scanning"
 	r.m.save(r.t)
-	var err error
-	r.vols, err = logical.Volumes(r.rd, r.req.Drive.Identity().Size)
+	// The file system parsers read an inode, an MFT record or a directory block at a time: through
+	// a cache of whole 32 KiB blocks, the walks of the 2 GiB corpus read the drive 1,787 times
+	// instead of 102,220 (O_DIRECT as on the appliance, one after the other: 3.3 s -> 0.28 s).
+	// It is dropped once the walks are done: the copy reads the drive directly.
+	size := r.req.Drive.Identity().Size
+	src, err := blockcache.New(r.rd, size, blockcache.Config{})
+	if err != nil {
+		return fmt.Errorf("source cache: %w", err)
+	}
+	r.vols, err = logical.Volumes(src, size)
 	if err != nil {
 		return fmt.Errorf("no readable partition table or file system on the drive: %w", err)
 	}
@@ -194,10 +203,13 @@ func (r *logicalRun) scan(ctx context.Context) error {
 		wg.Add(1)
 		bg.Go(func() {
 			defer func() { <-slots; wg.Done() }()
-			walks[i] = walkVolume(ctx, r.rd, v)
+			walks[i] = walkVolume(ctx, src, v)
 		})
 	}
 	wg.Wait()
+	st := src.Stats()
+	src.Drop()
+	r.m.log.Debug("scan reads", "task", r.t.Key, "blocks_read", st.Loads, "block_hits", st.Hits, "direct", st.Direct)
 	readable := 0
 	for i, v := range r.vols {
 		ok, err := r.scanVolume(ctx, i, v, walks[i])
