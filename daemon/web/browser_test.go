@@ -655,6 +655,11 @@ func TestDashboardLogin(t *testing.T) {
 	// Sign-out ends the session on the appliance, not only in the page.
 	click(t, ctx, `#logout`)
 	poll(t, ctx, "the login page after sign-out", `!document.querySelector('#view-login').hidden && !localStorage.getItem('evidenced.token')`, 5*time.Second)
+	// The admin's lists go with the session: the next user never sees, while their own lists load,
+	// the admin's delete buttons (a test that found the examiner's presets page still showing them).
+	if !eval[bool](t, ctx, `document.querySelector('#presets').children.length === 0 && document.querySelector('#users').children.length === 0`) {
+		t.Error("after sign-out the page still holds the admin's preset or user list")
+	}
 	if code, body := d.getAs(t, "/api/whoami", nil, adminTok); code != http.StatusUnauthorized {
 		t.Errorf("the signed-out admin token still works: %d %s", code, body)
 	}

@@ -89,6 +89,13 @@
     S.needLogin = true;
     S.token = '';
     localStorage.removeItem('evidenced.token');
+    // What the last session's role drew goes with it: the next user must not see, even for the
+    // moment before their own lists load, an admin's delete buttons or the user list.
+    S.role = '';
+    S.users = [];
+    S.presets = [];
+    $('#users').innerHTML = '';
+    $('#presets').innerHTML = '';
     $('#nav').hidden = true;
     $('#who').hidden = true;
     setConn('down', 'signed out');
