@@ -308,7 +308,10 @@ func TestUsersAPI(t *testing.T) {
 // Sessions: logout, idle timeout, absolute lifetime, ended records removed from the store, and
 // token checks that write nothing until the batched write-back.
 func TestSessions(t *testing.T) {
-	e := newSecureEnv(t, Config{TokenTTL: 600 * time.Millisecond, SessionLifetime: 2 * time.Second, SessionFlush: time.Hour})
+	// The session clocks run on the appliance's times (the stored Created), with margins for a
+	// login whose two store writes take hundreds of milliseconds on a loaded CI machine: with a
+	// 600 ms idle timeout, a token came back already idle 0.7 ms after its login returned.
+	e := newSecureEnv(t, Config{TokenTTL: 1500 * time.Millisecond, SessionLifetime: 3500 * time.Millisecond, SessionFlush: time.Hour})
 	tok := e.token("ex1", exPass)
 	if a := e.do("POST", "/logout", tok, ""); a.code != 200 {
 		t.Fatalf("logout: %d %s", a.code, a.body)
@@ -318,21 +321,21 @@ func TestSessions(t *testing.T) {
 	}
 	// Idle.
 	idle := e.token("ex1", exPass)
-	time.Sleep(800 * time.Millisecond)
+	time.Sleep(1800 * time.Millisecond)
 	if a := e.do("GET", "/api/ports", idle, ""); a.code != 401 {
 		t.Fatalf("idle token: %d", a.code)
 	}
 	// Busy, yet over after its lifetime.
 	busy := e.token("ex1", exPass)
-	loginAt := time.Now()
 	toks, _ := e.st.Tokens()
 	stored := toks[auth.TokenHash(busy)]
 	if stored == nil {
 		t.Fatal("session not stored")
 	}
-	for time.Since(loginAt) < 1800*time.Millisecond {
+	loginAt := stored.Created
+	for time.Since(loginAt) < 3200*time.Millisecond {
 		if a := e.do("GET", "/api/ports", busy, ""); a.code != 200 {
-			t.Fatalf("busy token at %v: %d", time.Since(loginAt), a.code)
+			t.Fatalf("busy token %v after its session began: %d", time.Since(loginAt), a.code)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -348,7 +351,7 @@ func TestSessions(t *testing.T) {
 	if got := toks[auth.TokenHash(busy)]; got == nil || !got.LastUsed.After(stored.LastUsed.Add(time.Second)) {
 		t.Fatalf("write-back did not store the last use: %+v", got)
 	}
-	time.Sleep(time.Until(loginAt.Add(2100 * time.Millisecond)))
+	time.Sleep(time.Until(loginAt.Add(3600 * time.Millisecond)))
 	if a := e.do("GET", "/api/ports", busy, ""); a.code != 401 {
 		t.Fatalf("token past its lifetime: %d", a.code)
 	}
