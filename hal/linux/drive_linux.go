@@ -183,8 +183,9 @@ type Reader struct {
 	f  *os.File
 	ss int
 
-	mu     sync.Mutex
-	bounce []byte
+	// Aligned bounce buffers (*[]byte of maxBounce bytes), one per read in flight: readers of
+	// small files read side by side, and one shared buffer under a lock kept one read at a time.
+	bounce sync.Pool
 }
 
 var _ hal.Reader = (*Reader)(nil)
@@ -244,12 +245,13 @@ func (r *Reader) readBounced(p []byte, off int64) (int, error) {
 	end := min(off+int64(len(p)), start+maxBounce)
 	end = (end + ss - 1) / ss * ss
 	end = min(end, r.d.id.Size)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.bounce) < maxBounce {
-		r.bounce = directio.Buffer(maxBounce)
+	bp, _ := r.bounce.Get().(*[]byte)
+	if bp == nil {
+		b := directio.Buffer(maxBounce)
+		bp = &b
 	}
-	buf := r.bounce[:end-start]
+	defer r.bounce.Put(bp)
+	buf := (*bp)[:end-start]
 	got, err := r.pread(buf, start)
 	if got < int(off-start) {
 		return 0, err
