@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evidenced/evidenced/daemon/report"
 	"github.com/evidenced/evidenced/formats/ewf"
 	"github.com/evidenced/evidenced/hal/board"
 	"github.com/evidenced/evidenced/internal/testenv"
@@ -723,17 +724,9 @@ func TestLogicalBadSector(t *testing.T) {
 	if m["state"] != "completed" || !strings.Contains(fmt.Sprint(m["details"]), "2 errors") {
 		t.Fatalf("task: %v", m)
 	}
-	var r struct {
-		Logical struct {
-			Problems []string
-			Files    []struct {
-				Path, MD5, Error string
-				Size             int64
-			}
-		}
-	}
-	if err := json.Unmarshal([]byte(e.reportMember(key, "Report.json")), &r); err != nil {
-		t.Fatal(err)
+	var r report.Report
+	if err := json.Unmarshal([]byte(e.reportMember(key, "Report.json")), &r); err != nil || r.Logical == nil {
+		t.Fatalf("Report.json: %v (logical section %v)", err, r.Logical != nil)
 	}
 	var dirProblem bool
 	for _, p := range r.Logical.Problems {
@@ -752,10 +745,10 @@ func TestLogicalBadSector(t *testing.T) {
 			want := md5.Sum(w.data)
 			switch {
 			case w.name == "BAD.BIN":
-				if !strings.Contains(f.Error, fmt.Sprintf("unreadable sectors at LBA %d", badFile)) {
-					t.Errorf("%s: error %q, want the drive's unreadable sector %d", f.Path, f.Error, badFile)
+				if !strings.Contains(f.Err, fmt.Sprintf("unreadable sectors at LBA %d", badFile)) {
+					t.Errorf("%s: error %q, want the drive's unreadable sector %d", f.Path, f.Err, badFile)
 				}
-			case f.Error != "" || f.MD5 != hex.EncodeToString(want[:]) || f.Size != int64(len(w.data)):
+			case f.Err != "" || f.MD5 != hex.EncodeToString(want[:]) || f.Size != int64(len(w.data)):
 				t.Errorf("%s: %+v, want MD5 %x and no error", f.Path, f, want)
 			}
 		}

@@ -148,32 +148,41 @@ type loopDrive struct {
 // size bytes to it (partitioned by the sfdisk script, if any) and waits for the plugged event.
 func plugLoop(t *testing.T, port, mode string, size int, table string) loopDrive {
 	t.Helper()
-	n := freeLoop(t)
-	l := loopDrive{b: loopBoard(t, board.PortDesc{Name: port, Attach: fmt.Sprintf("loop-%d", n), Mode: mode}), dev: fmt.Sprintf("/dev/loop%d", n)}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	l.ev = l.b.Subscribe(ctx)
-	l.img, l.sum = image(t, size)
+	img, sum := image(t, size)
 	var extra []string
 	if table != "" {
 		if _, err := exec.LookPath("sfdisk"); err != nil {
 			t.Skip("no sfdisk")
 		}
-		sf := exec.Command("sfdisk", "-q", l.img)
+		sf := exec.Command("sfdisk", "-q", img)
 		sf.Stdin = strings.NewReader(table)
 		if out, err := sf.CombinedOutput(); err != nil {
 			t.Fatalf("sfdisk: %v %s", err, out)
 		}
-		l.sum = fileMD5(t, l.img)
+		sum = fileMD5(t, img)
 		extra = []string{"-P"}
 	}
-	start := time.Now()
-	attach(t, n, l.img, extra...)
-	waitEvent(t, l.ev, port, hal.Plugged, 5*time.Second)
-	l.plugged = time.Since(start)
+	l := plugFile(t, port, mode, img, extra...)
+	l.sum = sum
 	if table != "" {
 		addPartitions(t, l.dev)
 	}
+	return l
+}
+
+// plugFile starts a board whose port (in mode) is a free loop device, attaches img to it with
+// losetup's extra options and waits for the plugged event. The image's sum is left to the caller.
+func plugFile(t *testing.T, port, mode, img string, extra ...string) loopDrive {
+	t.Helper()
+	n := freeLoop(t)
+	l := loopDrive{b: loopBoard(t, board.PortDesc{Name: port, Attach: fmt.Sprintf("loop-%d", n), Mode: mode}), dev: fmt.Sprintf("/dev/loop%d", n), img: img}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	l.ev = l.b.Subscribe(ctx)
+	start := time.Now()
+	attach(t, n, img, extra...)
+	waitEvent(t, l.ev, port, hal.Plugged, 5*time.Second)
+	l.plugged = time.Since(start)
 	return l
 }
 

@@ -1,7 +1,6 @@
 package linux
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -9,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evidenced/evidenced/hal"
-	"github.com/evidenced/evidenced/hal/board"
 	"github.com/evidenced/evidenced/imaging/blockcache"
 	"github.com/evidenced/evidenced/imaging/logical"
 	"github.com/evidenced/evidenced/internal/testenv"
@@ -36,14 +33,8 @@ func TestScanCacheOnLoopDevice(t *testing.T) {
 	needLoop(t)
 	img := testenv.Corpus(t)
 	before := fileMD5(t, img)
-	n := freeLoop(t)
-	b := loopBoard(t, board.PortDesc{Name: "SATA1", Attach: fmt.Sprintf("loop-%d", n), Mode: "source"})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ev := b.Subscribe(ctx)
-	attach(t, n, img, "-r")
-	waitEvent(t, ev, "SATA1", hal.Plugged, 10*time.Second)
-	p, _ := b.Port("SATA1")
+	l := plugFile(t, "SATA1", "source", img, "-r")
+	p, _ := l.b.Port("SATA1")
 	r, err := p.Drive().Open()
 	if err != nil {
 		t.Fatal(err)

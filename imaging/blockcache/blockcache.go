@@ -106,8 +106,8 @@ func (c *Reader) ReadAt(p []byte, off int64) (int, error) {
 		if o >= c.size {
 			return n, io.EOF
 		}
-		b, err := c.block(o / c.bs)
-		if err != nil {
+		b := c.block(o / c.bs)
+		if b == nil {
 			// Not readable whole: the request goes to the drive from its start, so that the
 			// answer (data and error) is the drive's own.
 			return c.passThrough(p, off)
@@ -122,28 +122,23 @@ func (c *Reader) passThrough(p []byte, off int64) (int, error) {
 	return c.r.ReadAt(p, off)
 }
 
-// errUnreadable marks a block that could not be read whole.
-var errUnreadable = errors.New("blockcache: block not readable whole")
-
-// block returns block i, read from the drive on a miss.
-func (c *Reader) block(i int64) ([]byte, error) {
+// block returns block i, read from the drive on a miss; nil when the drive does not give all of it.
+func (c *Reader) block(i int64) []byte {
 	if b, ok := c.blocks.Get(i); ok {
-		if b == nil {
-			return nil, errUnreadable
+		if b != nil {
+			c.hits.Add(1)
 		}
-		c.hits.Add(1)
-		return b, nil
+		return b
 	}
 	start := i * c.bs
 	b := directio.Buffer(int(min(c.bs, c.size-start)))
 	c.loads.Add(1)
 	n, err := c.r.ReadAt(b, start)
 	// The last block may end at the size with io.EOF; anything short or any other error leaves
-	// the block out of the cache.
+	// the block out of the cache (kept as nil, so that later requests in it go to the drive).
 	if n < len(b) || (err != nil && !errors.Is(err, io.EOF)) {
-		c.blocks.Add(i, nil)
-		return nil, errUnreadable
+		b = nil
 	}
 	c.blocks.Add(i, b)
-	return b, nil
+	return b
 }
