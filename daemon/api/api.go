@@ -225,11 +225,15 @@ func (s *Server) routes() []route {
 	return rs
 }
 
-// recoverer turns a panic into a 500 without a stack trace in the answer.
+// recoverer turns a panic into a 500 without a stack trace in the answer; http.ErrAbortHandler
+// goes on to net/http, which ends the connection without a log line.
 func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler { // a handler ending a response it has begun: net/http drops the connection
+					panic(v)
+				}
 				s.log.Error("panic in handler", "path", r.URL.Path, "panic", fmt.Sprint(v))
 				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error; see the appliance log"})
 			}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"archive/zip"
 	"crypto/md5"
 	"crypto/sha1"
 	"encoding/csv"
@@ -11,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -428,4 +431,49 @@ func TestReportLogical(t *testing.T) {
 	contains(t, "Report.html", html, "<details open><summary>Entries 1–", want["A.TXT"], v.Name)
 	contains(t, "Report.pdf", pdf, want["A.TXT"], want["B.TXT"], "Volumes")
 	checkSums(t, rdir, 1)
+
+	// /api/report streams the same files as an archive, rendered again from the same record: the
+	// ones without a generation time are the folder's bytes, Report.json lists the same entries.
+	code, body := e.get("/api/report?taskKey=" + url.QueryEscape(key))
+	if code != 200 {
+		t.Fatalf("report: %d %s", code, body)
+	}
+	zr, err := zip.NewReader(strings.NewReader(body), int64(len(body)))
+	if err != nil {
+		t.Fatalf("report zip: %v", err)
+	}
+	onDisk, err := os.ReadDir(rdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names, zipped []string
+	for _, d := range onDisk {
+		names = append(names, d.Name())
+	}
+	for _, f := range zr.File {
+		zipped = append(zipped, f.Name)
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatalf("%s in the zip: %v", f.Name, err)
+		}
+		switch f.Name {
+		case "Files.csv", "Hashes.txt", "Log.txt":
+			if d, _ := os.ReadFile(filepath.Join(rdir, f.Name)); string(b) != string(d) || len(b) == 0 {
+				t.Errorf("%s: %d bytes in the zip, %d in the report folder, not the same", f.Name, len(b), len(d))
+			}
+		case "Report.json":
+			var zr report.Report
+			if err := json.Unmarshal(b, &zr); err != nil || zr.Logical == nil || !reflect.DeepEqual(zr.Logical.Files, l.Files) {
+				t.Errorf("Report.json in the zip: %v; its file list differs from the folder's", err)
+			}
+		}
+	}
+	if !slices.Equal(names, zipped) {
+		t.Errorf("report zip holds %v, the folder %v", zipped, names)
+	}
 }

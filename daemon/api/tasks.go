@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
@@ -454,19 +456,25 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 		return notFound("task %s is %s; its report exists once it ends", t.Key, t.State)
 	}
 	if t.Kind == tasks.KindDiagnose {
+		var b bytes.Buffer
+		if err := s.tasks.WriteReportHTML(&b, t); err != nil {
+			return fmt.Errorf("render the report of %s: %w", t.Key, err)
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Disposition", attachment(t.Key+".html"))
-		_, err := w.Write(s.tasks.ReportFiles(t)["Report.html"])
+		_, err := w.Write(b.Bytes())
 		return err
 	}
-	data, err := s.tasks.ReportZip(t)
-	if err != nil {
-		return err
-	}
+	// The archive goes out as it is made: a logical task's report holds its whole file list in
+	// four forms. Past the first byte an error (the client gone) can only end the response, which
+	// leaves the client an archive without its central directory, not one that passes for whole.
 	w.Header().Set("Content-Type", "application/zip")
 	w.Header().Set("Content-Disposition", attachment(t.Key+".zip"))
-	_, err = w.Write(data)
-	return err
+	if err := s.tasks.WriteReportZip(w, t); err != nil {
+		s.log.Warn("report archive not sent whole", "task", t.Key, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
 }
 
 // attachment is the Content-Disposition of a report: `attachment; filename=<taskKey>.zip` as the
