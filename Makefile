@@ -101,7 +101,7 @@ FUZZ_TARGETS := formats/ewf:FuzzEWF formats/ewf:FuzzL01 formats/ewf:FuzzLtree fo
 	formats/aff4:FuzzAFF4 formats/aff4:FuzzTurtle \
 	imaging/logical:FuzzVolumes imaging/logical:FuzzFAT imaging/logical:FuzzExFAT \
 	imaging/logical:FuzzExt imaging/logical:FuzzNTFS imaging/blockcache:FuzzReadAt \
-	hal/board:FuzzParse imaging/filter:FuzzParse daemon/report:FuzzPDFText
+	hal/board:FuzzParse imaging/filter:FuzzParse daemon/report:FuzzPDFText daemon/report:FuzzWriteJSON
 fuzz:
 	@failed=""; out=$$(mktemp); for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "== $$pkg $$fn for $(FUZZTIME)"; \

@@ -247,3 +247,65 @@ func BenchmarkWriters(b *testing.B) {
 		})
 	}
 }
+
+// marshalIndent is what WriteJSON must write: the whole report through json.MarshalIndent.
+func marshalIndent(t testing.TB, r *Report) []byte {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+// TestWriteJSONIsMarshalIndent: Report.json written an entry at a time is byte for byte the
+// whole report marshalled at once, whatever the file list holds (names that look like the list's
+// own key, HTML, line separators, times, errors) and however much of the report is there.
+func TestWriteJSONIsMarshalIndent(t *testing.T) {
+	tricky := full(0)
+	tricky.Logical.Files = []File{
+		{Path: `p1/"files": null`, Err: `"files": null`},
+		{Path: "p1/<script>&\u2028\u2029\x00\xff", Dir: true},
+		{Path: "p1/a", Size: 5, Modified: time.Date(2020, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600)), Deleted: true, MD5: "m", SHA1: "s"},
+	}
+	tricky.Logical.Problems = []string{`"files": null`}
+	tricky.Logical.Volumes[0].Files = 3
+	empty := full(0)
+	empty.Logical.Files = []File{}
+	image := full(0)
+	image.Kind, image.Logical = KindImage, nil
+	for name, r := range map[string]*Report{"1200 files": full(1200), "tricky": tricky, "nil list": full(0), "empty list": empty, "image": image, "zero": {}} {
+		var b bytes.Buffer
+		if err := WriteJSON(&b, r); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if want := marshalIndent(t, r); !bytes.Equal(b.Bytes(), want) {
+			t.Errorf("%s: %d bytes, MarshalIndent %d; first difference at %d", name, b.Len(), len(want), firstDiff(b.Bytes(), want))
+		}
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func FuzzWriteJSON(f *testing.F) {
+	f.Add("p1/a.txt", "", int64(3), false, "")
+	f.Add(`"files": null`, `"files": null`, int64(-1), true, "\u2028<&>")
+	f.Fuzz(func(t *testing.T, path, errText string, size int64, dir bool, problem string) {
+		r := full(0)
+		r.Logical.Problems = []string{problem}
+		r.Logical.Files = []File{{Path: path, Err: errText, Size: size, Dir: dir}, {Path: problem}}
+		var b bytes.Buffer
+		if err := WriteJSON(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		if want := marshalIndent(t, r); !bytes.Equal(b.Bytes(), want) {
+			t.Fatalf("%d bytes, MarshalIndent %d; first difference at %d", b.Len(), len(want), firstDiff(b.Bytes(), want))
+		}
+	})
+}
