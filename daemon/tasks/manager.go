@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -386,7 +387,22 @@ func (m *Manager) launch(t *store.Task, fn func(ctx context.Context, t *store.Ta
 		m.release(t.Port, t.Key) // drops the live progress once the stored record is final
 		close(r.done)
 		m.changed(t.Key)
+		m.returnMemory()
 	}()
+}
+
+// returnMemory gives the heap the tasks no longer use back to the system once the last running
+// task has ended. Go returns freed heap only slowly: after four E01 tasks ended, 290 MB of it
+// stayed idle but resident, and four more tasks, whose buffers no longer fit the holes the first
+// ones left, took the daemon's peak RSS from 188-196 to 294-300 MiB (sim board, 2 GiB corpus).
+// Forcing it costs one collection of what little is live between tasks.
+func (m *Manager) returnMemory() {
+	m.mu.Lock()
+	idle := len(m.running) == 0
+	m.mu.Unlock()
+	if idle {
+		debug.FreeOSMemory()
+	}
 }
 
 // finish sets how a run ended and writes its report; launch stores the final record.
