@@ -548,8 +548,9 @@ func (e *env) postJSON(path, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// reportMember returns one file of a task's report zip (/api/report).
-func (e *env) reportMember(key, name string) string {
+// reportArchive fetches a task's report zip (/api/report) and returns its member names in archive
+// order and their contents.
+func (e *env) reportArchive(key string) (names []string, files map[string]string) {
 	e.t.Helper()
 	code, body := e.get("/api/report?taskKey=" + url.QueryEscape(key))
 	if code != 200 {
@@ -559,19 +560,32 @@ func (e *env) reportMember(key, name string) string {
 	if err != nil {
 		e.t.Fatalf("report zip: %v", err)
 	}
+	files = map[string]string{}
 	for _, f := range zr.File {
-		if f.Name == name {
-			rc, err := f.Open()
-			if err != nil {
-				e.t.Fatal(err)
-			}
-			defer rc.Close()
-			b, _ := io.ReadAll(rc)
-			return string(b)
+		rc, err := f.Open()
+		if err != nil {
+			e.t.Fatal(err)
 		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			e.t.Fatalf("%s in the report zip: %v", f.Name, err)
+		}
+		names = append(names, f.Name)
+		files[f.Name] = string(b)
 	}
-	e.t.Fatalf("report zip has no %s", name)
-	return ""
+	return names, files
+}
+
+// reportMember returns one file of a task's report zip (/api/report).
+func (e *env) reportMember(key, name string) string {
+	e.t.Helper()
+	_, files := e.reportArchive(key)
+	f, ok := files[name]
+	if !ok {
+		e.t.Fatalf("report zip has no %s", name)
+	}
+	return f
 }
 
 // TestLogicalPauseResume pauses an L01 logical task mid-copy (stop-task), checks the partial L01
