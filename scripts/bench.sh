@@ -53,7 +53,7 @@ run() { # name cmd...
 # median of the rounds' own ratios, every round's printed beside it: on this VM one run of each
 # moved the E01 ratio from 1.24 to 1.54 between hours, and runs a minute apart by a tenth.
 ROUNDS=${BENCH_ROUNDS:-3}
-declare -A rsecs  # name -> its rounds' seconds, in order
+declare -A rsecs rcpu  # name -> its rounds' seconds and CPU-seconds, in order
 rounds() { # name cmd...: run once more, keeping the round's time; secs and cpu become the rounds' medians
   local name=$1; shift
   run "$name" "$@"
@@ -62,7 +62,6 @@ rounds() { # name cmd...: run once more, keeping the round's time; secs and cpu 
   secs[$name]=$(median "${rsecs[$name]}")
   cpu[$name]=$(median "${rcpu[$name]}")
 }
-declare -A rcpu
 median() { echo "$1" | tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 # ratios A B: the median of round i's A over round i's B, then each round's ratio.
 ratios() {
