@@ -65,11 +65,9 @@ rounds() { # name cmd...: run once more, keeping the round's time; secs and cpu 
 median() { echo "$1" | tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 # ratios A B: the median of round i's A over round i's B, then each round's ratio.
 ratios() {
-  awk -v a="$1" -v b="$2" 'BEGIN {
-    n = split(a, x, " "); split(b, y, " ")
-    for (i = 1; i <= n; i++) { r[i] = x[i] / y[i]; s = s sprintf("%s%.2f", i > 1 ? " " : "", r[i]) }
-    for (i = 2; i <= n; i++) for (j = i; j > 1 && r[j - 1] > r[j]; j--) { t = r[j]; r[j] = r[j - 1]; r[j - 1] = t }
-    printf "%6.2f  (rounds %s)", (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2, s }'
+  local each
+  each=$(awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " "); for (i = 1; i <= n; i++) printf("%s%.4f", (i > 1 ? " " : ""), x[i] / y[i]) }')
+  printf '%6.2f  (rounds %s)' "$(median "$each")" "$(printf '%.2f ' $each | sed 's/ $//')"
 }
 echo "corpus $CORPUS ($size bytes), $(nproc) cores, $ROUNDS rounds"
 for round in $(seq "$ROUNDS"); do
