@@ -92,11 +92,14 @@ type Writer struct {
 	held  [][]byte // full chunks assembled from small writes, encoded together (in parallel) when heldMax are held
 	spare [][]byte // chunk buffers to assemble in
 	// flight is the held batch being encoded on another goroutine (done closes when it is) while
-	// Write goes on assembling the next; drain writes it. Only EncodeChunk runs there: every
-	// change to the files and the writer's state stays on the caller's goroutine.
-	flight [][]byte
-	done   chan struct{}
-	batch  chunkenc.Batch
+	// Write goes on assembling the next; the next writeHeld, or drain, writes it. Only EncodeChunk
+	// runs there: every change to the files and the writer's state stays on the caller's
+	// goroutine. Two Batches take turns (cur is the flight's), so that a batch is written while
+	// the one after it is encoded.
+	flight  [][]byte
+	done    chan struct{}
+	batches [2]chunkenc.Batch
+	cur     int
 	// streamHashes take every byte Write is given, in order: each hashes a batch's chunks on a
 	// goroutine of its own while the batch is encoded (set by LogicalWriter; only Write feeds them).
 	// They hold the bytes written up to the last chunk handed on: flush completes them.
@@ -158,7 +161,9 @@ func newWriter(create CreateFunc, base string, opt Options) (*Writer, error) {
 		return nil, fmt.Errorf("ewf: %w", err)
 	}
 	w.zeros = make([]byte, w.chunkSize)
-	w.batch.BufSize, w.batch.Workers, w.batch.Go = w.MaxEncodedSize(), opt.Workers, opt.Go
+	for i := range w.batches {
+		w.batches[i].BufSize, w.batches[i].Workers, w.batches[i].Go = w.MaxEncodedSize(), opt.Workers, opt.Go
+	}
 	w.zeroEnc, w.zeroComp = w.encode(nil, w.zeros, true)
 	w.entries = make([]uint32, 0, maxTableEntry)
 	w.volume = w.volumeSection()
@@ -578,16 +583,39 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// writeHeld writes the batch in flight and starts encoding the held chunks in its place.
+// writeHeld starts encoding the held chunks in place of the batch in flight, then writes that
+// batch: its writes (and the disk's time) overlap the next batch's encoding instead of leaving the
+// encoders idle. The batch in flight is waited for first, so that the stream hashes take the
+// batches in order.
 func (w *Writer) writeHeld() error {
-	if err := w.drain(); err != nil {
-		return err
+	prev, prevDone, prevBatch := w.flight, w.done, &w.batches[w.cur]
+	if prevDone != nil {
+		<-prevDone
 	}
-	if len(w.held) == 0 {
-		return nil
+	w.flight, w.done = nil, nil
+	next := w.held
+	if len(w.held) > 0 {
+		w.cur ^= 1
+		w.encodeHeld(&w.batches[w.cur])
+		next = nil
 	}
+	var err error
+	if prevDone != nil {
+		err = prevBatch.WriteOut(w, prev)
+		w.recycle(prev)
+		if next == nil {
+			next = prev[:0]
+		}
+	}
+	w.held = next
+	return err
+}
+
+// encodeHeld puts the held chunks in flight: encoded by b on other goroutines, and fed to the
+// stream hashes.
+func (w *Writer) encodeHeld(b *chunkenc.Batch) {
 	batch, done := w.held, make(chan struct{})
-	w.held, w.flight, w.done = w.flight[:0], batch, done
+	w.flight, w.done = batch, done
 	skip := w.hashSkip
 	w.hashSkip = 0
 	w.opt.start(func() {
@@ -603,10 +631,9 @@ func (w *Writer) writeHeld() error {
 				}
 			})
 		}
-		w.batch.Encode(w, batch)
+		b.Encode(w, batch)
 		wg.Wait()
 	})
-	return nil
 }
 
 // flush hands on the partial chunk and writes every chunk held: the stream hashes then hold every
@@ -629,9 +656,12 @@ func (w *Writer) drain() error {
 	}
 	<-w.done
 	w.done = nil
-	err := w.batch.WriteOut(w, w.flight)
+	err := w.batches[w.cur].WriteOut(w, w.flight)
 	w.recycle(w.flight)
-	w.flight = w.flight[:0]
+	if w.held == nil {
+		w.held = w.flight[:0]
+	}
+	w.flight = nil
 	return err
 }
 
