@@ -194,19 +194,23 @@ go tool pprof -top -cum -unit=s -nodecount=400 "$BIN" "$OUT/e01.prof" 2>/dev/nul
   END {print d > "'"$OUT"'/deflate.s"}'
 deflate_s=$(sed 's/s$//' "$OUT/deflate.s")
 # The L01 run's stages, from the daemon's profile: the per-file digests are taken where the files are
-# read (LogicalWriter.Prepare and write), the stream's digests by the chunk writer's batches
-# (Writer.writeHeld), the chunks' deflate by their encoders (chunkenc); the E01 runs of the same
-# daemon pass through none of these.
+# read (LogicalWriter.Prepare and write), the stream's digests on the goroutine the chunk writer
+# starts for each batch (Writer.encodeHeld; writeHeld before 6b56f3d), the chunks' deflate by their
+# encoders (chunkenc); the E01 runs of the same daemon pass through none of these. A stage that
+# finds nothing means its pattern no longer names the code: the script stops rather than print 0.
 stage() { # FOCUS NODE: CPU-seconds of NODE under FOCUS in the daemon's profile
   go tool pprof -top -unit=s -nodecount=400 -focus="$1" "$BIN" "$OUT/daemon.prof" 2>/dev/null |
     awk -v re="$2" '$NF ~ re {sub(/s$/, "", $4); s = $4} END {print s + 0}'
 }
 files='ewf\.\(\*LogicalWriter\)\.(Prepare|write)'
-stream='ewf\.\(\*Writer\)\.writeHeld'
+stream='ewf\.\(\*Writer\)\.(writeHeld|encodeHeld)'
 lmd5f=$(stage "$files" 'crypto/md5\.block$'); lmd5s=$(stage "$stream" 'crypto/md5\.block$')
 lsha1f=$(stage "$files" 'crypto/sha1\.block$'); lsha1s=$(stage "$stream" 'crypto/sha1\.block$')
 ldefl=$(stage 'chunkenc\.\(\*Batch\)\.Encode' 'deflate\._Cfunc_ev_deflate$|deflate\.\(\*goRaw\)\.deflate$')
 lwork=$(echo "$lmd5f + $lmd5s + $lsha1f + $lsha1s + $ldefl" | bc -l)
+for v in lmd5f lmd5s lsha1f lsha1s ldefl; do
+  [ "$(echo "${!v} > 0" | bc -l)" = 1 ] || { echo "bench: the L01 profile has no samples for $v: update its pattern in scripts/bench.sh" >&2; exit 1; }
+done
 echo
 echo "CPU-seconds of the L01 run (pprof of the daemon; $lbytes file bytes; the run's whole CPU $lcpu s):"
 printf '  %-22s %.2fs (files %.2fs, stream %.2fs)\n' MD5 "$(echo "$lmd5f + $lmd5s" | bc -l)" "$lmd5f" "$lmd5s"
