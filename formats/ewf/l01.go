@@ -1,6 +1,7 @@
 package ewf
 
 import (
+	"bytes"
 	"crypto/md5"
 	"crypto/sha1"
 	"encoding/binary"
@@ -11,11 +12,13 @@ import (
 	"hash/adler32"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/evidenced/evidenced/formats/digest"
 )
@@ -414,7 +417,7 @@ func (lw *LogicalWriter) Close() error {
 		if err := lw.w.flush(); err != nil {
 			return fmt.Errorf("ewf: close L01: %w", err) // as the writer's Close returns it
 		}
-		lw.w.extra = []namedSection{{"ltree", ltreeSection(lw.ltreeText())}}
+		lw.w.extra = []namedSection{lw.ltreeSection()}
 		lw.w.SetHash("MD5", lw.smd5.Sum(nil))
 		if lw.ssha1 != nil {
 			lw.w.SetHash("SHA1", lw.ssha1.Sum(nil))
@@ -440,25 +443,33 @@ func (lw *LogicalWriter) StreamHashes() map[string]string {
 // EnCase 6) plus EnCase 7's "sha" for the SHA1.
 const ltreeTypes = "p\tn\tid\topr\tsrc\tsub\tcid\tjq\tcr\tac\twr\tmo\tdl\taq\tha\tls\tdu\tlo\tpo\tmid\tcfi\tbe\tpm\tlpt\tsha"
 
-func ltreeTime(t time.Time) string {
+func ltreeTime(t time.Time) string { return string(appendLtreeTime(nil, t)) }
+
+// appendLtreeTime appends t as the ltree's times are written: Unix seconds, nothing for a zero
+// time or one that does not fit.
+func appendLtreeTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
-		return ""
+		return b
 	}
 	s := t.Unix()
 	if s <= 0 || s > math.MaxUint32 {
-		return ""
+		return b
 	}
-	return strconv.FormatInt(s, 10)
+	return strconv.AppendInt(b, s, 10)
 }
 
-// ltreeText renders the tree, depth first, in insertion order.
-func (lw *LogicalWriter) ltreeText() string {
-	var b strings.Builder
-	b.Grow(300 * (lw.count + 1))
+// ltreePiece is about how much ltree text renderLtree hands on at once.
+const ltreePiece = 32 << 10
+
+// renderLtree renders the tree, depth first, in insertion order, handing the text to emit in
+// pieces of whole lines (about ltreePiece bytes; emit must not keep them). aq stands for a zero
+// acquisition time; the same tree and aq render the same text.
+func (lw *LogicalWriter) renderLtree(aq time.Time, emit func(text []byte)) {
+	var b bytes.Buffer
+	b.Grow(2 * ltreePiece)
 	m := lw.opt.Metadata
-	aq := m.AcquisitionTime
-	if aq.IsZero() {
-		aq = time.Now()
+	if !m.AcquisitionTime.IsZero() {
+		aq = m.AcquisitionTime
 	}
 	tb := strconv.FormatInt(lw.stream, 10)
 	b.WriteString("5\nrec\ntb\n" + tb + "\n\n")
@@ -476,18 +487,38 @@ func (lw *LogicalWriter) ltreeText() string {
 		b.WriteByte('\n')
 		lw.entryLine(&b, n, id)
 		id++
+		if b.Len() >= ltreePiece {
+			emit(b.Bytes())
+			b.Reset()
+		}
 		for _, c := range n.children {
 			walk(c)
 		}
 	}
 	walk(lw.root)
 	b.WriteString("\n")
-	return b.String()
+	emit(b.Bytes())
 }
 
-func (lw *LogicalWriter) entryLine(b *strings.Builder, n *lnode, id int) {
-	if n == lw.root {
-		b.WriteString("1" + strings.Repeat("\t", strings.Count(ltreeTypes, "\t")) + "\n")
+// ltreeSection is the ltree section of the finished tree. Its text is rendered twice, once for the
+// header's MD5 and size and once as it is written, instead of held: text and UTF-16 together were
+// 30 MB for the 2 GiB corpus's 52,760 entries, about 600 MB for a million files, at the end of a
+// task, when four may end at once.
+func (lw *LogicalWriter) ltreeSection() namedSection {
+	aq := time.Now()
+	return ltreeSection(func(emit func([]byte)) { lw.renderLtree(aq, emit) })
+}
+
+// entryLine appends n's line of the entry table, the columns of ltreeTypes. It appends to b's
+// buffer field by field rather than building the fields' strings: a tree is rendered twice at
+// Close (ltreeSection), and per-entry strings were 200 bytes of garbage an entry each time.
+func (lw *LogicalWriter) entryLine(b *bytes.Buffer, n *lnode, id int) {
+	if n == lw.root { // "1" in the first column, the others empty
+		b.WriteByte('1')
+		for range strings.Count(ltreeTypes, "\t") {
+			b.WriteByte('\t')
+		}
+		b.WriteByte('\n')
 		return
 	}
 	e := n.e
@@ -498,46 +529,111 @@ func (lw *LogicalWriter) entryLine(b *strings.Builder, n *lnode, id int) {
 	if e.Deleted {
 		flags |= lefDeleted
 	}
-	p, ha, sha, ls, be := "", "", "", "", ""
+	l := b.AvailableBuffer()
+	tab := func(v string) { l = append(append(l, '\t'), v...) }
+	tabTime := func(t time.Time) { l = appendLtreeTime(append(l, '\t'), t) }
 	if e.Dir {
-		p = "1"
-	} else {
-		ha, sha = n.hashes.MD5, n.hashes.SHA1
-		if ha == "" {
-			ha = strings.Repeat("0", 32) // EnCase's "not hashed"
-		}
-		if sha == "" {
-			sha = strings.Repeat("0", 40)
-		}
-		ls = strconv.FormatInt(e.Size, 10)
-		be = "1 " + strconv.FormatInt(n.off, 16) + " " + strconv.FormatInt(n.dataSize, 16)
+		l = append(l, '1') // p
 	}
-	aq := ""
+	tab(n.name)
+	l = strconv.AppendInt(append(l, '\t'), int64(id), 10)
+	l = strconv.AppendUint(append(l, '\t'), uint64(flags), 10)
+	tab("1") // src
+	tab("")  // sub
+	tab("")  // cid
+	tab("")  // jq
+	tabTime(e.Created)
+	tabTime(e.Accessed)
+	tabTime(e.Modified)
+	tabTime(e.Changed)
+	tab("") // dl
+	l = append(l, '\t')
 	if n.explicit {
-		aq = strconv.FormatInt(n.acquired, 10)
+		l = strconv.AppendInt(l, n.acquired, 10) // aq
 	}
-	for i, v := range [...]string{p, n.name, strconv.Itoa(id), strconv.FormatUint(uint64(flags), 10), "1", "", "", "",
-		ltreeTime(e.Created), ltreeTime(e.Accessed), ltreeTime(e.Modified), ltreeTime(e.Changed), "", aq,
-		ha, ls, "", "-1", "-1", "", "", be, "-1", "", sha} {
-		if i > 0 {
-			b.WriteByte('\t')
-		}
-		b.WriteString(v)
+	l = append(l, '\t')
+	if !e.Dir {
+		l = appendOr(l, n.hashes.MD5, 32) // ha; zeros: EnCase's "not hashed"
 	}
-	b.WriteByte('\n')
+	l = append(l, '\t')
+	if !e.Dir {
+		l = strconv.AppendInt(l, e.Size, 10) // ls
+	}
+	tab("")   // du
+	tab("-1") // lo
+	tab("-1") // po
+	tab("")   // mid
+	tab("")   // cfi
+	l = append(l, '\t')
+	if !e.Dir {
+		l = append(l, "1 "...) // be: one extent at its offset in the stream, its size
+		l = strconv.AppendInt(l, n.off, 16)
+		l = strconv.AppendInt(append(l, ' '), n.dataSize, 16)
+	}
+	tab("-1") // pm
+	tab("")   // lpt
+	l = append(l, '\t')
+	if !e.Dir {
+		l = appendOr(l, n.hashes.SHA1, 40) // sha
+	}
+	l = append(l, '\n')
+	b.Write(l)
+}
+
+// appendOr appends v, or n zeros when v is empty.
+func appendOr(b []byte, v string, n int) []byte {
+	if v != "" {
+		return append(b, v...)
+	}
+	for range n {
+		b = append(b, '0')
+	}
+	return b
 }
 
 const ltreeHdrSize = 48
 
-// ltreeSection is the ltree section body: a header with the MD5 and size of the text, then the
-// text as UTF-16 little-endian without byte order mark.
-func ltreeSection(text string) []byte {
-	// Encoded rune by rune into its final buffer: utf16.Encode([]rune(text)) made two copies of a
-	// tree's text (32 bytes a character between them), 0.65 CPU-seconds for the 52,760 entries of
-	// the 2 GiB corpus, at the end of the task where nothing runs beside it. UTF-16 takes at most
-	// two bytes per byte of UTF-8.
-	b := make([]byte, ltreeHdrSize, ltreeHdrSize+2*len(text))
-	for _, r := range text {
+// ltreeSection is an ltree section: a header with the MD5 and size of the text, then the text as
+// UTF-16 little-endian without byte order mark. render hands the text to its argument in pieces
+// that end on whole characters; it is called twice (header, then body) and must give the same
+// text both times.
+func ltreeSection(render func(emit func([]byte))) namedSection {
+	h := md5.New()
+	var n int64
+	var u []byte
+	render(func(text []byte) {
+		u = appendUTF16LE(u[:0], text)
+		h.Write(u)
+		n += int64(len(u))
+	})
+	hdr := make([]byte, ltreeHdrSize)
+	h.Sum(hdr[:0])
+	binary.LittleEndian.PutUint32(hdr[16:], uint32(n))
+	binary.LittleEndian.PutUint32(hdr[24:], adler32.Checksum(hdr))
+	return namedSection{typ: "ltree", size: ltreeHdrSize + n, emit: func(write func([]byte) error) error {
+		if err := write(hdr); err != nil {
+			return err
+		}
+		var err error
+		render(func(text []byte) {
+			if err == nil {
+				u = appendUTF16LE(u[:0], text)
+				err = write(u)
+			}
+		})
+		return err
+	}}
+}
+
+// appendUTF16LE appends UTF-8 text as UTF-16 little-endian, rune by rune (bytes that are not UTF-8
+// become U+FFFD, as a []rune conversion makes them): utf16.Encode([]rune(text)) made two copies of
+// a tree's text, 32 bytes a character between them. UTF-16 takes at most two bytes per byte of
+// UTF-8.
+func appendUTF16LE(b, text []byte) []byte {
+	b = slices.Grow(b, 2*len(text))
+	for len(text) > 0 {
+		r, n := utf8.DecodeRune(text)
+		text = text[n:]
 		if r < 0x10000 {
 			b = binary.LittleEndian.AppendUint16(b, uint16(r))
 			continue
@@ -546,9 +642,5 @@ func ltreeSection(text string) []byte {
 		b = binary.LittleEndian.AppendUint16(b, uint16(r1))
 		b = binary.LittleEndian.AppendUint16(b, uint16(r2))
 	}
-	sum := md5.Sum(b[ltreeHdrSize:])
-	copy(b, sum[:])
-	binary.LittleEndian.PutUint32(b[16:], uint32(len(b)-ltreeHdrSize))
-	binary.LittleEndian.PutUint32(b[24:], adler32.Checksum(b[:ltreeHdrSize]))
 	return b
 }

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/evidenced/evidenced/internal/testenv"
 )
@@ -767,12 +768,12 @@ func TestL01TreeScales(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	text := w.ltreeText()
+	size := w.ltreeSection().size
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	el := time.Since(start)
-	t.Logf("100000 entries added and rendered (%d KiB of ltree) in %v", len(text)>>10, el)
+	t.Logf("100000 entries added and rendered (%d KiB of ltree) in %v", size>>10, el)
 	if el > 20*time.Second {
 		t.Fatalf("100000 entries took %v", el)
 	}
@@ -900,9 +901,40 @@ func ltreeSectionRef(text string) []byte {
 	return b
 }
 
+// sectionBody is what x's descriptor is followed by in the file.
+func sectionBody(t *testing.T, x namedSection) []byte {
+	t.Helper()
+	if x.emit == nil {
+		return x.payload
+	}
+	var b []byte
+	if err := x.emit(func(p []byte) error { b = append(b, p...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(b)) != x.size {
+		t.Fatalf("%s section: emitted %d bytes, size says %d", x.typ, len(b), x.size)
+	}
+	return b
+}
+
+// checkLtreeSection renders text through ltreeSection in one piece, and also split after every
+// character (the pieces renderLtree hands on end on whole lines, never inside a character).
 func checkLtreeSection(t *testing.T, text string) {
 	t.Helper()
-	got := ltreeSection(text)
+	checkLtreeBody(t, text, sectionBody(t, ltreeSection(func(emit func([]byte)) { emit([]byte(text)) })))
+	pieces := func(emit func([]byte)) {
+		rest := []byte(text)
+		for len(rest) > 0 {
+			_, n := utf8.DecodeRune(rest)
+			emit(rest[:n])
+			rest = rest[n:]
+		}
+	}
+	checkLtreeBody(t, text, sectionBody(t, ltreeSection(pieces)))
+}
+
+func checkLtreeBody(t *testing.T, text string, got []byte) {
+	t.Helper()
 	want := ltreeSectionRef(text)
 	if !bytes.Equal(got[ltreeHdrSize:], want) {
 		t.Fatalf("%q: UTF-16 body %x, want %x", text, got[ltreeHdrSize:], want)

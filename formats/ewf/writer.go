@@ -115,9 +115,21 @@ type Writer struct {
 	extra   []namedSection
 }
 
+// namedSection is an extra section: its body is payload, or, for a body too large to hold in
+// memory (an L01's ltree grows with its entries), size bytes that emit writes in pieces.
 type namedSection struct {
 	typ     string
 	payload []byte
+	size    int64
+	emit    func(write func([]byte) error) error
+}
+
+// bodySize is the section's body's length in bytes.
+func (x namedSection) bodySize() int64 {
+	if x.emit != nil {
+		return x.size
+	}
+	return int64(len(x.payload))
 }
 
 // NewWriter starts writing base+".E01" through create.
@@ -250,6 +262,29 @@ func (w *Writer) section(typ string, payload []byte) error {
 		return err
 	}
 	return w.write(payload)
+}
+
+// emitSection writes a section whose body x.emit produces in pieces. A body that is not the size
+// its descriptor gives would leave the sections after it unreachable: that fails the writer.
+func (w *Writer) emitSection(x namedSection) error {
+	var d [descSize]byte
+	size := descSize + x.size
+	putDescriptor(d[:], x.typ, w.off+size, size)
+	if err := w.write(d[:]); err != nil {
+		return err
+	}
+	start := w.off
+	if err := x.emit(w.write); err != nil {
+		if w.err == nil {
+			w.err = err
+		}
+		return err
+	}
+	if n := w.off - start; n != x.size {
+		w.err = fmt.Errorf("ewf: %s section body is %d bytes, its descriptor says %d", x.typ, n, x.size)
+		return w.err
+	}
+	return nil
 }
 
 // syncFile flushes a segment to stable storage when its File can (os.File and every target can).
@@ -703,7 +738,7 @@ func (w *Writer) Close() error {
 	if len(w.extra) > 0 && w.opt.SegmentSize > 0 && w.segHas {
 		need := w.trailerReserve(0)
 		for _, x := range w.extra {
-			need += descSize + int64(len(x.payload))
+			need += descSize + x.bodySize()
 		}
 		if w.off+need > w.opt.SegmentSize && w.lastSection("next") == nil && w.closeFile() == nil {
 			if err := w.openSegment(); err != nil {
@@ -723,7 +758,11 @@ func (w *Writer) Close() error {
 		w.section("error2", b)
 	}
 	for _, x := range w.extra {
-		w.section(x.typ, x.payload)
+		if x.emit == nil {
+			w.section(x.typ, x.payload)
+		} else {
+			w.emitSection(x) // an error stays in w.err, as section's do
+		}
 	}
 	md5, sha1 := w.hashes[digest.MD5], w.hashes[digest.SHA1]
 	if md5 != nil || sha1 != nil {
