@@ -3,10 +3,10 @@
 # in one run, and prints MB/s and the ratios issue 16 sets as targets, each with its target. Also:
 # E01 sizes against ewfacquire on a generated text-heavy disk and one full of already-compressed
 # files, AFF4 lz4 on a 4 GiB mostly-random source, the CPU-seconds per stage of the E01 run (pprof),
-# logical L01 and four sim drives at once through the API, then the four again with 50 check-task
-# pollers. The generated disks are built once into var/cache. Peak RSS of each run is measured
+# one and four sim drives at once through the API, the four again with 50 check-task pollers, and
+# logical L01. The generated disks are built once into var/cache. Peak RSS of each run is measured
 # with /usr/bin/time. Absolute figures depend on the machine's load; the ratios are side by side
-# (those to md5sum over alternated rounds, see ROUNDS).
+# (those to md5sum and the API rows' over alternated rounds, see ROUNDS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-$(cd .. && pwd)/shared}
@@ -163,23 +163,39 @@ images() { # [logical] drives...: start one image per drive, wait for all, print
   echo "$secs"
   rm -rf "$OUT"/api/targets/*
 }
-one=$(images SATA1); onecpu=$(cat "$OUT/run.cpu")
-# The scaling row compares like with like: four drives and one, neither under polling. The
-# check-task row runs the four again under 50 pollers, which take CPU from the imaging (their own
-# process and the daemon's answers: about 0.17 of a core here, most of it loopback TCP in the
-# kernel); that run's throughput is printed too.
-four=$(images SATA1 SATA2 SATA3 SATA4); fourcpu=$(cat "$OUT/run.cpu")
+# The API rows run in ROUNDS rounds too, as the md5sum rows do: one drive then four (E01), the
+# ratios the median of the rounds' own (single runs of the L01 row, at one head, gave 0.45 and
+# 0.30 half an hour apart). The scaling row compares like with like: four drives and one, neither
+# under polling. The check-task row runs the four again, once, under 50 pollers, which take CPU
+# from the imaging (their own process and the daemon's answers: about 0.17 of a core here, most
+# of it loopback TCP in the kernel); that run's throughput is printed too. The L01 rounds come
+# last, each against the same round's one drive: an L01 task leaves the daemon's RSS above the
+# four-drive row's.
+declare -a rone ronecpu rfour rfourcpu rlog rlogcpu
+for round in $(seq "$ROUNDS"); do
+  rone+=("$(images SATA1)"); ronecpu+=("$(cat "$OUT/run.cpu")")
+  rfour+=("$(images SATA1 SATA2 SATA3 SATA4)"); rfourcpu+=("$(cat "$OUT/run.cpu")")
+done
 fourp=$(POLL=1 images SATA1 SATA2 SATA3 SATA4); fourpcpu=$(cat "$OUT/run.cpu")
 drss4=$(( $(awk '/^VmHWM/ {print $2}' /proc/$dpid/status) / 1024 ))  # peak RSS up to the four-drive runs
-logical=$(images logical SATA1); lcpu=$(cat "$OUT/run.cpu")
+for round in $(seq "$ROUNDS"); do
+  rlog+=("$(images logical SATA1)"); rlogcpu+=("$(cat "$OUT/run.cpu")")
+done
 lbytes=$(cat "$OUT/logical.bytes")
+one=$(median "${rone[*]}"); onecpu=$(median "${ronecpu[*]}")
+four=$(median "${rfour[*]}"); fourcpu=$(median "${rfourcpu[*]}")
+logical=$(median "${rlog[*]}"); lcpu=$(median "${rlogcpu[*]}")
 read -r _ _ p99 pmax npoll perr < "$OUT/poll.out"
 drss=$(( $(awk '/^VmHWM/ {print $2}' /proc/$dpid/status) / 1024 ))  # the daemon's peak RSS
 kill -TERM $dpid; wait $dpid 2>/dev/null || true
-printf '%-28s %7.2f s  %8.1f MB/s  CPU %6.2f s\n' "api-e01-one-drive" "$one" "$(echo "$size / 1000000 / $one" | bc -l)" "$onecpu"
-printf '%-28s %7.2f s  %8.1f MB/s aggregate  CPU %6.2f s  (daemon peak RSS %d MiB)\n' "api-e01-four-drives" "$four" "$(echo "4 * $size / 1000000 / $four" | bc -l)" "$fourcpu" "$drss4"
-printf '%-28s %7.2f s  %8.1f MB/s aggregate  CPU %6.2f s  (with 50 check-task pollers)\n' "api-e01-four-polled" "$fourp" "$(echo "4 * $size / 1000000 / $fourp" | bc -l)" "$fourpcpu"
-printf '%-28s %7.2f s  %8.1f MB/s of file bytes (%d bytes)  CPU %6.2f s\n' "api-l01-one-drive" "$logical" "$(echo "$lbytes / 1000000 / $logical" | bc -l)" "$lbytes" "$lcpu"
+for i in "${!rone[@]}"; do
+  printf '%-28s %7.2f s  %8.1f MB/s  CPU %6.2f s\n' "api-e01-one-drive" "${rone[i]}" "$(echo "$size / 1000000 / ${rone[i]}" | bc -l)" "${ronecpu[i]}"
+  printf '%-28s %7.2f s  %8.1f MB/s aggregate  CPU %6.2f s\n' "api-e01-four-drives" "${rfour[i]}" "$(echo "4 * $size / 1000000 / ${rfour[i]}" | bc -l)" "${rfourcpu[i]}"
+done
+printf '%-28s %7.2f s  %8.1f MB/s aggregate  CPU %6.2f s  (with 50 check-task pollers; daemon peak RSS so far %d MiB)\n' "api-e01-four-polled" "$fourp" "$(echo "4 * $size / 1000000 / $fourp" | bc -l)" "$fourpcpu" "$drss4"
+for i in "${!rlog[@]}"; do
+  printf '%-28s %7.2f s  %8.1f MB/s of file bytes (%d bytes)  CPU %6.2f s\n' "api-l01-one-drive" "${rlog[i]}" "$(echo "$lbytes / 1000000 / ${rlog[i]}" | bc -l)" "$lbytes" "${rlogcpu[i]}"
+done
 echo
 echo "CPU-seconds per stage of the E01 fast run (pprof, cumulative; ${size} bytes):"
 go tool pprof -top -cum -unit=s -nodecount=400 "$BIN" "$OUT/e01.prof" 2>/dev/null | awk '
@@ -198,9 +214,9 @@ deflate_s=$(sed 's/s$//' "$OUT/deflate.s")
 # starts for each batch (Writer.encodeHeld; writeHeld before 6b56f3d), the chunks' deflate by their
 # encoders (chunkenc); the E01 runs of the same daemon pass through none of these. A stage that
 # finds nothing means its pattern no longer names the code: the script stops rather than print 0.
-stage() { # FOCUS NODE: CPU-seconds of NODE under FOCUS in the daemon's profile
+stage() { # FOCUS NODE: CPU-seconds of NODE under FOCUS in the daemon's profile, per L01 run
   go tool pprof -top -unit=s -nodecount=400 -focus="$1" "$BIN" "$OUT/daemon.prof" 2>/dev/null |
-    awk -v re="$2" '$NF ~ re {sub(/s$/, "", $4); s = $4} END {print s + 0}'
+    awk -v re="$2" -v n="$ROUNDS" '$NF ~ re {sub(/s$/, "", $4); s = $4} END {print s / n}'
 }
 files='ewf\.\(\*LogicalWriter\)\.(Prepare|write)'
 stream='ewf\.\(\*Writer\)\.(writeHeld|encodeHeld)'
@@ -212,7 +228,7 @@ for v in lmd5f lmd5s lsha1f lsha1s ldefl; do
   [ "$(echo "${!v} > 0" | bc -l)" = 1 ] || { echo "bench: the L01 profile has no samples for $v: update its pattern in scripts/bench.sh" >&2; exit 1; }
 done
 echo
-echo "CPU-seconds of the L01 run (pprof of the daemon; $lbytes file bytes; the run's whole CPU $lcpu s):"
+echo "CPU-seconds of an L01 run (pprof of the daemon, its $ROUNDS L01 runs' mean; $lbytes file bytes; a run's whole CPU $lcpu s, the rounds' median):"
 printf '  %-22s %.2fs (files %.2fs, stream %.2fs)\n' MD5 "$(echo "$lmd5f + $lmd5s" | bc -l)" "$lmd5f" "$lmd5s"
 printf '  %-22s %.2fs (files %.2fs, stream %.2fs)\n' SHA-1 "$(echo "$lsha1f + $lsha1s" | bc -l)" "$lsha1f" "$lsha1s"
 printf '  %-22s %.2fs\n' deflate "$ldefl"
@@ -235,11 +251,15 @@ printf 'E01 fast size / ewfacquire fast, compressed: %6.4f  (target <= 1.01)\n' 
 printf 'deflate CPU-seconds on the corpus:           %6.2f  (target <= 2; engine %s)\n' "${deflate_s:-0}" "$(go list -f '{{if .CgoFiles}}isa-l{{else}}go{{end}}' ./formats/deflate)"
 printf 'AFF4 lz4 wall time / md5sum, corpus:         %s  (target <= 1.15)\n' "$(ratios "${rsecs[evidenced-aff4-lz4]}" "${rsecs[md5sum]}")"
 printf 'AFF4 lz4 wall time / md5sum, %4d MiB random: %s  (target <= 1.15)\n' "$RANDOM_MIB" "$(ratios "${rsecs[aff4-lz4-random]}" "${rsecs[md5sum-random]}")"
-printf 'logical L01 file B/s / E01 physical B/s:     %6.2f  (target >= 0.7)\n' "$(ratio "$(ratio "$lbytes" "$logical")" "$(ratio "$size" "$one")")"
+# Per round: (file bytes / L01 seconds) / (corpus bytes / one drive's seconds).
+lnum=$(for i in "${!rlog[@]}"; do echo "$lbytes * ${rone[i]}" | bc -l; done | tr '\n' ' ')
+lden=$(for i in "${!rlog[@]}"; do echo "$size * ${rlog[i]}" | bc -l; done | tr '\n' ' ')
+printf 'logical L01 file B/s / E01 physical B/s:     %s  (target >= 0.7)\n' "$(ratios "$lnum" "$lden")"
 printf '  the same with every core busy at the CPU the L01 run used: %.2f; at its digests and deflate alone (%.2f s): %.2f\n' \
   "$(ratio "$(ratio "$lbytes" "$(ratio "$lcpu" "$(nproc)")")" "$(ratio "$size" "$one")")" "$lwork" \
   "$(ratio "$(ratio "$lbytes" "$(ratio "$lwork" "$(nproc)")")" "$(ratio "$size" "$one")")"
-printf 'four drives aggregate / one drive:           %6.2f  (target >= 1.8)\n' "$(ratio "$(echo "4 * $one" | bc -l)" "$four")"
+fnum=$(for t in "${rone[@]}"; do echo "4 * $t" | bc -l; done | tr '\n' ' ')
+printf 'four drives aggregate / one drive:           %s  (target >= 1.8)\n' "$(ratios "$fnum" "${rfour[*]}")"
 # What the CPU allows: a run cannot take less than its CPU-seconds over the cores.
 printf '  the same with every core busy at the CPU the four-drive run used: %.2f; under the 50 pollers of the next row: %.2f\n' \
   "$(ratio "$(echo "4 * $one" | bc -l)" "$(ratio "$fourcpu" "$(nproc)")")" "$(ratio "$(echo "4 * $one" | bc -l)" "$fourp")"
