@@ -904,9 +904,6 @@ func ltreeSectionRef(text string) []byte {
 // sectionBody is what x's descriptor is followed by in the file.
 func sectionBody(t *testing.T, x namedSection) []byte {
 	t.Helper()
-	if x.emit == nil {
-		return x.payload
-	}
 	var b []byte
 	if err := x.emit(func(p []byte) error { b = append(b, p...); return nil }); err != nil {
 		t.Fatal(err)

@@ -38,9 +38,6 @@ func (w *Writer) checkpoint() (State, error) {
 	if w.closed {
 		return State{}, errors.New("ewf: checkpoint after close")
 	}
-	if err := w.writeHeld(); err != nil {
-		return State{}, err
-	}
 	if err := w.drain(); err != nil {
 		return State{}, err
 	}

@@ -115,21 +115,12 @@ type Writer struct {
 	extra   []namedSection
 }
 
-// namedSection is an extra section: its body is payload, or, for a body too large to hold in
-// memory (an L01's ltree grows with its entries), size bytes that emit writes in pieces.
+// namedSection is an extra section: a body of size bytes that emit writes in pieces, as one too
+// large to hold in memory (an L01's ltree grows with its entries) must be.
 type namedSection struct {
-	typ     string
-	payload []byte
-	size    int64
-	emit    func(write func([]byte) error) error
-}
-
-// bodySize is the section's body's length in bytes.
-func (x namedSection) bodySize() int64 {
-	if x.emit != nil {
-		return x.size
-	}
-	return int64(len(x.payload))
+	typ  string
+	size int64
+	emit func(write func([]byte) error) error
 }
 
 // NewWriter starts writing base+".E01" through create.
@@ -628,21 +619,19 @@ func (w *Writer) writeHeld() error {
 		<-prevDone
 	}
 	w.flight, w.done = nil, nil
-	next := w.held
 	if len(w.held) > 0 {
 		w.cur ^= 1
 		w.encodeHeld(&w.batches[w.cur])
-		next = nil
+		w.held = nil
 	}
-	var err error
-	if prevDone != nil {
-		err = prevBatch.WriteOut(w, prev)
-		w.recycle(prev)
-		if next == nil {
-			next = prev[:0]
-		}
+	if prevDone == nil {
+		return nil
 	}
-	w.held = next
+	err := prevBatch.WriteOut(w, prev)
+	w.recycle(prev)
+	if w.held == nil {
+		w.held = prev[:0] // the next batch assembles in the written one's slice
+	}
 	return err
 }
 
@@ -678,26 +667,16 @@ func (w *Writer) flush() error {
 		w.held = append(w.held, w.pend)
 		w.pend = nil
 	}
-	if err := w.writeHeld(); err != nil {
-		return err
-	}
 	return w.drain()
 }
 
-// drain waits for the batch in flight and writes it.
+// drain writes the held chunks and the batch in flight: every full chunk Write was given is then
+// in the files. The second writeHeld, with nothing held, writes the batch the first put in flight.
 func (w *Writer) drain() error {
-	if w.done == nil {
-		return nil
+	if err := w.writeHeld(); err != nil {
+		return err
 	}
-	<-w.done
-	w.done = nil
-	err := w.batches[w.cur].WriteOut(w, w.flight)
-	w.recycle(w.flight)
-	if w.held == nil {
-		w.held = w.flight[:0]
-	}
-	w.flight = nil
-	return err
+	return w.writeHeld()
 }
 
 // chunkBuf is an empty buffer of a chunk's capacity.
@@ -738,7 +717,7 @@ func (w *Writer) Close() error {
 	if len(w.extra) > 0 && w.opt.SegmentSize > 0 && w.segHas {
 		need := w.trailerReserve(0)
 		for _, x := range w.extra {
-			need += descSize + x.bodySize()
+			need += descSize + x.size
 		}
 		if w.off+need > w.opt.SegmentSize && w.lastSection("next") == nil && w.closeFile() == nil {
 			if err := w.openSegment(); err != nil {
@@ -758,11 +737,7 @@ func (w *Writer) Close() error {
 		w.section("error2", b)
 	}
 	for _, x := range w.extra {
-		if x.emit == nil {
-			w.section(x.typ, x.payload)
-		} else {
-			w.emitSection(x) // an error stays in w.err, as section's do
-		}
+		w.emitSection(x) // an error stays in w.err, as section's do
 	}
 	md5, sha1 := w.hashes[digest.MD5], w.hashes[digest.SHA1]
 	if md5 != nil || sha1 != nil {
