@@ -54,19 +54,22 @@ run() { # name cmd...
 # moved the E01 ratio from 1.24 to 1.54 between hours, and runs a minute apart by a tenth.
 ROUNDS=${BENCH_ROUNDS:-3}
 declare -A rsecs rcpu  # name -> its rounds' seconds and CPU-seconds, in order
-rounds() { # name cmd...: run once more, keeping the round's time; secs and cpu become the rounds' medians
+keep() { # name secs cpu: one more round of name; its secs and cpu become the rounds' medians
+  rsecs[$1]+="$2 "
+  rcpu[$1]+="$3 "
+  secs[$1]=$(median "${rsecs[$1]}")
+  cpu[$1]=$(median "${rcpu[$1]}")
+}
+rounds() { # name cmd...: run once more, keeping the round
   local name=$1; shift
   run "$name" "$@"
-  rsecs[$name]+="${secs[$name]} "
-  rcpu[$name]+="${cpu[$name]} "
-  secs[$name]=$(median "${rsecs[$name]}")
-  cpu[$name]=$(median "${rcpu[$name]}")
+  keep "$name" "${secs[$name]}" "${cpu[$name]}"
 }
 median() { echo "$1" | tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-# ratios A B: the median of round i's A over round i's B, then each round's ratio.
+# ratios A B [K]: the median of K times round i's A over round i's B, then each round's ratio.
 ratios() {
   local each
-  each=$(awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " "); for (i = 1; i <= n; i++) printf("%s%.4f", (i > 1 ? " " : ""), x[i] / y[i]) }')
+  each=$(awk -v a="$1" -v b="$2" -v k="${3:-1}" 'BEGIN { n = split(a, x, " "); split(b, y, " "); for (i = 1; i <= n; i++) printf("%s%.4f", (i > 1 ? " " : ""), k * x[i] / y[i]) }')
   printf '%6.2f  (rounds %s)' "$(median "$each")" "$(printf '%.2f ' $each | sed 's/ $//')"
 }
 echo "corpus $CORPUS ($size bytes), $(nproc) cores, $ROUNDS rounds"
@@ -171,31 +174,30 @@ images() { # [logical] drives...: start one image per drive, wait for all, print
 # of it loopback TCP in the kernel); that run's throughput is printed too. The L01 rounds come
 # last, each against the same round's one drive: an L01 task leaves the daemon's RSS above the
 # four-drive row's.
-declare -a rone ronecpu rfour rfourcpu rlog rlogcpu
+apirow() { # name bytes what [drives...]: image the drives once more through the API, keep the round, print it
+  local name=$1 bytes=$2 what=$3 t; shift 3
+  t=$(images "$@")
+  [ "$1" = logical ] && bytes=$(cat "$OUT/logical.bytes")
+  keep "$name" "$t" "$(cat "$OUT/run.cpu")"
+  printf '%-28s %7.2f s  %8.1f MB/s%s  CPU %6.2f s\n' "$name" "$t" "$(echo "$bytes / 1000000 / $t" | bc -l)" "$what" "$(cat "$OUT/run.cpu")"
+}
 for round in $(seq "$ROUNDS"); do
-  rone+=("$(images SATA1)"); ronecpu+=("$(cat "$OUT/run.cpu")")
-  rfour+=("$(images SATA1 SATA2 SATA3 SATA4)"); rfourcpu+=("$(cat "$OUT/run.cpu")")
+  apirow api-e01-one-drive "$size" "" SATA1
+  apirow api-e01-four-drives "$((4 * size))" " aggregate" SATA1 SATA2 SATA3 SATA4
 done
 fourp=$(POLL=1 images SATA1 SATA2 SATA3 SATA4); fourpcpu=$(cat "$OUT/run.cpu")
 drss4=$(( $(awk '/^VmHWM/ {print $2}' /proc/$dpid/status) / 1024 ))  # peak RSS up to the four-drive runs
+printf '%-28s %7.2f s  %8.1f MB/s aggregate  CPU %6.2f s  (with 50 check-task pollers; daemon peak RSS so far %d MiB)\n' "api-e01-four-polled" "$fourp" "$(echo "4 * $size / 1000000 / $fourp" | bc -l)" "$fourpcpu" "$drss4"
 for round in $(seq "$ROUNDS"); do
-  rlog+=("$(images logical SATA1)"); rlogcpu+=("$(cat "$OUT/run.cpu")")
+  apirow api-l01-one-drive 0 " of file bytes" logical SATA1
 done
 lbytes=$(cat "$OUT/logical.bytes")
-one=$(median "${rone[*]}"); onecpu=$(median "${ronecpu[*]}")
-four=$(median "${rfour[*]}"); fourcpu=$(median "${rfourcpu[*]}")
-logical=$(median "${rlog[*]}"); lcpu=$(median "${rlogcpu[*]}")
+one=${secs[api-e01-one-drive]}
+fourcpu=${cpu[api-e01-four-drives]}
+lcpu=${cpu[api-l01-one-drive]}
 read -r _ _ p99 pmax npoll perr < "$OUT/poll.out"
 drss=$(( $(awk '/^VmHWM/ {print $2}' /proc/$dpid/status) / 1024 ))  # the daemon's peak RSS
 kill -TERM $dpid; wait $dpid 2>/dev/null || true
-for i in "${!rone[@]}"; do
-  printf '%-28s %7.2f s  %8.1f MB/s  CPU %6.2f s\n' "api-e01-one-drive" "${rone[i]}" "$(echo "$size / 1000000 / ${rone[i]}" | bc -l)" "${ronecpu[i]}"
-  printf '%-28s %7.2f s  %8.1f MB/s aggregate  CPU %6.2f s\n' "api-e01-four-drives" "${rfour[i]}" "$(echo "4 * $size / 1000000 / ${rfour[i]}" | bc -l)" "${rfourcpu[i]}"
-done
-printf '%-28s %7.2f s  %8.1f MB/s aggregate  CPU %6.2f s  (with 50 check-task pollers; daemon peak RSS so far %d MiB)\n' "api-e01-four-polled" "$fourp" "$(echo "4 * $size / 1000000 / $fourp" | bc -l)" "$fourpcpu" "$drss4"
-for i in "${!rlog[@]}"; do
-  printf '%-28s %7.2f s  %8.1f MB/s of file bytes (%d bytes)  CPU %6.2f s\n' "api-l01-one-drive" "${rlog[i]}" "$(echo "$lbytes / 1000000 / ${rlog[i]}" | bc -l)" "$lbytes" "${rlogcpu[i]}"
-done
 echo
 echo "CPU-seconds per stage of the E01 fast run (pprof, cumulative; ${size} bytes):"
 go tool pprof -top -cum -unit=s -nodecount=400 "$BIN" "$OUT/e01.prof" 2>/dev/null | awk '
@@ -252,14 +254,12 @@ printf 'deflate CPU-seconds on the corpus:           %6.2f  (target <= 2; engine
 printf 'AFF4 lz4 wall time / md5sum, corpus:         %s  (target <= 1.15)\n' "$(ratios "${rsecs[evidenced-aff4-lz4]}" "${rsecs[md5sum]}")"
 printf 'AFF4 lz4 wall time / md5sum, %4d MiB random: %s  (target <= 1.15)\n' "$RANDOM_MIB" "$(ratios "${rsecs[aff4-lz4-random]}" "${rsecs[md5sum-random]}")"
 # Per round: (file bytes / L01 seconds) / (corpus bytes / one drive's seconds).
-lnum=$(for i in "${!rlog[@]}"; do echo "$lbytes * ${rone[i]}" | bc -l; done | tr '\n' ' ')
-lden=$(for i in "${!rlog[@]}"; do echo "$size * ${rlog[i]}" | bc -l; done | tr '\n' ' ')
-printf 'logical L01 file B/s / E01 physical B/s:     %s  (target >= 0.7)\n' "$(ratios "$lnum" "$lden")"
+printf 'logical L01 file B/s / E01 physical B/s:     %s  (target >= 0.7)\n' \
+  "$(ratios "${rsecs[api-e01-one-drive]}" "${rsecs[api-l01-one-drive]}" "$(ratio "$lbytes" "$size")")"
 printf '  the same with every core busy at the CPU the L01 run used: %.2f; at its digests and deflate alone (%.2f s): %.2f\n' \
   "$(ratio "$(ratio "$lbytes" "$(ratio "$lcpu" "$(nproc)")")" "$(ratio "$size" "$one")")" "$lwork" \
   "$(ratio "$(ratio "$lbytes" "$(ratio "$lwork" "$(nproc)")")" "$(ratio "$size" "$one")")"
-fnum=$(for t in "${rone[@]}"; do echo "4 * $t" | bc -l; done | tr '\n' ' ')
-printf 'four drives aggregate / one drive:           %s  (target >= 1.8)\n' "$(ratios "$fnum" "${rfour[*]}")"
+printf 'four drives aggregate / one drive:           %s  (target >= 1.8)\n' "$(ratios "${rsecs[api-e01-one-drive]}" "${rsecs[api-e01-four-drives]}" 4)"
 # What the CPU allows: a run cannot take less than its CPU-seconds over the cores.
 printf '  the same with every core busy at the CPU the four-drive run used: %.2f; under the 50 pollers of the next row: %.2f\n' \
   "$(ratio "$(echo "4 * $one" | bc -l)" "$(ratio "$fourcpu" "$(nproc)")")" "$(ratio "$(echo "4 * $one" | bc -l)" "$fourp")"
